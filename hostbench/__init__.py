@@ -1,0 +1,1 @@
+"""hostbench: how much performance a KVM VM and a Docker container lose against bare metal."""

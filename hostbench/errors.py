@@ -1,0 +1,13 @@
+"""Errors a user can act on: each names the file and field (or the target) that is wrong."""
+
+
+class HostbenchError(Exception):
+    """Base class: printed to the user without a traceback."""
+
+
+class ConfigError(HostbenchError):
+    """A YAML or JSON input is malformed; the message names the file and the field."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source, self.field, self.problem = source, field, problem
+        super().__init__(f"{source}: {field}: {problem}")

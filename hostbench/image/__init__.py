@@ -1,0 +1,1 @@
+"""One debootstrap Debian tree packaged three ways: Docker image, VM disk + kernel, chroot."""

@@ -1,0 +1,25 @@
+"""Where hostbench keeps its inputs, artifacts and per-stack state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IMAGE_RECIPE_DIR = PROJECT_ROOT / "image"
+STACKS_DIR = PROJECT_ROOT / "stacks"
+WORKLOADS_DIR = PROJECT_ROOT / "workloads"
+
+
+def build_dir() -> Path:
+    """Image artifacts (rootfs trees, disks, kernels); override with HOSTBENCH_BUILD_DIR."""
+    return Path(os.environ.get("HOSTBENCH_BUILD_DIR", PROJECT_ROOT / "build"))
+
+
+def state_dir() -> Path:
+    """Per-stack state (SSH keys, saved targets, libvirt pools); override with HOSTBENCH_STATE_DIR."""
+    return Path(os.environ.get("HOSTBENCH_STATE_DIR", PROJECT_ROOT / ".hostbench"))
+
+
+def results_dir() -> Path:
+    return Path(os.environ.get("HOSTBENCH_RESULTS_DIR", PROJECT_ROOT / "results"))

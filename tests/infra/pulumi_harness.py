@@ -1,0 +1,93 @@
+"""Run the real __main__.py under Pulumi's mocks and collect resources and stack outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pulumi
+
+MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
+VM_ADDRESS = "192.168.150.23"
+
+
+@dataclass
+class Registered:
+    token: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        state = dict(args.inputs)
+        if args.typ == "libvirt:index/domain:Domain":
+            nics = [dict(nic, addresses=[VM_ADDRESS]) for nic in state["networkInterfaces"]]
+            state["networkInterfaces"] = nics
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = "sha256:" + "ab" * 32
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+    def by_token(self, token: str) -> list[Registered]:
+        return [r for r in self.resources if r.token == token]
+
+
+def write_manifest(directory: Path) -> Path:
+    """A manifest naming image artifacts; under mocks no file behind it is opened."""
+    manifest = {
+        "hash": "f" * 64, "docker_tag": "hostbench:ffffffffffffffff", "suite": "bookworm",
+        "mirror": "http://mirror.invalid/debian", "built_at": "2026-01-01T00:00:00+00:00",
+        "rootfs": str(directory / "rootfs"), "disk": str(directory / "disk.qcow2"),
+        "kernel": str(directory / "vmlinuz"), "initrd": str(directory / "initrd.img"),
+        "kernel_cmdline": "root=/dev/vda rw console=ttyS0,115200",
+        "packages": {"sysbench": "1.0.20+ds-5"}, "binaries": {"/usr/bin/sysbench": "0" * 64},
+    }
+    path = directory / "manifest.json"
+    path.write_text(json.dumps(manifest))
+    return path
+
+
+def run_program(config: dict[str, Any], stack: str = "test"
+                ) -> tuple[RecordingMocks, Exports]:
+    """Run __main__.py with `config` (keys without the hostbench: prefix)."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="hostbench", stack=stack, preview=False)
+    pulumi.runtime.set_all_config({
+        f"hostbench:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    exports: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    secret: dict[str, bool] = {}
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        with mock.patch("pulumi.export", lambda name, value: exports.__setitem__(name, value)):
+            runpy.run_path(str(MAIN))
+
+        async def gather() -> None:
+            for name, value in exports.items():
+                output = pulumi.Output.from_input(value)
+                secret[name] = await output.is_secret()
+                outputs[name] = await output.future()
+
+        return asyncio.ensure_future(gather())
+
+    program()
+    return mocks, Exports(outputs, secret)
+
+
+@dataclass
+class Exports:
+    values: dict[str, Any]
+    secret: dict[str, bool]
