@@ -87,4 +87,5 @@ class FieldReader:
     def done(self) -> None:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
-            raise self.fail(unknown[0], f"is not a known field (known: {', '.join(sorted(self._seen))})")
+            known = ", ".join(sorted(self._seen))
+            raise self.fail(unknown[0], f"is not a known field (known: {known})")

@@ -17,8 +17,14 @@ def build_dir() -> Path:
 
 
 def state_dir() -> Path:
-    """Per-stack state (SSH keys, saved targets, libvirt pools); override with HOSTBENCH_STATE_DIR."""
+    """Per-stack state (SSH keys, targets, libvirt pools); override: HOSTBENCH_STATE_DIR."""
     return Path(os.environ.get("HOSTBENCH_STATE_DIR", PROJECT_ROOT / ".hostbench"))
+
+
+def libvirt_pool_dir(name: str) -> Path:
+    """A stack's libvirt storage pool: under libvirt's own images directory, which the QEMU
+    user can read (override the parent with HOSTBENCH_POOL_ROOT)."""
+    return Path(os.environ.get("HOSTBENCH_POOL_ROOT", "/var/lib/libvirt/images")) / name
 
 
 def results_dir() -> Path:

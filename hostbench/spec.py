@@ -70,8 +70,8 @@ def _cores(r: FieldReader, host_cpus: set[int]) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     if (not isinstance(value, list) or not value
-            or not all(isinstance(c, int | float) and not isinstance(c, bool) and float(c).is_integer()
-                       for c in value)):
+            or not all(isinstance(c, int | float) and not isinstance(c, bool)
+                       and float(c).is_integer() for c in value)):
         raise r.fail("cores", f"must be a non-empty list of host core numbers, got {value!r}")
     cores = tuple(int(c) for c in value)
     if len(set(cores)) != len(cores):

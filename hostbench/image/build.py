@@ -31,9 +31,11 @@ def _step(title: str, work: Step) -> None:
     """Run one long step under a spinner that shows its latest output line and elapsed time."""
     start = time.monotonic()
     with console.status(f"[bold]{title}[/]") as status:
+
         def show(line: str) -> None:
             elapsed = time.monotonic() - start
             status.update(f"[bold]{title}[/] [dim]{elapsed:5.0f}s  {line[:90]}[/]")
+
         work(show)
     console.print(f"[green]done[/] {title} ({time.monotonic() - start:.0f}s)")
 
@@ -44,9 +46,21 @@ def _chroot(rootfs: Path, *argv: str) -> list[str]:
 
 def _debootstrap(recipe: Recipe, mirror: str, target: Path, log: Path) -> Step:
     def work(show: Callable[[str], None]) -> None:
-        run_logged(["debootstrap", f"--variant={recipe.variant}", "--components=main",
-                    f"--include={','.join(recipe.packages)}", recipe.suite, str(target), mirror],
-                   log, show, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        run_logged(
+            [
+                "debootstrap",
+                f"--variant={recipe.variant}",
+                "--components=main",
+                f"--include={','.join(recipe.packages)}",
+                recipe.suite,
+                str(target),
+                mirror,
+            ],
+            log,
+            show,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+
     return work
 
 
@@ -61,6 +75,7 @@ def _configure(recipe: Recipe, rootfs: Path, log: Path) -> Step:
         run_logged(_chroot(rootfs, "systemctl", "enable", *recipe.enable_units), log, show)
         run_logged(_chroot(rootfs, "update-initramfs", "-u", "-k", "all"), log, show, env=env)
         run_logged(_chroot(rootfs, "apt-get", "clean"), log, show)
+
     return work
 
 
@@ -68,7 +83,9 @@ def _boot_files(rootfs: Path) -> tuple[Path, Path]:
     kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
     initrds = sorted((rootfs / "boot").glob("initrd.img-*"))
     if not kernels or not initrds:
-        raise CommandError(f"no kernel/initrd in {rootfs}/boot: is linux-image-amd64 in the recipe?")
+        raise CommandError(
+            f"no kernel/initrd in {rootfs}/boot: is linux-image-amd64 in the recipe?"
+        )
     return kernels[-1], initrds[-1]
 
 
@@ -76,13 +93,30 @@ def _vm_disk(recipe: Recipe, rootfs: Path, disk: Path, log: Path) -> Step:
     def work(show: Callable[[str], None]) -> None:
         raw = disk.with_suffix(".raw")
         raw.unlink(missing_ok=True)
-        run_logged(["mkfs.ext4", "-q", "-F", "-L", "hostbench-root", "-d", str(rootfs),
-                    str(raw), f"{recipe.vm_filesystem_mib}M"], log, show)
+        run_logged(
+            [
+                "mkfs.ext4",
+                "-q",
+                "-F",
+                "-L",
+                "hostbench-root",
+                "-d",
+                str(rootfs),
+                str(raw),
+                f"{recipe.vm_filesystem_mib}M",
+            ],
+            log,
+            show,
+        )
         partial = disk.with_suffix(".partial")
-        run_logged(["qemu-img", "convert", "-p", "-f", "raw", "-O", "qcow2", str(raw), str(partial)],
-                   log, show)
+        run_logged(
+            ["qemu-img", "convert", "-p", "-f", "raw", "-O", "qcow2", str(raw), str(partial)],
+            log,
+            show,
+        )
         raw.unlink()
         partial.rename(disk)
+
     return work
 
 
@@ -92,17 +126,31 @@ def _docker_image_exists(tag: str) -> bool:
 
 def _docker_import(rootfs: Path, tag: str, log: Path) -> Step:
     def work(show: Callable[[str], None]) -> None:
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."],
-                               stdout=subprocess.PIPE)
+        tar = subprocess.Popen(
+            ["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
+        )
         try:
-            run_logged(["docker", "import", "--change",
-                        'CMD ["/usr/local/sbin/hostbench-container-init"]',
-                        "--change", "EXPOSE 22", "-", tag], log, show, stdin=tar.stdout)
+            run_logged(
+                [
+                    "docker",
+                    "import",
+                    "--change",
+                    'CMD ["/usr/local/sbin/hostbench-container-init"]',
+                    "--change",
+                    "EXPOSE 22",
+                    "-",
+                    tag,
+                ],
+                log,
+                show,
+                stdin=tar.stdout,
+            )
         finally:
             if tar.stdout:
                 tar.stdout.close()
             if tar.wait() != 0:
                 raise CommandError(f"tar of {rootfs} failed; see {log}")
+
     return work
 
 
@@ -141,9 +189,14 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
     if force and out.exists():
         shutil.rmtree(out)
 
-    if manifest_path.is_file() and _docker_image_exists(tag) and all(
-            Path(p).exists() for p in _artifact_paths(load_manifest(manifest_path))):
-        console.print(f"[green]cache hit[/]: every artifact of {content_hash[:16]} is present in {out}")
+    if (
+        manifest_path.is_file()
+        and _docker_image_exists(tag)
+        and all(Path(p).exists() for p in _artifact_paths(load_manifest(manifest_path)))
+    ):
+        console.print(
+            f"[green]cache hit[/]: every artifact of {content_hash[:16]} is present in {out}"
+        )
         _point_current(out)
         return load_manifest(manifest_path)
 
@@ -153,9 +206,13 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         log.unlink(missing_ok=True)
-        _step(f"debootstrap {recipe.suite} from {mirror} ({len(recipe.packages)} packages)",
-              _debootstrap(recipe, mirror, rootfs, log))
-        _step("configure the tree (ssh, networkd, seed, initramfs)", _configure(recipe, rootfs, log))
+        _step(
+            f"debootstrap {recipe.suite} from {mirror} ({len(recipe.packages)} packages)",
+            _debootstrap(recipe, mirror, rootfs, log),
+        )
+        _step(
+            "configure the tree (ssh, networkd, seed, initramfs)", _configure(recipe, rootfs, log)
+        )
         (out / "rootfs.complete").touch()
     else:
         console.print(f"[green]cache hit[/]: rootfs {rootfs}")
@@ -170,10 +227,17 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
         _step(f"Docker image: import the tree as {tag}", _docker_import(rootfs, tag, log))
 
     manifest = ImageManifest(
-        hash=content_hash, docker_tag=tag, suite=recipe.suite, mirror=mirror,
+        hash=content_hash,
+        docker_tag=tag,
+        suite=recipe.suite,
+        mirror=mirror,
         built_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        rootfs=str(rootfs), disk=str(disk), kernel=str(kernel), initrd=str(initrd),
-        kernel_cmdline=recipe.kernel_cmdline, packages=_packages(rootfs),
+        rootfs=str(rootfs),
+        disk=str(disk),
+        kernel=str(kernel),
+        initrd=str(initrd),
+        kernel_cmdline=recipe.kernel_cmdline,
+        packages=_packages(rootfs),
         binaries=binary_hashes(rootfs, recipe.benchmark_binaries),
     )
     manifest.write(manifest_path)

@@ -27,7 +27,7 @@ class Recipe:
     source: Path
 
     def content_hash(self) -> str:
-        """sha256 over the recipe file, every overlay file (path, mode, bytes) and the build format."""
+        """sha256 of the recipe file, each overlay file (path, mode, bytes) and the build format."""
         h = hashlib.sha256(f"format={BUILD_FORMAT}\n".encode())
         h.update(self.source.read_bytes())
         for path in sorted(p for p in self.overlay_dir.rglob("*") if p.is_file()):

@@ -14,7 +14,7 @@ from hostbench.image.manifest import ImageManifest, load_manifest
 from hostbench.infra.cmdline import cmdline_maps
 from hostbench.infra.pinning import pinning_xslt
 from hostbench.infra.seed import meta_data, user_data
-from hostbench.paths import state_dir
+from hostbench.paths import libvirt_pool_dir
 from hostbench.spec import PROJECT, STACK_KEYS, StackSpec, spec_from_mapping
 from hostbench.sshkeys import ensure_stack_key
 from hostbench.targets import image_output, spec_output, targets_output
@@ -44,9 +44,8 @@ def declare_vm(spec: StackSpec, manifest: ImageManifest, public_key: str) -> lib
     provider = libvirt.Provider("libvirt", uri=LIBVIRT_URI)
     opts = pulumi.ResourceOptions(provider=provider)
     pool = libvirt.Pool(f"{name}-pool", name=name, type="dir",
-                        target=libvirt.PoolTargetArgs(path=str(state_dir() / "pools" / name)),
+                        target=libvirt.PoolTargetArgs(path=str(libvirt_pool_dir(name))),
                         opts=opts)
-    gateway, _, _, _ = spec.network_addresses()
     network = libvirt.Network(
         f"{name}-net", name=name, mode="nat", bridge=spec.bridge_name,
         addresses=[spec.network_cidr], dhcp=libvirt.NetworkDhcpArgs(enabled=True),

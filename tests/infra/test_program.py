@@ -1,4 +1,4 @@
-"""The real Pulumi program under Pulumi's mocks, every input checked against the provider schemas."""
+"""The real Pulumi program under Pulumi's mocks; every input is checked against provider schemas."""
 
 from __future__ import annotations
 

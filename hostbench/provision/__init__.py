@@ -1,0 +1,1 @@
+"""Creating and destroying a stack's VM and container without the Pulumi CLI."""

@@ -1,0 +1,111 @@
+"""The built image boots as a container and as a (TCG) VM through the direct module, pinned and
+sized as the stack says, reachable with the stack key; `down` leaves nothing behind."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import docker
+import libvirt
+import pytest
+
+from hostbench.paths import libvirt_pool_dir
+from hostbench.provision import direct
+from hostbench.provision.libvirt_vm import LIBVIRT_URI
+from hostbench.remote import connection
+from hostbench.spec import StackSpec
+
+
+def _run(target: dict[str, Any], key: str, command: str) -> str:
+    with connection(target["host"], target["port"], target["user"], key) as conn:
+        return conn.run(command, hide=True, in_stream=False).stdout
+
+
+def _leftovers(spec: StackSpec) -> list[str]:
+    name = spec.resource_prefix
+    conn = libvirt.open(LIBVIRT_URI)
+    found = [f"domain {d.name()}" for d in conn.listAllDomains() if d.name().startswith(name)]
+    found += [f"network {n.name()}" for n in conn.listAllNetworks() if n.name().startswith(name)]
+    for pool in conn.listAllStoragePools():
+        if pool.name().startswith(name):
+            found.append(f"pool {pool.name()}")
+        elif pool.isActive():
+            found += [f"volume {v.name()}" for v in pool.listAllVolumes() if name in v.name()]
+    found += [f"container {c.name}" for c in docker.from_env().containers.list(all=True)
+              if c.name.startswith(name)]
+    if libvirt_pool_dir(name).exists():
+        found.append(f"pool directory {libvirt_pool_dir(name)}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(e2e_spec: StackSpec):
+    direct.down(e2e_spec)  # a previous run that was killed must not block this one
+    document = direct.up(e2e_spec)
+    yield document
+    direct.down(e2e_spec)
+
+
+def test_targets_document_names_all_three_environments(stack, e2e_spec):
+    assert set(stack["targets"]) == {"bare", "vm", "container"}
+    assert stack["targets"]["container"]["host"] == "127.0.0.1"
+    assert stack["targets"]["vm"]["accel"] == e2e_spec.accel
+    assert direct.targets_file(e2e_spec.stack).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("env", ["vm", "container"])
+def test_ssh_with_the_stack_key_sees_the_specified_cpus_and_memory(stack, e2e_spec, env):
+    target = stack["targets"][env]
+    out = _run(target, stack["ssh_private_key"],
+               "nproc; grep MemTotal /proc/meminfo; "
+               "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
+               "|| cat /sys/fs/cgroup/memory.max; systemd-detect-virt || true")
+    lines = out.splitlines()
+    assert int(lines[0]) == e2e_spec.vcpus
+    mem_total_kib = int(re.search(r"MemTotal:\s+(\d+)", out).group(1))
+    spec_kib = e2e_spec.memory_mib * 1024
+    if env == "vm":
+        # the guest kernel reserves part of its RAM: accept 85-100% of what the VM was given
+        assert 0.85 * spec_kib <= mem_total_kib <= spec_kib
+        assert "qemu" in out or "kvm" in out
+    else:
+        assert int(lines[2]) == e2e_spec.memory_mib * 1024 * 1024  # cgroup limit, exact
+        assert "docker" in out
+
+
+def test_container_is_pinned_and_ssh_bound_to_loopback(stack, e2e_spec):
+    info = docker.from_env().api.inspect_container(e2e_spec.resource_prefix)
+    assert info["HostConfig"]["CpusetCpus"] == e2e_spec.cpuset
+    assert info["HostConfig"]["Memory"] == info["HostConfig"]["MemorySwap"]
+    bindings = info["HostConfig"]["PortBindings"]["22/tcp"]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(e2e_spec.ssh_port)}]
+    out = _run(stack["targets"]["container"], stack["ssh_private_key"],
+               "grep Cpus_allowed_list /proc/self/status")
+    assert out.split()[-1] == e2e_spec.cpuset
+
+
+def test_vm_vcpus_and_emulator_are_pinned(stack, e2e_spec):
+    domain = libvirt.open(LIBVIRT_URI).lookupByName(e2e_spec.resource_prefix)
+    host_cpus = len(domain.vcpuPinInfo(0)[0])
+    expected = tuple(i in e2e_spec.cores for i in range(host_cpus))
+    assert all(pins == expected for pins in domain.vcpuPinInfo(0))
+    assert domain.emulatorPinInfo(0) == expected
+    assert domain.vcpusFlags(0) == e2e_spec.vcpus
+    assert domain.maxMemory() == e2e_spec.memory_mib * 1024
+
+
+def test_password_login_is_refused(stack):
+    out = _run(stack["targets"]["vm"], stack["ssh_private_key"],
+               "sshd -T | grep -Ei '^(passwordauthentication|permitrootlogin)'; "
+               "passwd -S root | cut -d' ' -f2")
+    assert "passwordauthentication no" in out
+    assert "permitrootlogin without-password" in out or "prohibit-password" in out
+    assert out.split()[-1] == "L"  # root's password is locked
+
+
+def test_down_leaves_nothing_behind(stack, e2e_spec):
+    assert _leftovers(e2e_spec) != []  # the check sees the running stack...
+    direct.down(e2e_spec)
+    assert _leftovers(e2e_spec) == []  # ...and nothing after down
+    assert not direct.targets_file(e2e_spec.stack).exists()
