@@ -1,0 +1,353 @@
+"""Turn the text output of each benchmark tool into named metrics.
+
+Every parser takes the tool's captured output (stdout, optionally with stderr appended) and
+returns ``{metric_name: value}``; the metric names carry their unit (``latency_avg_us``).
+``METRICS`` says, for each parser, the unit of each metric and whether higher is better.
+A parser never guesses: output it cannot read raises ``ParseError``, quoting what it looked
+for and, when the tool printed an error instead of results, that error line.
+
+Tool quirks these parsers handle (seen on Debian 12 versions of the tools):
+
+* ``iperf3 -J`` and ``sockperf`` exit with status 0 even when they cannot reach the server,
+  so a run's exit status alone does not prove it produced results.
+* ``fio --output-format=json`` prints notes and job errors (``fio: ...``) on stdout before
+  the JSON document.
+* ``sockperf`` wraps some lines in ANSI colour escapes.
+* ``qperf`` scales each latency to ns, us, ms or sec and may insert thousands separators.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hostbench.errors import HostbenchError
+
+Parser = Callable[[str], dict[str, float]]
+
+
+class ParseError(HostbenchError):
+    """A tool's output does not contain the results a parser needs."""
+
+    def __init__(self, parser_name: str, problem: str) -> None:
+        self.parser_name, self.problem = parser_name, problem
+        super().__init__(f"{parser_name}: {problem}")
+
+
+class UnknownParserError(HostbenchError):
+    """No parser has the requested name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name, self.known = name, sorted(known)
+        super().__init__(f"unknown parser {name!r}; known parsers: {', '.join(self.known)}")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a metric measures: its unit and which direction is good."""
+
+    unit: str
+    higher_is_better: bool
+
+
+METRICS: dict[str, dict[str, Metric]] = {
+    "sysbench_cpu": {
+        "events_per_second": Metric("events/s", True),
+        "latency_avg_ms": Metric("ms", False),
+    },
+    "sysbench_memory": {
+        "mib_per_second": Metric("MiB/s", True),
+    },
+    "fio_json": {
+        "read_iops": Metric("IO/s", True),
+        "read_bw_mibps": Metric("MiB/s", True),
+        "read_lat_avg_us": Metric("us", False),
+        "read_lat_p99_us": Metric("us", False),
+    },
+    "iperf3_json": {
+        "throughput_gbps": Metric("Gbit/s", True),
+        "retransmits": Metric("segments", False),
+    },
+    "sockperf_pingpong": {
+        "latency_avg_us": Metric("us", False),
+        "latency_p99_us": Metric("us", False),
+    },
+    "qperf_tcp_lat": {
+        "latency_us": Metric("us", False),
+    },
+}
+"""For each parser, the metrics it returns (always all of them), with unit and direction."""
+
+PARSERS: dict[str, Parser] = {}
+"""Parser functions by name; see ``parse``."""
+
+
+def _parser(name: str) -> Callable[[Parser], Parser]:
+    """Register the decorated function as parser ``name``; it never sees blank output."""
+
+    def register(func: Parser) -> Parser:
+        def run(text: str) -> dict[str, float]:
+            if not text.strip():
+                raise ParseError(name, "output is empty")
+            return func(text)
+
+        run.__name__, run.__doc__ = func.__name__, func.__doc__
+        PARSERS[name] = run
+        return run
+
+    return register
+
+
+def parse(name: str, text: str) -> dict[str, float]:
+    """Parse ``text`` with the parser called ``name``."""
+    try:
+        parser = PARSERS[name]
+    except KeyError:
+        raise UnknownParserError(name, PARSERS) from None
+    return parser(text)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
+
+
+def _to_float(parser: str, raw: str, what: str) -> float:
+    """``raw`` (possibly with thousands separators) as a finite float."""
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        raise ParseError(parser, f"{what}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ParseError(parser, f"{what}: {raw!r} is not a finite number")
+    return value
+
+
+def _tool_said(text: str, pattern: str) -> str:
+    """`` (tool said: '<line>')`` for the first line matching ``pattern``, else ``''``."""
+    for line in _ANSI.sub("", text).splitlines():
+        if re.search(pattern, line):
+            return f" (tool said: {line.strip()!r})"
+    return ""
+
+
+def _search(parser: str, pattern: str, text: str, what: str, errors: str) -> float:
+    """The number captured by ``pattern`` in ``text``; ``what`` names it in the error."""
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise ParseError(parser, f"no {what} in output{_tool_said(text, errors)}")
+    return _to_float(parser, match.group(1), what)
+
+
+def _json_document(parser: str, text: str, errors: str) -> dict[str, Any]:
+    """The JSON object in ``text``, skipping any non-JSON lines printed before it."""
+    match = re.search(r"^\s*\{", text, re.MULTILINE)
+    if match is None:
+        raise ParseError(parser, f"no JSON object in output{_tool_said(text, errors)}")
+    try:
+        document, _ = json.JSONDecoder().raw_decode(text, match.end() - 1)
+    except json.JSONDecodeError as exc:
+        raise ParseError(parser, f"JSON output is invalid or truncated: {exc}") from None
+    if not isinstance(document, dict):
+        raise ParseError(parser, "JSON output is not an object")
+    return document
+
+
+def _get(parser: str, data: Any, path: str) -> Any:
+    """``data[k1][k2]...`` for ``path`` 'k1.k2...'; a missing key names the whole path."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            raise ParseError(parser, f"JSON output has no '{path}'")
+        data = data[key]
+    return data
+
+
+def _json_number(parser: str, data: Any, path: str, scale: float = 1.0) -> float:
+    """The number at ``path`` multiplied by ``scale``."""
+    return _finite(parser, _get(parser, data, path), path) * scale
+
+
+def _finite(parser: str, value: Any, path: str) -> float:
+    """``value`` (found at JSON ``path``) as a float; anything else but a number is an error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParseError(parser, f"JSON '{path}' is {value!r}, not a number")
+    if not math.isfinite(value):
+        raise ParseError(parser, f"JSON '{path}' is {value!r}, not a finite number")
+    return float(value)
+
+
+# --- sysbench ------------------------------------------------------------------------------
+
+_SYSBENCH_ERRORS = r"FATAL|invalid option|[Ee]rror|[Uu]nknown|[Ff]ailed"
+
+
+@_parser("sysbench_cpu")
+def sysbench_cpu(text: str) -> dict[str, float]:
+    """``sysbench cpu run``: events per second and average event latency (ms)."""
+    name = "sysbench_cpu"
+    return {
+        "events_per_second": _search(name, rf"^\s*events per second:\s*{_NUMBER}[ \t]*$", text,
+                                     "'events per second' line", _SYSBENCH_ERRORS),
+        "latency_avg_ms": _sysbench_latency_avg(name, text),
+    }
+
+
+def _sysbench_latency_avg(name: str, text: str) -> float:
+    """The 'avg:' line of sysbench's 'Latency (ms):' block."""
+    block = re.search(r"^Latency \(ms\):[ \t]*\n((?:[ \t]+.*\n?)*)", text, re.MULTILINE)
+    if block is None:
+        raise ParseError(name, "no 'Latency (ms):' section in output"
+                               f"{_tool_said(text, _SYSBENCH_ERRORS)}")
+    return _search(name, rf"^\s*avg:\s*{_NUMBER}[ \t]*$", block.group(1),
+                   "'avg:' line in the 'Latency (ms):' section", _SYSBENCH_ERRORS)
+
+
+@_parser("sysbench_memory")
+def sysbench_memory(text: str) -> dict[str, float]:
+    """``sysbench memory run``: transfer rate in MiB/s."""
+    return {
+        "mib_per_second": _search(
+            "sysbench_memory", rf"MiB transferred \({_NUMBER} MiB/sec\)", text,
+            "'MiB transferred (... MiB/sec)' line", _SYSBENCH_ERRORS),
+    }
+
+
+# --- fio -----------------------------------------------------------------------------------
+
+_FIO_ERRORS = r"^fio: |[Ee]rror"
+
+
+def _fio_p99_us(name: str, read: dict[str, Any]) -> float:
+    """The 99th percentile read latency (us): completion latency, else total latency."""
+    for key, to_us in (("clat_ns", 1e-3), ("lat_ns", 1e-3), ("clat", 1.0), ("lat", 1.0)):
+        stats = read.get(key)
+        percentiles = stats.get("percentile") if isinstance(stats, dict) else None
+        if not isinstance(percentiles, dict):
+            continue
+        for percent in percentiles:
+            if _is_p99(percent):
+                where = f"read.{key}.percentile[{percent!r}]"
+                return _finite(name, percentiles[percent], where) * to_us
+    raise ParseError(name, "JSON 'read' has no 99th percentile in 'clat_ns.percentile' "
+                           "or 'lat_ns.percentile' (was the job run with percentiles off?)")
+
+
+def _is_p99(key: str) -> bool:
+    """Whether a fio percentile key ('99.000000') is the 99th percentile."""
+    try:
+        return float(key) == 99.0
+    except ValueError:
+        return False
+
+
+def _fio_lat_avg_us(name: str, job: dict[str, Any]) -> float:
+    """Mean total read latency (submission + completion) in us."""
+    if "lat" in job["read"] and "lat_ns" not in job["read"]:
+        return _json_number(name, job, "read.lat.mean")  # older fio: us
+    return _json_number(name, job, "read.lat_ns.mean", 1e-3)
+
+
+@_parser("fio_json")
+def fio_json(text: str) -> dict[str, float]:
+    """``fio --output-format=json``: read IOPS, bandwidth (MiB/s), mean and p99 latency (us).
+
+    Several jobs (without ``group_reporting``) are combined: IOPS and bandwidth add up, the
+    mean latency is weighted by I/O count and the p99 is the worst job's.
+    """
+    name = "fio_json"
+    document = _json_document(name, text, _FIO_ERRORS)
+    jobs = _get(name, document, "jobs")
+    if not isinstance(jobs, list) or not jobs:
+        raise ParseError(name, "JSON 'jobs' is empty")
+    iops = bw = weighted_lat = ios = 0.0
+    p99 = 0.0
+    for job in jobs:
+        if not isinstance(job, dict):
+            raise ParseError(name, "JSON 'jobs' holds a non-object")
+        label = job.get("jobname", "?")
+        if job.get("error"):
+            raise ParseError(name, f"job {label!r} failed with error {job['error']}"
+                                   f"{_tool_said(text, r'^fio: .*error=')}")
+        read = _get(name, job, "read")
+        if not isinstance(read, dict):
+            raise ParseError(name, f"JSON 'read' of job {label!r} is not an object")
+        total = _json_number(name, job, "read.total_ios")
+        if total <= 0:
+            raise ParseError(name, f"job {label!r} did no reads ('read.total_ios' is 0)")
+        iops += _json_number(name, job, "read.iops")
+        if "bw_bytes" in read:
+            bw += _json_number(name, job, "read.bw_bytes", 1 / 2**20)
+        else:
+            bw += _json_number(name, job, "read.bw", 1 / 2**10)  # older fio: KiB/s only
+        weighted_lat += _fio_lat_avg_us(name, job) * total
+        ios += total
+        p99 = max(p99, _fio_p99_us(name, read))
+    return {"read_iops": iops, "read_bw_mibps": bw, "read_lat_avg_us": weighted_lat / ios,
+            "read_lat_p99_us": p99}
+
+
+# --- iperf3 --------------------------------------------------------------------------------
+
+
+@_parser("iperf3_json")
+def iperf3_json(text: str) -> dict[str, float]:
+    """``iperf3 -J`` (TCP): receiver throughput in Gbit/s and the sender's retransmits."""
+    name = "iperf3_json"
+    document = _json_document(name, text, r"^iperf3: ")
+    if document.get("error"):
+        raise ParseError(name, f"iperf3 reported an error: {document['error']!r}")
+    return {
+        "throughput_gbps": _json_number(name, document, "end.sum_received.bits_per_second",
+                                        1e-9),
+        "retransmits": _json_number(name, document, "end.sum_sent.retransmits"),
+    }
+
+
+# --- sockperf ------------------------------------------------------------------------------
+
+_SOCKPERF_ERRORS = r"ERROR|[Ee]rror"
+
+
+@_parser("sockperf_pingpong")
+def sockperf_pingpong(text: str) -> dict[str, float]:
+    """``sockperf ping-pong``: average and 99th percentile one-way latency in us.
+
+    sockperf reports half the round-trip time as "latency" unless run with --full-rtt, whose
+    output (``avg-rtt``) this parser rejects rather than mixing the two.
+    """
+    name = "sockperf_pingpong"
+    plain = _ANSI.sub("", text)
+    if "avg-rtt=" in plain:
+        raise ParseError(name, "output reports full round-trip times ('avg-rtt'); "
+                               "run without --full-rtt")
+    return {
+        "latency_avg_us": _search(name, rf"avg-latency={_NUMBER}", plain,
+                                  "'avg-latency=' line", _SOCKPERF_ERRORS),
+        "latency_p99_us": _search(name, rf"--->\s*percentile 99\.0+\s*=\s*{_NUMBER}", plain,
+                                  "'percentile 99.000' line", _SOCKPERF_ERRORS),
+    }
+
+
+# --- qperf ---------------------------------------------------------------------------------
+
+_QPERF_TO_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "sec": 1e6}
+
+
+@_parser("qperf_tcp_lat")
+def qperf_tcp_lat(text: str) -> dict[str, float]:
+    """``qperf HOST tcp_lat``: one-way latency in us (qperf prints ns, us, ms or sec)."""
+    name = "qperf_tcp_lat"
+    match = re.search(rf"^\s*latency\s*=\s*{_NUMBER}\s*(\S+)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise ParseError(name, "no 'latency = ...' line in output"
+                               f"{_tool_said(text, r'failed|[Ee]rror|bad|unknown')}")
+    value, unit = match.groups()
+    if unit not in _QPERF_TO_US:
+        raise ParseError(name, f"latency unit {unit!r} is not one of "
+                               f"{', '.join(_QPERF_TO_US)}")
+    return {"latency_us": _to_float(name, value, "latency") * _QPERF_TO_US[unit]}
