@@ -1,7 +1,12 @@
 """Fabric tasks (thin): provisioning without Pulumi, and benchmarking. Logic lives in hostbench/."""
 
+import shlex
+import sys
+
 from fabric import task
 
+from hostbench.benchmark import benchmark as run_benchmark
+from hostbench.benchmark import options_from_cli, run_parity
 from hostbench.cli import run_cli
 from hostbench.provision.direct import down as direct_down
 from hostbench.provision.direct import up as direct_up
@@ -20,3 +25,31 @@ def up(c, stack=DEFAULT_STACK):
 def down(c, stack=DEFAULT_STACK):
     """Remove everything `fab up` created for the stack."""
     run_cli(lambda: direct_down(load_stack_file(stack)))
+
+
+@task(help={
+    "stack": f"stack whose targets to use (default {DEFAULT_STACK})",
+    "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`",
+    "suite": "quick | standard (default quick)",
+    "repeat": "measured trials per workload and environment (default 5)",
+    "warmup": "warm-up trials, not counted (default 1)",
+    "workload": "only these workloads (comma-separated)",
+    "env": "only these environments (comma-separated: bare,vm,container)",
+    "dry_run": "print the plan and its estimated duration, run nothing",
+    "resume": "finish the missing trials of run RUN",
+    "allow_mismatch": "run even when the parity check fails (recorded with the run)",
+})
+def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat=5, warmup=1,
+              workload=None, env=None, dry_run=False, resume=None, allow_mismatch=False):
+    """Parity check, then every workload on bare metal, VM and container, interleaved."""
+    run_cli(lambda: run_benchmark(options_from_cli(
+        stack=stack, targets_file=targets_file, suite=suite, repeat=repeat, warmup=warmup,
+        workload=workload, env=env, dry_run=dry_run, resume=resume,
+        allow_mismatch=allow_mismatch, command_line=shlex.join(sys.argv))))
+
+
+@task(help={"stack": f"stack whose targets to check (default {DEFAULT_STACK})",
+            "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"})
+def parity(c, stack=DEFAULT_STACK, targets_file=None):
+    """Read facts inside each environment and check that they are alike."""
+    run_cli(lambda: run_parity(stack, targets_file))

@@ -151,8 +151,10 @@ def overhead(
 
     The ratio of medians other/bare gets a percentile-bootstrap CI, each group resampled
     independently.  ``bare`` values must be > 0 and ``other`` values >= 0.  The verdict is
-    "no measurable difference" when the overhead CI includes 0 (or when a group has a single
-    value, so there is no estimate of spread), else "slower" (overhead > 0) or "faster".
+    "slower" (overhead > 0) or "faster" only when the overhead CI excludes 0 AND the
+    Mann-Whitney test rejects equality at 1 - ``confidence``; otherwise "no measurable
+    difference".  (With very few trials a bootstrap CI is too narrow to trust on its own:
+    2 vs 2 samples give p >= 0.33 however far apart they are.)
     """
     b = _as_sample(bare, "bare")
     o = _as_sample(other, "other")
@@ -168,8 +170,9 @@ def overhead(
     ratio = _percentile_ci(boot_ratio, med_o / med_b, alpha)
     pct = _to_pct(ratio, higher_is_better)
 
+    p_value = _mann_whitney_p(b, o)
     verdict: Verdict
-    if min(b.size, o.size) < 2 or pct.low <= 0.0 <= pct.high:
+    if min(b.size, o.size) < 2 or pct.low <= 0.0 <= pct.high or p_value >= alpha:
         verdict = NO_DIFFERENCE
     else:
         verdict = "slower" if pct.value > 0 else "faster"
@@ -177,7 +180,7 @@ def overhead(
     return Overhead(
         ratio=ratio,
         overhead_pct=pct,
-        p_value=_mann_whitney_p(b, o),
+        p_value=p_value,
         n_bare=int(b.size),
         n_other=int(o.size),
         median_bare=med_b,

@@ -17,7 +17,13 @@ from hostbench.infra.seed import meta_data, user_data
 from hostbench.paths import libvirt_pool_dir
 from hostbench.spec import PROJECT, STACK_KEYS, StackSpec, spec_from_mapping
 from hostbench.sshkeys import ensure_stack_key
-from hostbench.targets import image_output, spec_output, targets_output
+from hostbench.targets import (
+    SCRATCH_DIR,
+    container_scratch_dir,
+    image_output,
+    spec_output,
+    targets_output,
+)
 
 LIBVIRT_URI = "qemu:///system"
 GIB = 1024**3
@@ -89,6 +95,8 @@ def declare_container(spec: StackSpec, manifest: ImageManifest,
         ports=[docker.ContainerPortArgs(internal=22, external=spec.ssh_port, ip="127.0.0.1")],
         uploads=[docker.ContainerUploadArgs(file="/root/.ssh/authorized_keys",
                                             content=public_key + "\n", permissions="0600")],
+        volumes=[docker.ContainerVolumeArgs(host_path=str(container_scratch_dir(spec.stack)),
+                                            container_path=SCRATCH_DIR)],
         must_run=True, restart="no")
 
 
@@ -107,6 +115,7 @@ def declare_stack() -> None:
     pulumi.export("stack", stack)
     pulumi.export("spec", spec_output(spec))
     pulumi.export("image", image_output(manifest, str(spec.image_manifest)))
-    pulumi.export("targets", pulumi.Output.all(vm_address, domain.name, container.name).apply(
-        lambda v: targets_output(spec, manifest, v[0], v[1], v[2])))
+    gateway = container.network_datas.apply(lambda nets: nets[0].gateway)
+    pulumi.export("targets", pulumi.Output.all(vm_address, domain.name, container.name, gateway)
+                  .apply(lambda v: targets_output(spec, manifest, *v)))
     pulumi.export("ssh_private_key", pulumi.Output.secret(key.private_openssh))

@@ -12,11 +12,11 @@ from rich.console import Console
 
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
-from hostbench.paths import state_dir
 from hostbench.provision import docker_container, libvirt_vm
 from hostbench.remote import wait_for_ssh
 from hostbench.spec import StackSpec
 from hostbench.sshkeys import ensure_stack_key
+from hostbench.target_source import saved_targets_file
 from hostbench.targets import SSH_USER, image_output, spec_output, targets_output
 
 console = Console(stderr=True)
@@ -25,7 +25,7 @@ BOOT_TIMEOUT = 900.0  # a TCG guest needs 25-75 s here; slower hosts get room
 
 def targets_file(stack: str) -> Path:
     """Where `fab up` saves the targets document and `fab benchmark` finds it without flags."""
-    return state_dir() / "stacks" / stack / "targets.json"
+    return saved_targets_file(stack)
 
 
 def _save(document: dict[str, Any], path: Path) -> None:
@@ -73,7 +73,8 @@ def up(spec: StackSpec) -> dict[str, Any]:
     document = {
         "stack": spec.stack, "spec": spec_output(spec),
         "image": image_output(manifest, str(spec.image_manifest)),
-        "targets": targets_output(spec, manifest, address, domain.name(), container.name),
+        "targets": targets_output(spec, manifest, address, domain.name(), container.name,
+                                  docker_container.gateway(container)),
         "ssh_private_key": key.private_openssh,
     }
     _save(document, targets_file(spec.stack))

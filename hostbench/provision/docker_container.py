@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
 
 import docker
@@ -12,6 +13,7 @@ from docker.models.containers import Container
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import ImageManifest
 from hostbench.spec import StackSpec
+from hostbench.targets import SCRATCH_DIR, container_scratch_dir
 
 
 class DockerError(HostbenchError):
@@ -57,10 +59,13 @@ def create(dc: docker.DockerClient, spec: StackSpec, manifest: ImageManifest,
     except docker.errors.ImageNotFound:
         raise DockerError(f"Docker image {manifest.docker_tag} is missing: run scripts/build-image"
                           ) from None
+    scratch = container_scratch_dir(spec.stack)
+    scratch.mkdir(parents=True, exist_ok=True)
     container = dc.containers.create(
         manifest.docker_tag, name=spec.resource_prefix, hostname=spec.resource_prefix,
         cpuset_cpus=spec.cpuset, mem_limit=f"{spec.memory_mib}m",
         memswap_limit=f"{spec.memory_mib}m", ports={"22/tcp": ("127.0.0.1", spec.ssh_port)},
+        volumes={str(scratch): {"bind": SCRATCH_DIR, "mode": "rw"}},
         labels={"hostbench.stack": spec.stack}, detach=True)
     container.put_archive("/root", _authorized_keys_tar(public_key))
     try:
@@ -69,7 +74,13 @@ def create(dc: docker.DockerClient, spec: StackSpec, manifest: ImageManifest,
         container.remove(force=True)
         raise DockerError(f"container {spec.resource_prefix} did not start: {exc.explanation}"
                           ) from None
+    container.reload()
     return container
+
+
+def gateway(container: Container) -> str:
+    """The host's address on the container's network (docker0's gateway)."""
+    return container.attrs["NetworkSettings"]["Gateway"]
 
 
 def destroy(dc: docker.DockerClient, spec: StackSpec) -> bool:
@@ -77,4 +88,5 @@ def destroy(dc: docker.DockerClient, spec: StackSpec) -> bool:
     if container is None:
         return False
     container.remove(force=True)
+    shutil.rmtree(container_scratch_dir(spec.stack), ignore_errors=True)
     return True

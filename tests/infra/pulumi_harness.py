@@ -33,6 +33,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "libvirt:index/domain:Domain":
             nics = [dict(nic, addresses=[VM_ADDRESS]) for nic in state["networkInterfaces"]]
             state["networkInterfaces"] = nics
+        if args.typ == "docker:index/container:Container":
+            state["networkDatas"] = [{"gateway": "172.17.0.1", "ipAddress": "172.17.0.2"}]
         if args.typ == "docker:index/remoteImage:RemoteImage":
             state["imageId"] = "sha256:" + "ab" * 32
         return f"{args.name}-id", state

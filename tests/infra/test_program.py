@@ -86,7 +86,10 @@ def test_outputs_follow_the_targets_contract(config):
     assert targets["vm"]["host"] == VM_ADDRESS and targets["vm"]["accel"] == "tcg"
     assert targets["container"] == {
         "kind": "container", "host": "127.0.0.1", "port": 2222, "user": "root",
-        "container": "hostbench-test", "cores": [1], "memory_mib": 1024}
+        "container": "hostbench-test", "host_address": "172.17.0.1", "cores": [1],
+        "memory_mib": 1024}
+    assert targets["vm"]["host_address"] == "192.168.150.1"
+    assert targets["bare"]["host_address"] == "127.0.0.1"
     assert targets["bare"]["cores"] == [1]
     assert exports.values["image"]["docker_tag"] == "hostbench:ffffffffffffffff"
 

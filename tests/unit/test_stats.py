@@ -249,3 +249,11 @@ def test_invalid_inputs_raise():
         overhead([0.0, 1.0], [1.0, 2.0], higher_is_better=False)
     with pytest.raises(ValueError):
         median_ci([1.0, 2.0], confidence=1.5)
+
+
+def test_two_trials_each_are_never_called_a_difference_however_far_apart():
+    """With 2 vs 2 values the Mann-Whitney p is at least 1/3, so no verdict may be drawn."""
+    result = overhead([10.0, 10.1], [20.0, 20.2], higher_is_better=False)
+    assert result.p_value >= 1 / 3 - 1e-9
+    assert result.overhead_pct.low > 0  # the bootstrap CI alone would (wrongly) claim "slower"
+    assert result.verdict == "no measurable difference"
