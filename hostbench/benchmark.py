@@ -228,6 +228,10 @@ def benchmark(opts: BenchmarkOptions) -> str | None:
         if run_id is not None and store.get_run(run_id).status == "running":
             _finish(store, run_id, status, ctx, time.monotonic() - wall_start)
     print_summary(store, run_id)
+    missing = store.missing(run_id)
+    if missing:
+        raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
+                             f"fixing the cause, `fab benchmark --resume {run_id}` runs them")
     return run_id
 
 

@@ -117,6 +117,10 @@ class SSHExecutor:
             self.close()
             raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
                                     f"{type(exc).__name__}: {exc}") from None
+        if result.exited == -1:  # the channel closed without an exit status
+            self.close()
+            raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
+                                    "the connection closed before the command finished")
         if result.exited == 124:
             raise TrialTimeout(f"no result after {timeout:.0f}s")
         return _result(result.stdout, result.stderr, result.exited, start)

@@ -35,6 +35,12 @@ def _save(document: dict[str, Any], path: Path) -> None:
         json.dump(document, f, indent=2)
 
 
+def wait_for_container_ssh(spec: StackSpec, timeout: float = 120) -> None:
+    key = ensure_stack_key(spec.stack)
+    wait_for_ssh("127.0.0.1", spec.ssh_port, SSH_USER, key.private_openssh, timeout,
+                 f"container {spec.resource_prefix}")
+
+
 def up(spec: StackSpec) -> dict[str, Any]:
     """Create container and VM, wait until both answer SSH, save and return the targets."""
     manifest = load_manifest(spec.image_manifest)
@@ -48,11 +54,9 @@ def up(spec: StackSpec) -> dict[str, Any]:
                              "run `fab down` first")
     start = time.monotonic()
     try:
-        with console.status("creating container") as status:
+        with console.status("creating container"):
             container = docker_container.create(dc, spec, manifest, key.public_openssh)
-            wait_for_ssh("127.0.0.1", spec.ssh_port, SSH_USER, key.private_openssh, 120,
-                         f"container {container.name}",
-                         on_wait=lambda e: status.update(f"container: waiting for SSH ({e})"))
+            wait_for_container_ssh(spec)
         console.print(f"[green]up[/] container {container.name} (cores {spec.cpuset}, "
                       f"{spec.memory_mib} MiB, ssh 127.0.0.1:{spec.ssh_port})")
         with console.status("creating VM") as status:

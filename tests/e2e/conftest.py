@@ -10,6 +10,7 @@ import pytest
 from hostbench.image.build import build_image
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import build_dir
+from hostbench.provision import direct
 from hostbench.spec import StackSpec, load_stack_file
 
 E2E_STACK = "e2e"
@@ -56,3 +57,12 @@ def e2e_spec(image: ImageManifest, e2e_state: Path,
 def isolated_state(e2e_state: Path) -> Path:
     """Overrides the per-test state dir of tests/conftest.py with the session's."""
     return e2e_state
+
+
+@pytest.fixture(scope="session")
+def stack(e2e_spec: StackSpec) -> Iterator[dict]:
+    """The e2e stack, up for the whole session (tests/e2e/test_teardown.py takes it down)."""
+    direct.down(e2e_spec)  # a previous run that was killed must not block this one
+    document = direct.up(e2e_spec)
+    yield document
+    direct.down(e2e_spec)

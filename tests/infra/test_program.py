@@ -60,6 +60,9 @@ def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(config):
     assert upload["file"] == "/root/.ssh/authorized_keys"
     assert upload["content"].startswith("ssh-ed25519 ")
     assert "OPENSSH PRIVATE KEY" in exports.values["ssh_private_key"]
+    (scratch,) = container.inputs["volumes"]  # fio's scratch file lives on the host filesystem
+    assert scratch["containerPath"] == "/scratch"
+    assert scratch["hostPath"].endswith("/stacks/test/scratch")
 
 
 def test_private_key_is_a_top_level_secret_and_a_0600_file(config, isolated_state):

@@ -1,0 +1,196 @@
+"""`fab benchmark` and `fab parity` for real: bare metal (chroot), a TCG VM and a container made
+by the direct module; results in SQLite; parity refusals; a killed run resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from hostbench.paths import PROJECT_ROOT
+from hostbench.provision import direct
+from hostbench.spec import StackSpec
+from hostbench.store import Store
+from hostbench.workloads import load_catalogue
+
+FAB = str(Path(sys.executable).with_name("fab"))
+
+
+@pytest.fixture(scope="module")
+def env(stack: dict, e2e_spec: StackSpec, tmp_path_factory: pytest.TempPathFactory
+        ) -> dict[str, str]:
+    """Environment of the fab processes: the e2e state and a results directory of their own."""
+    return {**os.environ, "HOSTBENCH_STATE_DIR": os.environ["HOSTBENCH_STATE_DIR"],
+            "HOSTBENCH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")), "COLUMNS": "160"}
+
+
+def fab(env: dict[str, str], spec: StackSpec, *args: str, timeout: float = 1200
+        ) -> subprocess.CompletedProcess:
+    argv = [FAB, *args, "--targets-file", str(direct.targets_file(spec.stack))]
+    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def store(env: dict[str, str]) -> Store:
+    return Store(Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite")
+
+
+@pytest.fixture(scope="module")
+def quick_run(env, e2e_spec) -> tuple[subprocess.CompletedProcess, str]:
+    proc = fab(env, e2e_spec, "benchmark", "--suite", "quick", "--repeat", "2", "--warmup", "1")
+    with store(env) as s:
+        return proc, s.latest_run_id()
+
+
+def test_quick_suite_runs_in_all_three_environments(quick_run):
+    proc, run_id = quick_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert run_id is not None
+    assert "parity ok" in proc.stdout
+
+
+def test_every_trial_and_its_facts_are_in_sqlite(quick_run, env, e2e_spec):
+    _, run_id = quick_run
+    quick = [w for w in load_catalogue().values() if w.in_suite("quick")]
+    with store(env) as s:
+        run = s.get_run(run_id)
+        trials = s.trials(run_id)
+        assert run.status == "complete"
+        assert len(trials) == len(run.plan) == len(quick) * 3 * 3  # workloads x rounds x envs
+        failed = [(t.workload, t.env, t.error) for t in trials if t.status != "ok"]
+        assert failed == []
+        assert {t.position for t in trials} == {0, 1, 2}
+        rows = s.samples(run_id)
+        assert {(r.workload, r.env) for r in rows} == {(w.name, e) for w in quick
+                                                      for e in ("bare", "vm", "container")}
+        facts = s.env_facts(run_id)
+        assert set(facts) == {"bare", "vm", "container"}
+        assert all(f["nproc"] == e2e_spec.vcpus for f in facts.values())
+        assert run.host_facts["vm_accel"] == e2e_spec.accel and run.host_facts["cpu_model"]
+        assert run.image_hash and run.git_commit and run.parity["ok"] is True
+        assert run.wall_seconds == pytest.approx(run.workload_seconds
+                                                 + run.orchestration_seconds)
+        assert 0 < run.workload_seconds < run.wall_seconds
+    for trial in trials:
+        assert Path(trial.raw_path).read_text().startswith("$ ")
+
+
+def test_summary_is_printed_with_the_vm_labelled(quick_run, e2e_spec):
+    proc, _ = quick_run
+    assert "overhead vs bare" in proc.stdout and "cpu-sysbench" in proc.stdout
+    if e2e_spec.accel == "tcg":
+        vm_lines = [line for line in proc.stdout.splitlines() if " vm " in f" {line} "
+                    or "vm (" in line]
+        assert vm_lines and all("TCG emulation" in line for line in vm_lines if "│" in line)
+    assert "orchestration" in proc.stdout
+
+
+@pytest.fixture
+def changed_container(e2e_spec: StackSpec) -> Iterator[docker.models.containers.Container]:
+    """The running container; whatever a test changes with `docker update` is restored."""
+    container = docker.from_env().containers.get(e2e_spec.resource_prefix)
+    yield container
+    container.update(cpuset_cpus=e2e_spec.cpuset, mem_limit=f"{e2e_spec.memory_mib}m",
+                     memswap_limit=f"{e2e_spec.memory_mib}m")
+
+
+def test_a_container_pinned_to_another_core_is_refused(env, e2e_spec, changed_container):
+    other = next(str(c) for c in sorted(os.sched_getaffinity(0)) if c not in e2e_spec.cores)
+    changed_container.update(cpuset_cpus=other)
+    proc = fab(env, e2e_spec, "parity")
+    assert proc.returncode == 1
+    assert "usable CPU list" in proc.stdout and "parity check failed" in proc.stderr
+
+
+def test_a_container_with_other_memory_is_refused_unless_overridden(env, e2e_spec,
+                                                                    changed_container):
+    changed_container.update(mem_limit="512m", memswap_limit="512m")
+    proc = fab(env, e2e_spec, "parity")
+    assert proc.returncode == 1 and "cgroup memory limit" in proc.stdout
+    proc = fab(env, e2e_spec, "benchmark", "--allow-mismatch", "--workload", "cpu-sysbench",
+               "--env", "bare,container", "--repeat", "1", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with store(env) as s:
+        run = s.get_run(s.latest_run_id())
+    assert run.parity["ok"] is False and run.parity["overridden"] is True
+    assert run.options["allow_mismatch"] is True
+
+
+def _ok_trials(env: dict[str, str], run_id: str) -> int:
+    path = Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite"
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT count(*) FROM trials WHERE run_id = ? AND status = 'ok'",
+                          (run_id,)).fetchone()[0]
+
+
+def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
+    with store(env) as s:
+        before = s.latest_run_id()
+    argv = [FAB, "benchmark", "--targets-file", str(direct.targets_file(e2e_spec.stack)),
+            "--workload", "cpu-sysbench", "--repeat", "2", "--warmup", "0"]
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    run_id = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        with store(env) as s:
+            run_id = s.latest_run_id()
+        if run_id != before and _ok_trials(env, run_id) >= 2:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = _ok_trials(env, run_id)
+    with store(env) as s:
+        assert s.get_run(run_id).status == "running"  # killed: nobody could mark it
+        assert 2 <= kept < len(s.get_run(run_id).plan)
+    result = fab(env, e2e_spec, "benchmark", "--resume", run_id)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming run {run_id}" in result.stdout
+    with store(env) as s:
+        run = s.get_run(run_id)
+        assert run.status == "complete" and s.missing(run_id) == []
+        assert _ok_trials(env, run_id) == len(run.plan) == 6
+    assert json.loads(json.dumps(run.options))["workloads"] == ["cpu-sysbench"]
+
+
+def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_spec,
+                                                                     changed_container):
+    argv = [FAB, "benchmark", "--targets-file", str(direct.targets_file(e2e_spec.stack)),
+            "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
+            "--warmup", "0"]
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    with store(env) as s:
+        before = s.latest_run_id()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        with store(env) as s:
+            run_id = s.latest_run_id()
+            if run_id != before and any(t.env == "container" for t in s.trials(run_id)):
+                break
+        time.sleep(0.2)
+    changed_container.kill()
+    out, err = proc.communicate(timeout=600)
+    try:
+        assert proc.returncode == 1 and "fab benchmark --resume" in err
+        assert "overhead vs bare" in out  # the summary of what was measured is still printed
+        with store(env) as s:
+            trials = s.trials(run_id)
+        by_env = {e: [t.status for t in trials if t.env == e] for e in ("bare", "container")}
+        assert by_env["bare"] == ["ok"] * 3
+        assert by_env["container"][0] == "ok" and "failed" in by_env["container"]
+        assert any("unreachable" in (t.error or "") for t in trials if t.env == "container")
+    finally:
+        changed_container.start()
+        direct.wait_for_container_ssh(e2e_spec)
