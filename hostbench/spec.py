@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from hostbench.accel import kvm_usable, resolve_accel
+from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
 from hostbench.fields import FieldReader
 from hostbench.paths import PROJECT_ROOT, STACKS_DIR
-from hostbench.yamlfile import load_mapping
 
 PROJECT = "hostbench"
 ACCELS = ("auto", "kvm", "tcg")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hostbench.datafiles import load_json_object
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.executors import ChrootExecutor, Executor, SSHExecutor
 from hostbench.fields import FieldReader
@@ -101,13 +102,7 @@ def parse_targets(data: Any, source: str) -> Targets:
 
 
 def load_targets_file(path: Path) -> Targets:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(str(path), "(file)", "does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(path), "(file)", f"is not valid JSON: {exc}") from None
-    return parse_targets(data, str(path))
+    return parse_targets(load_json_object(path), str(path))
 
 
 def from_pulumi(stack: str) -> Targets:

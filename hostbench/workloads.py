@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.fields import FieldReader
 from hostbench.parsers import METRICS, PARSERS
 from hostbench.paths import WORKLOADS_DIR
-from hostbench.yamlfile import load_mapping
 
 CATEGORIES = ("cpu", "memory", "disk", "network")
 READY_CHECKS = ("tcp",)

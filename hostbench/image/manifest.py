@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hostbench.errors import ConfigError
+from hostbench.datafiles import load_json_object
 from hostbench.fields import FieldReader
 
 
@@ -30,15 +30,7 @@ class ImageManifest:
 
 
 def load_manifest(path: Path) -> ImageManifest:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(str(path), "(file)", "does not exist: run scripts/build-image") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(path), "(file)", f"is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "(top level)", "must be a JSON object")
-    r = FieldReader(str(path), data)
+    r = FieldReader(str(path), load_json_object(path, ": run scripts/build-image"))
     fields = {k: r.string(k) for k in (
         "hash", "docker_tag", "suite", "mirror", "built_at", "rootfs", "disk", "kernel", "initrd",
         "kernel_cmdline")}

@@ -6,9 +6,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostbench.datafiles import load_mapping
 from hostbench.fields import FieldReader
 from hostbench.paths import IMAGE_RECIPE_DIR
-from hostbench.yamlfile import load_mapping
 
 # Bump when the build steps change in a way that changes the artifacts.
 BUILD_FORMAT = 1
