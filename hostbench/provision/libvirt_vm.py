@@ -9,6 +9,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import libvirt
 
@@ -68,18 +69,26 @@ def _seed_iso(spec: StackSpec, public_key: str, directory: Path) -> Path:
     return iso
 
 
+NOT_FOUND = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK,
+             libvirt.VIR_ERR_NO_STORAGE_POOL)
+
+
+def _lookup(lookup: Callable[[str], Any], name: str) -> Any:
+    """The object called `name`, or None when libvirt has none; other errors propagate."""
+    try:
+        return lookup(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in NOT_FOUND:
+            return None
+        raise
+
+
 def exists(conn: libvirt.virConnect, spec: StackSpec) -> list[str]:
     """Names of this stack's libvirt objects that exist now."""
     name = spec.resource_prefix
-    found = []
-    for kind, lookup in (("domain", conn.lookupByName), ("network", conn.networkLookupByName),
-                         ("pool", conn.storagePoolLookupByName)):
-        try:
-            lookup(name)
-            found.append(f"{kind} {name}")
-        except libvirt.libvirtError:
-            pass
-    return found
+    lookups = (("domain", conn.lookupByName), ("network", conn.networkLookupByName),
+               ("pool", conn.storagePoolLookupByName))
+    return [f"{kind} {name}" for kind, lookup in lookups if _lookup(lookup, name) is not None]
 
 
 def create(conn: libvirt.virConnect, spec: StackSpec, manifest: ImageManifest, public_key: str,
@@ -140,34 +149,30 @@ def wait_for_lease(conn: libvirt.virConnect, spec: StackSpec, domain: libvirt.vi
 
 
 def destroy(conn: libvirt.virConnect, spec: StackSpec, show: Callable[[str], None]) -> None:
-    """Remove domain, volumes, pool and network; absent parts are skipped."""
+    """Remove domain, volumes, pool and network; absent parts are skipped, failures raised."""
     name = spec.resource_prefix
     try:
-        domain = conn.lookupByName(name)
-        show(f"domain {name}")
-        if domain.isActive():
-            domain.destroy()
-        domain.undefine()
-    except libvirt.libvirtError:
-        pass
-    try:
-        pool = conn.storagePoolLookupByName(name)
-        show(f"pool {name}")
-        if not pool.isActive():
-            pool.create(0)
-        pool.refresh(0)
-        for vol in sorted(pool.listAllVolumes(0), key=lambda v: v.name().endswith("-base.qcow2")):
-            vol.delete(0)
-        pool.destroy()
-        pool.delete(0)
-        pool.undefine()
-    except libvirt.libvirtError:
-        pass
-    try:
-        network = conn.networkLookupByName(name)
-        show(f"network {name}")
-        if network.isActive():
-            network.destroy()
-        network.undefine()
-    except libvirt.libvirtError:
-        pass
+        if (domain := _lookup(conn.lookupByName, name)) is not None:
+            show(f"domain {name}")
+            if domain.isActive():
+                domain.destroy()
+            domain.undefine()
+        if (pool := _lookup(conn.storagePoolLookupByName, name)) is not None:
+            show(f"pool {name}")
+            if not pool.isActive():
+                pool.create(0)
+            pool.refresh(0)
+            overlays_first = sorted(pool.listAllVolumes(0),
+                                    key=lambda v: v.name().endswith("-base.qcow2"))
+            for vol in overlays_first:
+                vol.delete(0)
+            pool.destroy()
+            pool.delete(0)
+            pool.undefine()
+        if (network := _lookup(conn.networkLookupByName, name)) is not None:
+            show(f"network {name}")
+            if network.isActive():
+                network.destroy()
+            network.undefine()
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"removing the VM of stack {spec.stack} failed: {exc}") from None
