@@ -8,8 +8,10 @@ from fabric import task
 from hostbench.benchmark import benchmark as run_benchmark
 from hostbench.benchmark import options_from_cli, run_parity
 from hostbench.cli import run_cli
+from hostbench.compare import run_compare
 from hostbench.provision.direct import down as direct_down
 from hostbench.provision.direct import up as direct_up
+from hostbench.report import run_report
 from hostbench.spec import load_stack_file
 
 DEFAULT_STACK = "local"
@@ -53,3 +55,15 @@ def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat=5
 def parity(c, stack=DEFAULT_STACK, targets_file=None):
     """Read facts inside each environment and check that they are alike."""
     run_cli(lambda: run_parity(stack, targets_file))
+
+
+@task(help={"run": "the run to report on (default: the latest run)"})
+def report(c, run=None):
+    """Write a run's report (HTML, Markdown) and sample exports (JSONL, CSV); print their paths."""
+    run_cli(lambda: run_report(run))
+
+
+@task(help={"run_a": "the run to compare against (A)", "run_b": "the run compared (B)"})
+def compare(c, run_a, run_b):
+    """Change of run B against run A per workload metric and environment (+ = B is worse)."""
+    run_cli(lambda: run_compare(run_a, run_b))

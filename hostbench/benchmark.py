@@ -25,6 +25,7 @@ from hostbench.parity import (
     failures_table,
 )
 from hostbench.paths import results_dir
+from hostbench.report import publish
 from hostbench.runner import RunContext, cleanup_scratch, run_plan
 from hostbench.schedule import ENVIRONMENTS, PlannedTrial, estimate_seconds, plan
 from hostbench.store import RunRecord, Store, new_run_id, timestamp
@@ -227,12 +228,28 @@ def benchmark(opts: BenchmarkOptions) -> str | None:
             executor.close()
         if run_id is not None and store.get_run(run_id).status == "running":
             _finish(store, run_id, status, ctx, time.monotonic() - wall_start)
+        if run_id is not None and status == "interrupted":
+            write_outputs(store, run_id)
     print_summary(store, run_id)
+    write_outputs(store, run_id)
     missing = store.missing(run_id)
     if missing:
         raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
                              f"fixing the cause, `fab benchmark --resume {run_id}` runs them")
     return run_id
+
+
+def write_outputs(store: Store, run_id: str) -> None:
+    """Write the run's report and exports and print where; a failure only warns: the trials are
+    already stored, and `fab report --run ID` can try again."""
+    try:
+        paths, _exports = publish(store, run_id)
+    except Exception as exc:
+        console.print(f"[yellow]warning: could not write the report of run {run_id}: "
+                      f"{type(exc).__name__}: {exc}; retry with `fab report --run {run_id}`[/]",
+                      soft_wrap=True)
+        return
+    console.print(f"report: {paths.html}", soft_wrap=True)
 
 
 def _finish(store: Store, run_id: str, status: str, ctx: RunContext | None, wall: float) -> None:
