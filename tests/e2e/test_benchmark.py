@@ -23,6 +23,10 @@ from hostbench.store import Store
 from hostbench.workloads import load_catalogue
 
 FAB = str(Path(sys.executable).with_name("fab"))
+CHROMIUM = "/usr/bin/chromium"
+# Chromium as root in a sandbox with no network: no sandbox, no GPU, no background fetches.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +198,32 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
     finally:
         changed_container.start()
         direct.wait_for_container_ssh(e2e_spec)
+
+
+def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):
+    """No console errors, every plot decoded and drawn; a full-page screenshot is kept."""
+    from playwright.sync_api import sync_playwright
+
+    _, run_id = quick_run
+    report = Path(env["HOSTBENCH_RESULTS_DIR"]) / "runs" / run_id / "report.html"
+    assert report.exists()
+    artifacts = PROJECT_ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto(report.as_uri())
+            images = page.evaluate("Array.from(document.images).map(i => [i.complete, "
+                                   "i.naturalWidth, i.getBoundingClientRect().height])")
+            page.screenshot(path=str(artifacts / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    assert len(images) >= len([w for w in load_catalogue().values() if w.in_suite("quick")])
+    assert all(done and width > 0 and height > 0 for done, width, height in images)
+    assert (artifacts / "report.png").stat().st_size > 10_000
