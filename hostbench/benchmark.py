@@ -177,7 +177,8 @@ def benchmark(opts: BenchmarkOptions) -> str | None:
         previous = store.get_run(opts.resume)
         saved = previous.options or {}
         opts = dataclasses.replace(opts, suite=previous.suite,
-                                   envs=tuple(saved.get("envs", ())))
+                                   envs=tuple(saved.get("envs", ())),
+                                   targets_file=opts.targets_file or saved.get("targets_file"))
         trials = [PlannedTrial(**p) for p in store.missing(previous.id)]
         if not trials:
             console.print(f"run {previous.id} has nothing missing")
