@@ -17,7 +17,7 @@ from hostbench.render import render, save_plot, slug
 from hostbench.report import ALPHA, TCG_BANNER, measured, min_p_value
 from hostbench.schedule import ENVIRONMENTS
 from hostbench.store import RunRecord, Store
-from hostbench.summary import env_label, number
+from hostbench.summary import add_metric_section, env_label, number
 
 Key = tuple[str, str, str]  # (workload, metric, env)
 
@@ -125,10 +125,7 @@ def comparison_table(comparisons: list[Comparison], run_a: str, run_b: str,
     for c in comparisons:
         if (c.workload, c.metric) != previous:
             previous = (c.workload, c.metric)
-            better = "higher is better" if c.higher_is_better else "lower is better"
-            table.add_section()
-            table.add_row(f"[bold]{c.workload}[/] {c.metric}", "", "", "", "",
-                          f"[dim]{c.unit}, {better}[/]")
+            add_metric_section(table, c.workload, c.metric, c.unit, c.higher_is_better, 5)
         o = c.change
         style = {"slower": "red", "faster": "green"}.get(o.verdict)
         table.add_row(f"  {labels.get(c.env, c.env)}", str(o.n_bare), number(o.median_bare),

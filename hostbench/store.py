@@ -203,22 +203,7 @@ def _decode(text: str | None) -> Any:
 
 
 def _trial_from_row(row: sqlite3.Row) -> TrialRecord:
-    return TrialRecord(
-        id=row["id"],
-        run_id=row["run_id"],
-        workload=row["workload"],
-        env=row["env"],
-        trial=row["trial"],
-        warmup=bool(row["warmup"]),
-        position=row["position"],
-        status=row["status"],
-        command=row["command"],
-        started_at=row["started_at"],
-        wall_s=row["wall_s"],
-        duration_s=row["duration_s"],
-        error=row["error"],
-        raw_path=row["raw_path"],
-    )
+    return TrialRecord(**{**dict(row), "warmup": bool(row["warmup"])})
 
 
 def _run_from_row(row: sqlite3.Row) -> RunRecord:
@@ -506,19 +491,8 @@ class Store:
             (run_id,),
         )
         return [
-            SampleRow(
-                trial_id=row["trial_id"],
-                workload=row["workload"],
-                env=row["env"],
-                trial=row["trial"],
-                warmup=bool(row["warmup"]),
-                position=row["position"],
-                status=row["status"],
-                metric=row["metric"],
-                value=row["value"],
-                unit=row["unit"],
-                higher_is_better=bool(row["higher_is_better"]),
-            )
+            SampleRow(**{**dict(row), "warmup": bool(row["warmup"]),
+                         "higher_is_better": bool(row["higher_is_better"])})
             for row in rows
         ]
 

@@ -66,6 +66,15 @@ def overhead_text(o: stats.Overhead) -> str:
     return f"{pct.value:+.1f}% [{pct.low:+.1f}, {pct.high:+.1f}]"
 
 
+def add_metric_section(table: Table, workload: str, metric: str, unit: str,
+                       higher_is_better: bool, note_column: int) -> None:
+    """A new section headed by the metric's name, its unit and direction in `note_column`."""
+    better = "higher is better" if higher_is_better else "lower is better"
+    table.add_section()
+    table.add_row(f"[bold]{workload}[/] {metric}", *[""] * (note_column - 1),
+                  f"[dim]{unit}, {better}[/]")
+
+
 def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Table:
     table = Table(title=title, caption="overhead: + is worse than bare metal, whichever way the "
                                        "metric is better; [95% bootstrap CI]; p: Mann-Whitney U")
@@ -77,10 +86,7 @@ def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Tab
     for r in results:
         if (r.workload, r.metric) != previous:
             previous = (r.workload, r.metric)
-            better = "higher is better" if r.higher_is_better else "lower is better"
-            table.add_section()
-            table.add_row(f"[bold]{r.workload}[/] {r.metric}", "", "", "", f"[dim]{r.unit}, "
-                          f"{better}[/]")
+            add_metric_section(table, r.workload, r.metric, r.unit, r.higher_is_better, 4)
         o = r.overhead
         verdict = "baseline" if r.env == BASELINE else o.verdict if o else "no bare-metal data"
         style = {"slower": "red", "faster": "green"}.get(verdict)
