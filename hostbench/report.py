@@ -14,6 +14,7 @@ from rich.console import Console
 from hostbench import plots
 from hostbench.errors import HostbenchError
 from hostbench.export import export_run
+from hostbench.parity import FACT_KEYS
 from hostbench.paths import results_dir
 from hostbench.render import Plot, duration, render, save_plot, slug, when
 from hostbench.schedule import ENVIRONMENTS
@@ -26,8 +27,6 @@ MARKDOWN_NAME = "report.md"
 RSD_LIMIT = 10.0  # percent; above it a metric is flagged as noisy
 ALPHA = 0.05  # stats.overhead's default confidence is 0.95
 ERROR_CHARS = 800
-ENV_FACT_KEYS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "kernel",
-                 "os_release", "virtualization", "clocksource")
 TCG_BANNER = ("The VM ran under TCG: software emulation, because KVM is not usable on this host. "
               "Its numbers measure QEMU's emulator, not a KVM virtual machine; do not read them "
               "as KVM overhead.")
@@ -237,7 +236,7 @@ def _env_fact_table(facts: dict[str, dict[str, Any]]) -> tuple[list[str], list[l
     """Environments (in the usual order) and one row per fact: its name, then each value."""
     envs = sorted(facts, key=lambda e: (ENVIRONMENTS.index(e) if e in ENVIRONMENTS else 99, e))
     rows = [[key, *("-" if facts[e].get(key) is None else str(facts[e][key]) for e in envs)]
-            for key in ENV_FACT_KEYS]
+            for key in FACT_KEYS]
     return envs, rows
 
 
