@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -33,8 +34,9 @@ from hostbench.summary import analyse, env_label, summary_table
 from hostbench.target_source import Targets, resolve_targets
 from hostbench.workloads import Workload, load_catalogue, select
 
-# Wide enough for the summary table when the output is a log file rather than a terminal.
-console = Console(width=None if sys.stdout.isatty() else 120)
+# Wide enough for the summary table when the output is a log file rather than a terminal
+# (COLUMNS, when set, wins).
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
 # Estimated orchestration per trial (SSH command, transfers, parsing, storing) for the dry run.
 PER_TRIAL_OVERHEAD_S = 1.5
 

@@ -78,7 +78,7 @@ def add_metric_section(table: Table, workload: str, metric: str, unit: str,
 def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Table:
     table = Table(title=title, caption="overhead: + is worse than bare metal, whichever way the "
                                        "metric is better; [95% bootstrap CI]; p: Mann-Whitney U")
-    table.add_column("workload / metric / environment")
+    table.add_column("workload / metric / environment", no_wrap=True)
     for column in ("n", "median", "RSD", "overhead vs bare [95% CI]", "p"):
         table.add_column(column, justify="right")
     table.add_column("verdict")

@@ -90,8 +90,8 @@ def test_every_trial_and_its_facts_are_in_sqlite(quick_run, env, e2e_spec):
 
 
 def test_summary_is_printed_with_the_vm_labelled(quick_run, e2e_spec):
-    proc, _ = quick_run
-    summary = proc.stdout[proc.stdout.index("workload / metric / environment"):]
+    proc, run_id = quick_run
+    summary = proc.stdout[proc.stdout.index(f"run {run_id} (quick suite"):]
     rows = [line.split("│")[1].strip() for line in summary.splitlines() if line.startswith("│")]
     assert "overhead vs bare" in summary and any("cpu-sysbench" in r for r in rows)
     vm_rows = [r for r in rows if r.startswith("vm")]
