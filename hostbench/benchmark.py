@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from hostbench import facts as facts_mod
+from hostbench.cli import table_console
 from hostbench.errors import HostbenchError
 from hostbench.executors import Executor
 from hostbench.image.manifest import load_manifest
@@ -34,9 +32,7 @@ from hostbench.summary import analyse, env_label, summary_table
 from hostbench.target_source import Targets, resolve_targets
 from hostbench.workloads import Workload, load_catalogue, select
 
-# Wide enough for the summary table when the output is a log file rather than a terminal
-# (COLUMNS, when set, wins).
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120)
+console = table_console()
 # Estimated orchestration per trial (SSH command, transfers, parsing, storing) for the dry run.
 PER_TRIAL_OVERHEAD_S = 1.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,13 @@ from typing import Any
 from rich.console import Console
 
 from hostbench.errors import HostbenchError
+
+
+def table_console(**options: Any) -> Console:
+    """stdout console for result tables: the terminal's width, or COLUMNS, or 120 in a log file
+    (rich's default of 80 squeezes the tables)."""
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(width=None if wide else 120, **options)
 
 
 def run_cli(action: Callable[[], Any]) -> None:

@@ -7,17 +7,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from hostbench import plots, stats
+from hostbench.cli import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir
 from hostbench.render import render, save_plot, slug
 from hostbench.report import ALPHA, TCG_BANNER, measured, min_p_value
 from hostbench.schedule import ENVIRONMENTS
 from hostbench.store import RunRecord, Store
-from hostbench.summary import add_metric_section, env_label, number
+from hostbench.summary import (
+    add_metric_section,
+    env_label,
+    metric_table,
+    number,
+    verdict_markup,
+)
 
 Key = tuple[str, str, str]  # (workload, metric, env)
 
@@ -114,23 +120,19 @@ def comparison_table(comparisons: list[Comparison], run_a: str, run_b: str,
                      labels: dict[str, str] | None = None) -> Table:
     """The console table: per metric and environment, medians of A and B and the change."""
     labels = labels or {}
-    table = Table(title=f"run {run_b} (B) against run {run_a} (A)",
-                  caption="change: + means B is worse than A, whichever way the metric is "
-                          "better; [95% bootstrap CI]; p: Mann-Whitney U")
-    table.add_column("workload / metric / environment")
-    for column in ("n A", "median A", "n B", "median B", "change B vs A [95% CI]", "p"):
-        table.add_column(column, justify="right")
-    table.add_column("verdict")
+    table = metric_table(f"run {run_b} (B) against run {run_a} (A)",
+                         "change: + means B is worse than A, whichever way the metric is "
+                         "better; [95% bootstrap CI]; p: Mann-Whitney U",
+                         ("n A", "median A", "n B", "median B", "change B vs A [95% CI]", "p"))
     previous = None
     for c in comparisons:
         if (c.workload, c.metric) != previous:
             previous = (c.workload, c.metric)
             add_metric_section(table, c.workload, c.metric, c.unit, c.higher_is_better, 5)
         o = c.change
-        style = {"slower": "red", "faster": "green"}.get(o.verdict)
         table.add_row(f"  {labels.get(c.env, c.env)}", str(o.n_bare), number(o.median_bare),
                       str(o.n_other), number(o.median_other), change_text(c), f"{o.p_value:.3f}",
-                      f"[{style}]{o.verdict}[/]" if style else o.verdict)
+                      verdict_markup(o.verdict))
     return table
 
 
@@ -193,7 +195,7 @@ def write_comparison_report(store: Store, run_a: str, run_b: str,
 
 def run_compare(run_a: str, run_b: str) -> Path:
     """`fab compare A B`: print the comparison table, write the report and print its path."""
-    console = Console(highlight=False, soft_wrap=True)
+    console = table_console(highlight=False, soft_wrap=True)
     with Store.default() as store:
         comparisons = compare_runs(store, run_a, run_b)
         labels = _labels(store.get_run(run_a), store.get_run(run_b))

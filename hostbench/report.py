@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rich.console import Console
 
 from hostbench import plots
+from hostbench.cli import table_console
 from hostbench.errors import HostbenchError
 from hostbench.export import export_run
 from hostbench.parity import FACT_KEYS
@@ -365,7 +365,7 @@ def run_report(run_id: str | None = None) -> ReportPaths:
         if run_id is None:
             raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
         paths, exports = publish(store, run_id)
-    console = Console(highlight=False, soft_wrap=True)
+    console = table_console(highlight=False, soft_wrap=True)
     console.print(f"report of run {run_id}:")
     for path in (paths.html, paths.markdown, *exports):
         console.print(f"  {path}")

@@ -75,13 +75,25 @@ def add_metric_section(table: Table, workload: str, metric: str, unit: str,
                   f"[dim]{unit}, {better}[/]")
 
 
-def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Table:
-    table = Table(title=title, caption="overhead: + is worse than bare metal, whichever way the "
-                                       "metric is better; [95% bootstrap CI]; p: Mann-Whitney U")
+def metric_table(title: str, caption: str, columns: tuple[str, ...]) -> Table:
+    """Rows of environments grouped by workload metric, numeric `columns`, then a verdict."""
+    table = Table(title=title, caption=caption)
     table.add_column("workload / metric / environment", no_wrap=True)
-    for column in ("n", "median", "RSD", "overhead vs bare [95% CI]", "p"):
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("verdict")
+    return table
+
+
+def verdict_markup(verdict: str) -> str:
+    style = {"slower": "red", "faster": "green"}.get(verdict)
+    return f"[{style}]{verdict}[/]" if style else verdict
+
+
+def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Table:
+    table = metric_table(title, "overhead: + is worse than bare metal, whichever way the metric "
+                                "is better; [95% bootstrap CI]; p: Mann-Whitney U",
+                         ("n", "median", "RSD", "overhead vs bare [95% CI]", "p"))
     previous = None
     for r in results:
         if (r.workload, r.metric) != previous:
@@ -89,9 +101,8 @@ def summary_table(results: list[MetricResult], vm_accel: str, title: str) -> Tab
             add_metric_section(table, r.workload, r.metric, r.unit, r.higher_is_better, 4)
         o = r.overhead
         verdict = "baseline" if r.env == BASELINE else o.verdict if o else "no bare-metal data"
-        style = {"slower": "red", "faster": "green"}.get(verdict)
         table.add_row(f"  {env_label(r.env, vm_accel)}", str(r.summary.n),
                       number(r.summary.median), f"{r.summary.rsd:.1f}%",
                       overhead_text(o) if o else "", f"{o.p_value:.3f}" if o else "",
-                      f"[{style}]{verdict}[/]" if style else verdict)
+                      verdict_markup(verdict))
     return table
