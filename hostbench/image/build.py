@@ -250,10 +250,6 @@ def _artifact_paths(manifest: ImageManifest) -> list[str]:
     return [manifest.rootfs, manifest.disk, manifest.kernel, manifest.initrd]
 
 
-def current_manifest_path() -> Path:
-    return build_dir() / "images" / "current" / "manifest.json"
-
-
 def _point_current(out: Path) -> None:
     link = out.parent / "current"
     tmp = out.parent / ".current.tmp"
