@@ -130,8 +130,13 @@ def run_parity(stack: str, targets_file: str | None) -> bool:
     return True
 
 
-def _print_plan(trials: list[PlannedTrial], catalogue: dict[str, Workload], suite: str) -> float:
-    durations = {w: catalogue[w].duration(suite) for w in {p.workload for p in trials}}
+def _durations(trials: list[PlannedTrial], catalogue: dict[str, Workload], suite: str
+               ) -> dict[str, int]:
+    """Seconds each planned workload runs per trial in this suite."""
+    return {w: catalogue[w].duration(suite) for w in {p.workload for p in trials}}
+
+
+def _print_plan(trials: list[PlannedTrial], durations: dict[str, int], suite: str) -> float:
     estimate = estimate_seconds(trials, durations, PER_TRIAL_OVERHEAD_S)
     table = Table(title=f"plan: {len(trials)} trials, suite {suite}")
     for column in ("workload", "duration", "rounds", "order of environments per round"):
@@ -187,7 +192,8 @@ def benchmark(opts: BenchmarkOptions) -> str | None:
         chosen = select(catalogue, opts.suite, list(opts.workloads) or None)
         trials = plan([w.name for w in chosen], list(opts.envs or ENVIRONMENTS), opts.warmup,
                       opts.repeat)
-    _print_plan(trials, catalogue, opts.suite)
+    durations = _durations(trials, catalogue, opts.suite)
+    _print_plan(trials, durations, opts.suite)
     if opts.dry_run:
         return None
     targets = resolve_targets(opts.stack, opts.targets_file)
@@ -210,9 +216,7 @@ def benchmark(opts: BenchmarkOptions) -> str | None:
         console.print(f"run [bold]{run_id}[/] -> {store.path}")
         ctx = RunContext(run_id, opts.suite, targets, catalogue, executors, store,
                          results_dir() / "runs" / run_id / "raw", console)
-        per_trial = {w: catalogue[w].duration(opts.suite) + PER_TRIAL_OVERHEAD_S
-                     for w in {p.workload for p in trials}}
-        run_plan(ctx, trials, per_trial)
+        run_plan(ctx, trials, {w: d + PER_TRIAL_OVERHEAD_S for w, d in durations.items()})
         status = "complete" if not store.missing(run_id) else "failed"
     except KeyboardInterrupt:
         status = "interrupted"
