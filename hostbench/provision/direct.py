@@ -23,11 +23,6 @@ console = Console(stderr=True)
 BOOT_TIMEOUT = 900.0  # a TCG guest needs 25-75 s here; slower hosts get room
 
 
-def targets_file(stack: str) -> Path:
-    """Where `fab up` saves the targets document and `fab benchmark` finds it without flags."""
-    return saved_targets_file(stack)
-
-
 def _save(document: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the private key
@@ -81,8 +76,8 @@ def up(spec: StackSpec) -> dict[str, Any]:
                                   docker_container.gateway(container)),
         "ssh_private_key": key.private_openssh,
     }
-    _save(document, targets_file(spec.stack))
-    console.print(f"targets saved to {targets_file(spec.stack)}")
+    _save(document, saved_targets_file(spec.stack))
+    console.print(f"targets saved to {saved_targets_file(spec.stack)}")
     return document
 
 
@@ -94,7 +89,7 @@ def down(spec: StackSpec) -> list[str]:
     with console.status("removing VM") as status:
         libvirt_vm.destroy(libvirt_vm.connect(), spec,
                            lambda what: (removed.append(what), status.update(f"removing {what}")))
-    targets_file(spec.stack).unlink(missing_ok=True)
+    saved_targets_file(spec.stack).unlink(missing_ok=True)
     for what in removed:
         console.print(f"[green]removed[/] {what}")
     return removed

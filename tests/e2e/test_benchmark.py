@@ -21,6 +21,7 @@ from hostbench.paths import PROJECT_ROOT
 from hostbench.provision import direct
 from hostbench.spec import StackSpec
 from hostbench.store import Store
+from hostbench.target_source import saved_targets_file
 from hostbench.workloads import load_catalogue
 
 FAB = str(Path(sys.executable).with_name("fab"))
@@ -40,7 +41,7 @@ def env(stack: dict, e2e_spec: StackSpec, tmp_path_factory: pytest.TempPathFacto
 
 def fab(env: dict[str, str], spec: StackSpec, *args: str, timeout: float = 1200
         ) -> subprocess.CompletedProcess:
-    argv = [FAB, *args, "--targets-file", str(direct.targets_file(spec.stack))]
+    argv = [FAB, *args, "--targets-file", str(saved_targets_file(spec.stack))]
     return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -143,7 +144,7 @@ def _ok_trials(env: dict[str, str], run_id: str) -> int:
 def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
     with store(env) as s:
         before = s.latest_run_id()
-    argv = [FAB, "benchmark", "--targets-file", str(direct.targets_file(e2e_spec.stack)),
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
             "--workload", "cpu-sysbench", "--repeat", "2", "--warmup", "0"]
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -174,7 +175,7 @@ def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
 
 def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_spec,
                                                                      changed_container):
-    argv = [FAB, "benchmark", "--targets-file", str(direct.targets_file(e2e_spec.stack)),
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
             "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
             "--warmup", "0"]
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,

@@ -10,9 +10,9 @@ import docker
 import libvirt
 import pytest
 
-from hostbench.provision import direct
 from hostbench.provision.libvirt_vm import LIBVIRT_URI
 from hostbench.remote import connection
+from hostbench.target_source import saved_targets_file
 
 
 def _run(target: dict[str, Any], key: str, command: str) -> str:
@@ -24,7 +24,7 @@ def test_targets_document_names_all_three_environments(stack, e2e_spec):
     assert set(stack["targets"]) == {"bare", "vm", "container"}
     assert stack["targets"]["container"]["host"] == "127.0.0.1"
     assert stack["targets"]["vm"]["accel"] == e2e_spec.accel
-    assert direct.targets_file(e2e_spec.stack).stat().st_mode & 0o777 == 0o600
+    assert saved_targets_file(e2e_spec.stack).stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize("env", ["vm", "container"])

@@ -9,6 +9,7 @@ from hostbench.paths import libvirt_pool_dir
 from hostbench.provision import direct
 from hostbench.provision.libvirt_vm import LIBVIRT_URI
 from hostbench.spec import StackSpec
+from hostbench.target_source import saved_targets_file
 from hostbench.targets import container_scratch_dir
 
 
@@ -34,4 +35,4 @@ def test_down_leaves_nothing_behind(stack, e2e_spec):
     assert _leftovers(e2e_spec) != []  # the check sees the running stack...
     direct.down(e2e_spec)
     assert _leftovers(e2e_spec) == []  # ...and nothing after down
-    assert not direct.targets_file(e2e_spec.stack).exists()
+    assert not saved_targets_file(e2e_spec.stack).exists()
