@@ -13,6 +13,8 @@ Tool quirks these parsers handle (seen on Debian 12 versions of the tools):
 * ``fio --output-format=json`` prints notes and job errors (``fio: ...``) on stdout before
   the JSON document.
 * ``sockperf`` wraps some lines in ANSI colour escapes.
+* ``stress-ng --yaml /dev/stdout`` writes its results to stdout and its log to stderr; the
+  ``--metrics`` table in the log is for people, the YAML document is what is parsed.
 * ``qperf`` scales each latency to ns, us, ms or sec and may insert thousands separators.
 """
 
@@ -24,6 +26,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from hostbench.errors import HostbenchError
 
@@ -78,6 +82,9 @@ METRICS: dict[str, dict[str, Metric]] = {
     },
     "qperf_tcp_lat": {
         "latency_us": Metric("us", False),
+    },
+    "stress_ng_switch": {
+        "context_switch_ns": Metric("ns", False),
     },
 }
 """For each parser, the metrics it returns (always all of them), with unit and direction."""
@@ -158,11 +165,11 @@ def _json_document(parser: str, text: str, errors: str) -> dict[str, Any]:
     return document
 
 
-def _get(parser: str, data: Any, path: str) -> Any:
+def _get(parser: str, data: Any, path: str, document: str = "JSON") -> Any:
     """``data[k1][k2]...`` for ``path`` 'k1.k2...'; a missing key names the whole path."""
     for key in path.split("."):
         if not isinstance(data, dict) or key not in data:
-            raise ParseError(parser, f"JSON output has no '{path}'")
+            raise ParseError(parser, f"{document} output has no '{path}'")
         data = data[key]
     return data
 
@@ -172,12 +179,12 @@ def _json_number(parser: str, data: Any, path: str, scale: float = 1.0) -> float
     return _finite(parser, _get(parser, data, path), path) * scale
 
 
-def _finite(parser: str, value: Any, path: str) -> float:
-    """``value`` (found at JSON ``path``) as a float; anything else but a number is an error."""
+def _finite(parser: str, value: Any, path: str, document: str = "JSON") -> float:
+    """``value`` (found at ``path``) as a float; anything else but a number is an error."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParseError(parser, f"JSON '{path}' is {value!r}, not a number")
+        raise ParseError(parser, f"{document} '{path}' is {value!r}, not a number")
     if not math.isfinite(value):
-        raise ParseError(parser, f"JSON '{path}' is {value!r}, not a finite number")
+        raise ParseError(parser, f"{document} '{path}' is {value!r}, not a finite number")
     return float(value)
 
 
@@ -351,3 +358,33 @@ def qperf_tcp_lat(text: str) -> dict[str, float]:
         raise ParseError(name, f"latency unit {unit!r} is not one of "
                                f"{', '.join(_QPERF_TO_US)}")
     return {"latency_us": _to_float(name, value, "latency") * _QPERF_TO_US[unit]}
+
+
+# --- stress-ng -----------------------------------------------------------------------------
+
+_STRESS_NG_ERRORS = r"stress-ng: (error|fail)|must be one of|[Uu]nrecognized"
+
+
+@_parser("stress_ng_switch")
+def stress_ng_switch(text: str) -> dict[str, float]:
+    """``stress-ng --switch N --metrics --yaml /dev/stdout``: wall time per context switch in ns
+    (stress-ng's own figure; one bogo op is one switch, so it is 1e9 / real-time bogo ops/s)."""
+    name = "stress_ng_switch"
+    match = re.search(r"^---[ \t]*\n(.*?)^\.\.\.[ \t]*$", text, re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise ParseError(name, "no YAML document ('---' ... '...') in output"
+                               f"{_tool_said(text, _STRESS_NG_ERRORS)}")
+    try:
+        document = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise ParseError(name, f"YAML output is invalid: {exc}") from None
+    entries = _get(name, document, "metrics", "YAML")
+    switch = [e for e in entries if isinstance(e, dict) and e.get("stressor") == "switch"] \
+        if isinstance(entries, list) else []
+    if len(switch) != 1:
+        raise ParseError(name, f"YAML 'metrics' has {len(switch)} 'switch' entries, not 1")
+    per_switch = [key for key in switch[0] if key.startswith("nanosecs-per-context-switch")]
+    if len(per_switch) != 1:
+        raise ParseError(name, "YAML 'switch' entry has no single 'nanosecs-per-context-switch-*'"
+                               " key (stress-ng 0.15 or newer reports it)")
+    return {"context_switch_ns": _finite(name, switch[0][per_switch[0]], per_switch[0], "YAML")}

@@ -3,7 +3,7 @@
 A workload file (``workloads/<name>.yaml``) looks like::
 
     description: CPU, sysbench prime-number events
-    category: cpu                       # cpu | memory | disk | network
+    category: cpu                       # cpu | memory | disk | network | kernel
     command: [sysbench, cpu, "--threads={threads}", "--time={duration}", run]
     parameters: {max_prime: 20000}      # optional defaults for {placeholders}
     durations: {quick: 5, standard: 30} # seconds per suite; in a suite iff listed
@@ -37,7 +37,7 @@ from hostbench.fields import FieldReader
 from hostbench.parsers import METRICS, PARSERS
 from hostbench.paths import WORKLOADS_DIR
 
-CATEGORIES = ("cpu", "memory", "disk", "network")
+CATEGORIES = ("cpu", "memory", "disk", "network", "kernel")
 READY_CHECKS = ("tcp",)
 BUILTIN_VALUES = ("duration", "threads")
 """Placeholders every workload command may use."""

@@ -7,6 +7,7 @@ below were read from those files by eye (they are parse results, not benchmark c
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,8 @@ GOOD = {
     },
     # "latency  =  15.7 us"
     ("qperf_tcp_lat", "qperf-tcp_lat.txt"): {"latency_us": 15.7},
+    # metrics: - stressor: switch ... nanosecs-per-context-switch-pipe-method: 8829.779954
+    ("stress_ng_switch", "stress-ng-switch.yaml"): {"context_switch_ns": 8829.779954},
 }
 
 
@@ -90,7 +93,7 @@ def test_returns_exactly_the_declared_metrics(parser: str, filename: str) -> Non
 def test_registry_and_metric_table_agree() -> None:
     assert set(PARSERS) == set(METRICS) == {
         "sysbench_cpu", "sysbench_memory", "fio_json", "iperf3_json", "sockperf_pingpong",
-        "qperf_tcp_lat",
+        "qperf_tcp_lat", "stress_ng_switch",
     }
     assert {p for p, _ in GOOD} == set(PARSERS)
 
@@ -145,6 +148,39 @@ def test_sockperf_connection_refused() -> None:
     assert "no 'avg-latency=' line" in message
     assert "ERROR: Can`t connect socket (errno=111 Connection refused)" in message
     assert "\x1b" not in message
+
+
+def test_stress_ng_bad_option_quotes_stress_ng() -> None:
+    # stress-ng prints this line and no YAML for --switch-method bogus
+    text = "switch-method must be one of: mq pipe sem-sysv\n"
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: no YAML document ('---' ... '...') in output "
+        "(tool said: 'switch-method must be one of: mq pipe sem-sysv')")
+
+
+def test_stress_ng_other_stressor() -> None:
+    text = sample("stress-ng-switch.yaml").replace("stressor: switch", "stressor: get")
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML 'metrics' has 0 'switch' entries, not 1")
+
+
+def test_stress_ng_without_the_per_switch_figure() -> None:
+    text = sample("stress-ng-switch.yaml").replace("nanosecs-per-context-switch-pipe-method",
+                                                   "bogo-ops-extra")
+    assert "no single 'nanosecs-per-context-switch-*' key" in parse_error("stress_ng_switch", text)
+
+
+def test_stress_ng_truncated_yaml() -> None:
+    text = sample("stress-ng-switch.yaml")
+    assert "no YAML document" in parse_error("stress_ng_switch", text[: text.index("metrics:")])
+
+
+def test_stress_ng_non_numeric_figure() -> None:
+    text = re.sub(r"(nanosecs-per-context-switch-pipe-method:) \S+", r"\1 .nan",
+                  sample("stress-ng-switch.yaml"))
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML 'nanosecs-per-context-switch-pipe-method' is nan, "
+        "not a finite number")
 
 
 def test_qperf_failed_to_connect() -> None:
@@ -291,7 +327,7 @@ def test_unknown_parser_lists_known_ones() -> None:
         parse("sysbench_disk", "anything")
     assert str(info.value) == (
         "unknown parser 'sysbench_disk'; known parsers: fio_json, iperf3_json, qperf_tcp_lat, "
-        "sockperf_pingpong, sysbench_cpu, sysbench_memory")
+        "sockperf_pingpong, stress_ng_switch, sysbench_cpu, sysbench_memory")
     assert isinstance(info.value, HostbenchError)
 
 

@@ -22,7 +22,7 @@ from hostbench.workloads import (
 EXTRA = {"server_address": "192.168.122.1", "port": "5201",
          "scratch_file": "/scratch/hostbench-scratch.bin"}
 SHIPPED = {"cpu-sysbench", "memory-sysbench", "disk-fio-randread", "net-iperf3",
-           "net-sockperf-latency"}
+           "net-sockperf-latency", "kernel-stress-ng-switch"}
 
 
 def _valid() -> dict[str, Any]:
@@ -96,6 +96,8 @@ def test_shipped_workloads_render_as_expected():
     memory = catalogue["memory-sysbench"].render("quick", 1, {})
     assert "--memory-block-size=1M" in memory
     assert [m.name for m in catalogue["memory-sysbench"].metrics] == ["mib_per_second"]
+    assert shlex.join(catalogue["kernel-stress-ng-switch"].render("quick", 2, {})) == (
+        "stress-ng --switch 2 --switch-method pipe --timeout 5s --metrics --yaml /dev/stdout")
 
 
 # --- rendering -----------------------------------------------------------------------------
