@@ -11,12 +11,14 @@ from rich.console import Console
 
 from hostbench.errors import HostbenchError
 
+LOG_WIDTH = 132
+"""Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
+
 
 def table_console(**options: Any) -> Console:
-    """stdout console for result tables: the terminal's width, or COLUMNS, or 120 in a log file
-    (rich's default of 80 squeezes the tables)."""
+    """stdout console for result tables: the terminal's width, or COLUMNS, or LOG_WIDTH."""
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ
-    return Console(width=None if wide else 120, **options)
+    return Console(width=None if wide else LOG_WIDTH, **options)
 
 
 def run_cli(action: Callable[[], Any]) -> None:

@@ -68,20 +68,21 @@ def overhead_text(o: stats.Overhead) -> str:
 
 def add_metric_section(table: Table, workload: str, metric: str, unit: str,
                        higher_is_better: bool, note_column: int) -> None:
-    """A new section headed by the metric's name, its unit and direction in `note_column`."""
+    """A new section headed by the workload and metric (one line each, so long names never
+    squeeze the numbers), with the unit and direction in `note_column`."""
     better = "higher is better" if higher_is_better else "lower is better"
     table.add_section()
-    table.add_row(f"[bold]{workload}[/] {metric}", *[""] * (note_column - 1),
+    table.add_row(f"[bold]{workload}[/]\n{metric}", *[""] * (note_column - 1),
                   f"[dim]{unit}, {better}[/]")
 
 
 def metric_table(title: str, caption: str, columns: tuple[str, ...]) -> Table:
     """Rows of environments grouped by workload metric, numeric `columns`, then a verdict."""
     table = Table(title=title, caption=caption)
-    table.add_column("workload / metric / environment", no_wrap=True)
+    table.add_column("workload / metric\n  environment", overflow="fold")
     for column in columns:
-        table.add_column(column, justify="right")
-    table.add_column("verdict")
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     return table
 
 
