@@ -379,8 +379,9 @@ def stress_ng_switch(text: str) -> dict[str, float]:
     except yaml.YAMLError as exc:
         raise ParseError(name, f"YAML output is invalid: {exc}") from None
     entries = _get(name, document, "metrics", "YAML")
-    switch = [e for e in entries if isinstance(e, dict) and e.get("stressor") == "switch"] \
-        if isinstance(entries, list) else []
+    if not isinstance(entries, list):
+        raise ParseError(name, f"YAML 'metrics' is {entries!r}, not a list of stressors")
+    switch = [e for e in entries if isinstance(e, dict) and e.get("stressor") == "switch"]
     if len(switch) != 1:
         raise ParseError(name, f"YAML 'metrics' has {len(switch)} 'switch' entries, not 1")
     per_switch = [key for key in switch[0] if key.startswith("nanosecs-per-context-switch")]

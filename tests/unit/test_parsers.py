@@ -164,6 +164,13 @@ def test_stress_ng_other_stressor() -> None:
         "stress_ng_switch: YAML 'metrics' has 0 'switch' entries, not 1")
 
 
+def test_stress_ng_metrics_missing_or_not_a_list() -> None:
+    assert parse_error("stress_ng_switch", "---\nsystem-info: {}\n...\n") == (
+        "stress_ng_switch: YAML output has no 'metrics'")
+    assert parse_error("stress_ng_switch", "---\nmetrics: 3\n...\n") == (
+        "stress_ng_switch: YAML 'metrics' is 3, not a list of stressors")
+
+
 def test_stress_ng_without_the_per_switch_figure() -> None:
     text = sample("stress-ng-switch.yaml").replace("nanosecs-per-context-switch-pipe-method",
                                                    "bogo-ops-extra")
