@@ -76,8 +76,9 @@ def up(spec: StackSpec) -> dict[str, Any]:
                                   docker_container.gateway(container)),
         "ssh_private_key": key.private_openssh,
     }
-    _save(document, saved_targets_file(spec.stack))
-    console.print(f"targets saved to {saved_targets_file(spec.stack)}")
+    path = saved_targets_file(spec.stack)
+    _save(document, path)
+    console.print(f"targets saved to {path}")
     return document
 
 
