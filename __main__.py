@@ -1,5 +1,5 @@
-"""Pulumi entry point: the stack's config -> hostbench.infra declares the resources."""
+"""Pulumi entry point: the stack's config -> hostbench.provision declares the resources."""
 
-from hostbench.infra.program import declare_stack
+from hostbench.provision.pulumi_program import declare_stack
 
 declare_stack()

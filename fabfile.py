@@ -5,21 +5,21 @@ import sys
 
 from fabric import task
 
-from hostbench.benchmark import benchmark as run_benchmark
-from hostbench.benchmark import options_from_cli, run_parity
-from hostbench.cli import run_cli
-from hostbench.compare import run_compare
-from hostbench.provision.direct import down as direct_down
-from hostbench.provision.direct import up as direct_up
-from hostbench.report import run_report
-from hostbench.spec import load_stack_file
+from hostbench.commands.benchmark import benchmark as run_benchmark
+from hostbench.commands.benchmark import options_from_cli, run_parity
+from hostbench.commands.provision import down as direct_down
+from hostbench.commands.provision import up as direct_up
+from hostbench.console import run_cli
+from hostbench.report.compare_report import run_compare
+from hostbench.report.run_report import run_report
+from hostbench.stack.spec import load_stack_file
 
 DEFAULT_STACK = "local"
 
 
 @task(help={"stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK})"})
 def up(c, stack=DEFAULT_STACK):
-    """Create the stack's VM and container directly (libvirt + Docker APIs), no Pulumi CLI."""
+    """Create the stack's environments directly (libvirt + Docker APIs), no Pulumi CLI."""
     run_cli(lambda: direct_up(load_stack_file(stack)))
 
 
@@ -36,14 +36,14 @@ def down(c, stack=DEFAULT_STACK):
     "repeat": "measured trials per workload and environment (default 5)",
     "warmup": "warm-up trials, not counted (default 1)",
     "workload": "only these workloads (comma-separated)",
-    "env": "only these environments (comma-separated: bare,vm,container)",
+    "env": "only these environments (comma-separated, e.g. bare,vm,container)",
     "dry_run": "print the plan and its estimated duration, run nothing",
     "resume": "finish the missing trials of run RUN",
     "allow_mismatch": "run even when the parity check fails (recorded with the run)",
 })
 def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat=5, warmup=1,
               workload=None, env=None, dry_run=False, resume=None, allow_mismatch=False):
-    """Parity check, then every workload on bare metal, VM and container, interleaved."""
+    """Parity check, then every workload in every environment of the stack, interleaved."""
     run_cli(lambda: run_benchmark(options_from_cli(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat, warmup=warmup,
         workload=workload, env=env, dry_run=dry_run, resume=resume,

@@ -1,4 +1,4 @@
-"""Where hostbench keeps its inputs, artifacts and per-stack state."""
+"""Where hostbench keeps its inputs, artifacts, per-stack state and results (derived here only)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_RECIPE_DIR = PROJECT_ROOT / "image"
 STACKS_DIR = PROJECT_ROOT / "stacks"
 WORKLOADS_DIR = PROJECT_ROOT / "workloads"
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 
 
 def build_dir() -> Path:
@@ -17,8 +18,13 @@ def build_dir() -> Path:
 
 
 def state_dir() -> Path:
-    """Per-stack state (SSH keys, targets, libvirt pools); override: HOSTBENCH_STATE_DIR."""
+    """Per-stack state (SSH keys, targets, scratch); override with HOSTBENCH_STATE_DIR."""
     return Path(os.environ.get("HOSTBENCH_STATE_DIR", PROJECT_ROOT / ".hostbench"))
+
+
+def stack_state_dir(stack: str) -> Path:
+    """One stack's state: its SSH key, the targets `fab up` saved, container scratch dirs."""
+    return state_dir() / "stacks" / stack
 
 
 def libvirt_pool_dir(name: str) -> Path:
@@ -28,4 +34,10 @@ def libvirt_pool_dir(name: str) -> Path:
 
 
 def results_dir() -> Path:
+    """The results database and every run's files; override with HOSTBENCH_RESULTS_DIR."""
     return Path(os.environ.get("HOSTBENCH_RESULTS_DIR", PROJECT_ROOT / "results"))
+
+
+def run_dir(run_id: str) -> Path:
+    """A run's report, exports and raw outputs."""
+    return results_dir() / "runs" / run_id

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
+LEGACY_DB = Path(__file__).resolve().parent / "data" / "legacy" / "results-format1.sqlite"
+"""Written by hostbench at f4e0701 (schema 1, run format 1), before environments were values."""
 
 
 @pytest.fixture(autouse=True)

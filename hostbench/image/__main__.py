@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from hostbench.cli import run_cli
+from hostbench.console import run_cli
 from hostbench.image.build import build_image
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hostbench.datafiles import load_json_object
-from hostbench.fields import FieldReader
+from hostbench.records import Record, validated
 
 
-@dataclass(frozen=True)
-class ImageManifest:
+class ImageManifest(Record):
     hash: str
     docker_tag: str
     suite: str
@@ -24,20 +21,11 @@ class ImageManifest:
     kernel_cmdline: str
     packages: dict[str, str]
     binaries: dict[str, str]
+    """sha256 of each benchmark binary, by absolute path inside the tree."""
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        path.write_text(self.model_dump_json(indent=2) + "\n")
 
 
 def load_manifest(path: Path) -> ImageManifest:
-    r = FieldReader(str(path), load_json_object(path, ": run scripts/build-image"))
-    fields = {k: r.string(k) for k in (
-        "hash", "docker_tag", "suite", "mirror", "built_at", "rootfs", "disk", "kernel", "initrd",
-        "kernel_cmdline")}
-    for key in ("packages", "binaries"):
-        value = r.raw(key)
-        if not isinstance(value, dict):
-            raise r.fail(key, "must be an object of name -> string")
-        fields[key] = value
-    r.done()
-    return ImageManifest(**fields)
+    return validated(ImageManifest, load_json_object(path, ": run scripts/build-image"), str(path))

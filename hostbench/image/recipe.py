@@ -3,28 +3,39 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
 
 from hostbench.datafiles import load_mapping
-from hostbench.fields import FieldReader
 from hostbench.paths import IMAGE_RECIPE_DIR
+from hostbench.records import NotBool, Record, validated
 
 # Bump when the build steps change in a way that changes the artifacts.
 BUILD_FORMAT = 1
 
+NonEmpty = Annotated[str, Field(min_length=1)]
 
-@dataclass(frozen=True)
-class Recipe:
-    suite: str
-    variant: str
-    packages: list[str]
-    benchmark_binaries: list[str]
-    enable_units: list[str]
-    vm_filesystem_mib: int
-    kernel_cmdline: str
+
+class Recipe(Record):
+    suite: NonEmpty
+    variant: NonEmpty = "minbase"
+    packages: list[NonEmpty]
+    benchmark_binaries: list[NonEmpty]
+    enable_units: list[NonEmpty]
+    vm_filesystem_mib: Annotated[int, Field(ge=512), NotBool]
+    kernel_cmdline: NonEmpty
     overlay_dir: Path
     source: Path
+
+    @field_validator("benchmark_binaries")
+    @classmethod
+    def _absolute(cls, binaries: list[str]) -> list[str]:
+        for binary in binaries:
+            if not binary.startswith("/"):
+                raise ValueError(f"{binary!r} must be an absolute path")
+        return binaries
 
     def content_hash(self) -> str:
         """sha256 of the recipe file, each overlay file (path, mode, bytes) and the build format."""
@@ -39,20 +50,6 @@ class Recipe:
 
 def load_recipe(directory: Path = IMAGE_RECIPE_DIR) -> Recipe:
     source = directory / "recipe.yaml"
-    r = FieldReader(str(source), load_mapping(source))
-    recipe = Recipe(
-        suite=r.string("suite"),
-        variant=r.string("variant", "minbase"),
-        packages=r.string_list("packages"),
-        benchmark_binaries=r.string_list("benchmark_binaries"),
-        enable_units=r.string_list("enable_units"),
-        vm_filesystem_mib=r.integer("vm_filesystem_mib", minimum=512),
-        kernel_cmdline=r.string("kernel_cmdline"),
-        overlay_dir=directory / "overlay",
-        source=source,
-    )
-    r.done()
-    for binary in recipe.benchmark_binaries:
-        if not binary.startswith("/"):
-            raise r.fail("benchmark_binaries", f"{binary!r} must be an absolute path")
-    return recipe
+    data = load_mapping(source)
+    return validated(Recipe, {**data, "overlay_dir": directory / "overlay", "source": source},
+                     str(source))

@@ -1,1 +1,1 @@
-"""Creating and destroying a stack's VM and container without the Pulumi CLI."""
+"""Provisioning: one resource plan, declared by the Pulumi program or created directly."""

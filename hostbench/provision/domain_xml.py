@@ -1,4 +1,11 @@
-"""libvirt XML for the stack's network, pool, volumes and domain (pinning added by the XSLT)."""
+"""libvirt XML for the stack's network, pool, volumes and domains, as terraform-provider-libvirt
+(which pulumi-libvirt 0.5.4 bridges, v0.8.1) generates them for the same inputs.
+
+The provider starts every domain from ``newDomainDef`` (libvirt/domain_def.go): the features
+PAE, ACPI and APIC, a virtio RNG backed by /dev/urandom and a guest agent channel. ACPI matters
+for measuring: without it the guest has no HPET or ACPI PM timer, marks its TSC unstable and
+keeps time with jiffies. The pinning comes on top through the same XSLT the provider applies.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +14,20 @@ import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from hostbench.accel import libvirt_domain_type
 from hostbench.errors import HostbenchError
-from hostbench.infra.pinning import pinning_xslt
-from hostbench.spec import StackSpec
+from hostbench.provision.cmdline import provider_cmdline
+from hostbench.provision.plan import NetworkPlan, VmPlan
+
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
-def network_xml(spec: StackSpec) -> str:
-    gateway, netmask, first, last = spec.network_addresses()
+def network_xml(net: NetworkPlan) -> str:
     return f"""<network>
-  <name>{escape(spec.resource_prefix)}</name>
+  <name>{escape(net.name)}</name>
   <forward mode='nat'/>
-  <bridge name={quoteattr(spec.bridge_name)} stp='on' delay='0'/>
-  <ip address={quoteattr(gateway)} netmask={quoteattr(netmask)}>
-    <dhcp><range start={quoteattr(first)} end={quoteattr(last)}/></dhcp>
+  <bridge name={quoteattr(net.bridge)} stp='on' delay='0'/>
+  <ip address={quoteattr(net.gateway)} netmask={quoteattr(net.netmask)}>
+    <dhcp><range start={quoteattr(net.dhcp_first)} end={quoteattr(net.dhcp_last)}/></dhcp>
   </ip>
 </network>"""
 
@@ -37,42 +44,48 @@ def volume_xml(name: str, capacity: int, fmt: str, backing: str | None = None) -
             f"<target><format type={quoteattr(fmt)}/></target>{backing_xml}</volume>")
 
 
-def domain_xml(spec: StackSpec, kernel: str, initrd: str, cmdline: str, root_disk: str,
+def domain_xml(vm: VmPlan, pool: str, network: str, kernel: str, initrd: str,
                seed_iso: str) -> str:
-    """The domain as the provider would generate it, before the pinning XSLT."""
-    return f"""<domain type={quoteattr(libvirt_domain_type(spec.accel))}>
-  <name>{escape(spec.resource_prefix)}</name>
-  <memory unit='MiB'>{spec.memory_mib}</memory>
-  <currentMemory unit='MiB'>{spec.memory_mib}</currentMemory>
-  <vcpu>{spec.vcpus}</vcpu>
+    """The domain as the provider would send it to libvirt, before the pinning XSLT."""
+    cpu = f"<cpu mode={quoteattr(vm.cpu_mode)}/>" if vm.cpu_mode else "<cpu/>"
+    return f"""<domain type={quoteattr(vm.domain_type)}>
+  <name>{escape(vm.domain)}</name>
+  <description>{escape(vm.description)}</description>
+  <memory unit='MiB'>{vm.memory_mib}</memory>
+  <vcpu placement='static'>{vm.vcpus}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{escape(kernel)}</kernel>
     <initrd>{escape(initrd)}</initrd>
-    <cmdline>{escape(cmdline)}</cmdline>
+    <cmdline>{escape(provider_cmdline(vm.kernel_cmdline))}</cmdline>
   </os>
-  {"<cpu mode='host-passthrough'/>" if spec.accel == "kvm" else ""}
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
+  <features><pae/><acpi/><apic/></features>
+  {cpu}
   <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file={quoteattr(root_disk)}/>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type={quoteattr(vm.root.format)}/>
+      <source pool={quoteattr(pool)} volume={quoteattr(vm.root.name)}/>
       <target dev='vda' bus='virtio'/>
     </disk>
     <disk type='file' device='cdrom'>
       <driver name='qemu' type='raw'/>
       <source file={quoteattr(seed_iso)}/>
       <target dev='hdd' bus='ide'/>
-      <readonly/>
+      <serial>cloudinit</serial>
     </disk>
     <interface type='network'>
-      <source network={quoteattr(spec.resource_prefix)}/>
+      <source network={quoteattr(network)}/>
       <model type='virtio'/>
     </interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
+    <console type='pty'>
+      <target type='serial' port='0'/>
+    </console>
+    <channel type='unix'>
+      <target type='virtio' name='{GUEST_AGENT_CHANNEL}'/>
+    </channel>
+    <rng model='virtio'>
+      <backend model='random'>/dev/urandom</backend>
+    </rng>
   </devices>
 </domain>"""
 
@@ -86,9 +99,5 @@ def apply_xslt(xml: str, xslt: str) -> str:
         proc = subprocess.run(["xsltproc", str(xslt_path), str(xml_path)], capture_output=True,
                               text=True)
     if proc.returncode != 0:
-        raise HostbenchError(f"xsltproc failed on the pinning stylesheet: {proc.stderr.strip()}")
+        raise HostbenchError(f"xsltproc failed on the domain stylesheet: {proc.stderr.strip()}")
     return proc.stdout
-
-
-def pinned_domain_xml(spec: StackSpec, **devices: str) -> str:
-    return apply_xslt(domain_xml(spec, **devices), pinning_xslt(spec.cores))

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from hostbench.commands import provision
 from hostbench.image.build import build_image
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import build_dir
-from hostbench.provision import direct
-from hostbench.spec import StackSpec, load_stack_file
+from hostbench.provision.plan import ResourcePlan, resource_plan
+from hostbench.stack.spec import StackSpec, load_stack_file
+from hostbench.stack.targets import Targets
 
 E2E_STACK = "e2e"
 
@@ -53,6 +55,11 @@ def e2e_spec(image: ImageManifest, e2e_state: Path,
     return load_stack_file(E2E_STACK, write_stack(tmp_path_factory.mktemp("stacks"), E2E_STACK))
 
 
+@pytest.fixture(scope="session")
+def e2e_plan(e2e_spec: StackSpec, image: ImageManifest) -> ResourcePlan:
+    return resource_plan(e2e_spec, image)
+
+
 @pytest.fixture(autouse=True)
 def isolated_state(e2e_state: Path) -> Path:
     """Overrides the per-test state dir of tests/conftest.py with the session's."""
@@ -60,9 +67,9 @@ def isolated_state(e2e_state: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(e2e_spec: StackSpec) -> Iterator[dict]:
+def stack(e2e_spec: StackSpec) -> Iterator[Targets]:
     """The e2e stack, up for the whole session (tests/e2e/test_teardown.py takes it down)."""
-    direct.down(e2e_spec)  # a previous run that was killed must not block this one
-    document = direct.up(e2e_spec)
-    yield document
-    direct.down(e2e_spec)
+    provision.down(e2e_spec)  # a previous run that was killed must not block this one
+    targets = provision.up(e2e_spec)
+    yield targets
+    provision.down(e2e_spec)

@@ -3,7 +3,6 @@ by the direct module; results in SQLite; parity refusals; a killed run resumed."
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,12 +16,14 @@ from pathlib import Path
 import docker
 import pytest
 
+from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
-from hostbench.provision import direct
-from hostbench.spec import StackSpec
-from hostbench.store import Store
-from hostbench.target_source import saved_targets_file
-from hostbench.workloads import load_catalogue
+from hostbench.provision.plan import ResourcePlan
+from hostbench.reach.ssh import wait_for_ssh
+from hostbench.results.store import Store
+from hostbench.run.workloads import load_catalogue
+from hostbench.stack.spec import StackSpec
+from hostbench.stack.targets import saved_targets_file
 
 FAB = str(Path(sys.executable).with_name("fab"))
 CHROMIUM = "/usr/bin/chromium"
@@ -68,24 +69,23 @@ def test_every_trial_and_its_facts_are_in_sqlite(quick_run, env, e2e_spec):
     _, run_id = quick_run
     quick = [w for w in load_catalogue().values() if w.in_suite("quick")]
     with store(env) as s:
-        run = s.get_run(run_id)
-        trials = s.trials(run_id)
-        assert run.status == "complete"
-        assert len(trials) == len(run.plan) == len(quick) * 3 * 3  # workloads x rounds x envs
-        failed = [(t.workload, t.env, t.error) for t in trials if t.status != "ok"]
-        assert failed == []
-        assert {t.position for t in trials} == {0, 1, 2}
-        rows = s.samples(run_id)
-        assert {(r.workload, r.env) for r in rows} == {(w.name, e) for w in quick
-                                                      for e in ("bare", "vm", "container")}
-        facts = s.env_facts(run_id)
-        assert set(facts) == {"bare", "vm", "container"}
-        assert all(f["nproc"] == e2e_spec.vcpus for f in facts.values())
-        assert run.host_facts["vm_accel"] == e2e_spec.accel and run.host_facts["cpu_model"]
-        assert run.image_hash and run.git_commit and run.parity["ok"] is True
-        assert run.wall_seconds == pytest.approx(run.workload_seconds
-                                                 + run.orchestration_seconds)
-        assert 0 < run.workload_seconds < run.wall_seconds
+        stored = s.load(run_id)
+    run, trials = stored.record, stored.trials
+    assert run.status == "complete"
+    assert len(trials) == len(run.plan) == len(quick) * 3 * 3  # workloads x rounds x envs
+    failed = [(t.workload, t.env, t.error) for t in trials if t.status != "ok"]
+    assert failed == []
+    assert {t.position for t in trials} == {0, 1, 2}
+    assert {(r.workload, r.env) for r in stored.samples()} == {
+        (w.name, e) for w in quick for e in ("bare", "vm", "container")}
+    facts = stored.env_facts
+    assert set(facts) == {"bare", "vm", "container"}
+    assert all(f.nproc == len(e2e_spec.cores) for f in facts.values())
+    assert "jiffies" not in facts["vm"].clocksource
+    assert run.environment("vm").accel == e2e_spec.accel and run.host and run.host.cpu_model
+    assert run.image_hash and run.git_commit and run.parity and run.parity.ok
+    assert run.wall_seconds == pytest.approx(run.workload_seconds + run.orchestration_seconds)
+    assert 0 < run.workload_seconds < run.wall_seconds
     for trial in trials:
         assert Path(trial.raw_path).read_text().startswith("$ ")
 
@@ -104,9 +104,10 @@ def test_summary_is_printed_with_the_vm_labelled(quick_run, e2e_spec):
 
 
 @pytest.fixture
-def changed_container(e2e_spec: StackSpec) -> Iterator[docker.models.containers.Container]:
+def changed_container(e2e_spec: StackSpec, e2e_plan: ResourcePlan
+                      ) -> Iterator[docker.models.containers.Container]:
     """The running container; whatever a test changes with `docker update` is restored."""
-    container = docker.from_env().containers.get(e2e_spec.resource_prefix)
+    container = docker.from_env().containers.get(e2e_plan.containers[0].name)
     yield container
     container.update(cpuset_cpus=e2e_spec.cpuset, mem_limit=f"{e2e_spec.memory_mib}m",
                      memswap_limit=f"{e2e_spec.memory_mib}m")
@@ -130,8 +131,8 @@ def test_a_container_with_other_memory_is_refused_unless_overridden(env, e2e_spe
     assert proc.returncode == 0, proc.stderr[-2000:]
     with store(env) as s:
         run = s.get_run(s.latest_run_id())
-    assert run.parity["ok"] is False and run.parity["overridden"] is True
-    assert run.options["allow_mismatch"] is True
+    assert run.parity and run.parity.ok is False and run.parity.overridden is True
+    assert run.options.allow_mismatch is True
 
 
 def _ok_trials(env: dict[str, str], run_id: str) -> int:
@@ -167,13 +168,13 @@ def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming run {run_id}" in result.stdout
     with store(env) as s:
-        run = s.get_run(run_id)
-        assert run.status == "complete" and s.missing(run_id) == []
-        assert _ok_trials(env, run_id) == len(run.plan) == 6
-    assert json.loads(json.dumps(run.options))["workloads"] == ["cpu-sysbench"]
+        stored = s.load(run_id)
+    assert stored.record.status == "complete" and stored.missing() == []
+    assert _ok_trials(env, run_id) == len(stored.record.plan) == 6
+    assert stored.record.options.workloads == ("cpu-sysbench",)
 
 
-def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_spec,
+def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_spec, stack,
                                                                      changed_container):
     argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
             "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
@@ -186,7 +187,7 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
     while time.monotonic() < deadline and proc.poll() is None:
         with store(env) as s:
             run_id = s.latest_run_id()
-            if run_id != before and any(t.env == "container" for t in s.trials(run_id)):
+            if run_id != before and any(t.env == "container" for t in s.load(run_id).trials):
                 break
         time.sleep(0.2)
     changed_container.kill()
@@ -195,14 +196,15 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
         assert proc.returncode == 1 and "fab benchmark --resume" in err
         assert "overhead vs bare" in out  # the summary of what was measured is still printed
         with store(env) as s:
-            trials = s.trials(run_id)
+            trials = s.load(run_id).trials
         by_env = {e: [t.status for t in trials if t.env == e] for e in ("bare", "container")}
         assert by_env["bare"] == ["ok"] * 3
         assert by_env["container"][0] == "ok" and "failed" in by_env["container"]
         assert any("unreachable" in (t.error or "") for t in trials if t.env == "container")
     finally:
         changed_container.start()
-        direct.wait_for_container_ssh(e2e_spec)
+        wait_for_ssh("127.0.0.1", e2e_spec.ssh_port, "root", stack.ssh_private_key,
+                     CONTAINER_SSH_TIMEOUT_S, "container")
 
 
 def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):

@@ -4,38 +4,39 @@ sized as the stack says, reachable with the stack key; `down` leaves nothing beh
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import docker
 import libvirt
 import pytest
 
-from hostbench.provision.libvirt_vm import LIBVIRT_URI
-from hostbench.remote import connection
-from hostbench.target_source import saved_targets_file
+from hostbench.reach.ssh import connection
+from hostbench.stack.targets import Target, load_targets_file, saved_targets_file
 
 
-def _run(target: dict[str, Any], key: str, command: str) -> str:
-    with connection(target["host"], target["port"], target["user"], key) as conn:
+def _run(target: Target, key: str, command: str) -> str:
+    assert target.host and target.port and target.user
+    with connection(target.host, target.port, target.user, key) as conn:
         return conn.run(command, hide=True, in_stream=False).stdout
 
 
 def test_targets_document_names_all_three_environments(stack, e2e_spec):
-    assert set(stack["targets"]) == {"bare", "vm", "container"}
-    assert stack["targets"]["container"]["host"] == "127.0.0.1"
-    assert stack["targets"]["vm"]["accel"] == e2e_spec.accel
-    assert saved_targets_file(e2e_spec.stack).stat().st_mode & 0o777 == 0o600
+    assert set(stack.targets) == {"bare", "vm", "container"}
+    assert stack.targets["container"].host == "127.0.0.1"
+    assert stack.targets["vm"].accel == e2e_spec.accel
+    saved = saved_targets_file(e2e_spec.stack)
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert load_targets_file(saved).targets == stack.targets
 
 
 @pytest.mark.parametrize("env", ["vm", "container"])
 def test_ssh_with_the_stack_key_sees_the_specified_cpus_and_memory(stack, e2e_spec, env):
-    target = stack["targets"][env]
-    out = _run(target, stack["ssh_private_key"],
+    target = stack.targets[env]
+    out = _run(target, stack.ssh_private_key,
                "nproc; grep MemTotal /proc/meminfo; "
                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null "
                "|| cat /sys/fs/cgroup/memory.max; systemd-detect-virt || true")
     lines = out.splitlines()
-    assert int(lines[0]) == e2e_spec.vcpus
+    assert int(lines[0]) == len(e2e_spec.cores)
     mem_total_kib = int(re.search(r"MemTotal:\s+(\d+)", out).group(1))
     spec_kib = e2e_spec.memory_mib * 1024
     if env == "vm":
@@ -47,29 +48,42 @@ def test_ssh_with_the_stack_key_sees_the_specified_cpus_and_memory(stack, e2e_sp
         assert "docker" in out
 
 
-def test_container_is_pinned_and_ssh_bound_to_loopback(stack, e2e_spec):
-    info = docker.from_env().api.inspect_container(e2e_spec.resource_prefix)
+def test_container_is_pinned_and_ssh_bound_to_loopback(stack, e2e_spec, e2e_plan):
+    (ctr,) = e2e_plan.containers
+    info = docker.from_env().api.inspect_container(ctr.name)
     assert info["HostConfig"]["CpusetCpus"] == e2e_spec.cpuset
     assert info["HostConfig"]["Memory"] == info["HostConfig"]["MemorySwap"]
     bindings = info["HostConfig"]["PortBindings"]["22/tcp"]
     assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(e2e_spec.ssh_port)}]
-    out = _run(stack["targets"]["container"], stack["ssh_private_key"],
+    out = _run(stack.targets["container"], stack.ssh_private_key,
                "grep Cpus_allowed_list /proc/self/status")
     assert out.split()[-1] == e2e_spec.cpuset
 
 
-def test_vm_vcpus_and_emulator_are_pinned(stack, e2e_spec):
-    domain = libvirt.open(LIBVIRT_URI).lookupByName(e2e_spec.resource_prefix)
+def test_vm_vcpus_and_emulator_are_pinned(stack, e2e_spec, e2e_plan):
+    (vm,) = e2e_plan.vms
+    domain = libvirt.open(e2e_plan.libvirt_uri).lookupByName(vm.domain)
     host_cpus = len(domain.vcpuPinInfo(0)[0])
     expected = tuple(i in e2e_spec.cores for i in range(host_cpus))
     assert all(pins == expected for pins in domain.vcpuPinInfo(0))
     assert domain.emulatorPinInfo(0) == expected
-    assert domain.vcpusFlags(0) == e2e_spec.vcpus
+    assert domain.vcpusFlags(0) == len(e2e_spec.cores)
     assert domain.maxMemory() == e2e_spec.memory_mib * 1024
 
 
+def test_the_vm_keeps_time_with_a_real_clocksource_not_jiffies(stack):
+    """The provider's domain has ACPI, so the guest finds HPET and the ACPI PM timer; without
+    them its TSC is marked unstable and every timing rests on a jiffies clock."""
+    out = _run(stack.targets["vm"], stack.ssh_private_key,
+               "cat /sys/devices/system/clocksource/clocksource0/current_clocksource "
+               "/sys/devices/system/clocksource/clocksource0/available_clocksource")
+    current, available = out.splitlines()[:2]
+    assert "jiffies" not in current, out
+    assert {"hpet", "acpi_pm"} & set(available.split()), out
+
+
 def test_password_login_is_refused(stack):
-    out = _run(stack["targets"]["vm"], stack["ssh_private_key"],
+    out = _run(stack.targets["vm"], stack.ssh_private_key,
                "sshd -T | grep -Ei '^(passwordauthentication|permitrootlogin)'; "
                "passwd -S root | cut -d' ' -f2")
     assert "passwordauthentication no" in out

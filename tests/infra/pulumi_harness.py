@@ -21,6 +21,8 @@ class Registered:
     token: str
     name: str
     inputs: dict[str, Any]
+    custom: bool
+    parents: list[str] = field(default_factory=list)  # types of its parents, outermost first
 
 
 @dataclass
@@ -28,7 +30,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs),
+                                         bool(args.custom)))
         state = dict(args.inputs)
         if args.typ == "libvirt:index/domain:Domain":
             nics = [dict(nic, addresses=[VM_ADDRESS]) for nic in state["networkInterfaces"]]
@@ -44,6 +47,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def by_token(self, token: str) -> list[Registered]:
         return [r for r in self.resources if r.token == token]
+
+    def add_parents(self, urns: list[str]) -> None:
+        """Each resource's parent types, read from the URNs the mock monitor made
+        (``urn:pulumi:STACK::PROJECT::ParentType$Type::name``)."""
+        chains = {}
+        for urn in urns:
+            _, _, types, name = urn.split("::", 3)
+            *parents, token = types.split("$")
+            chains[(token, name)] = parents
+        for r in self.resources:
+            r.parents = chains.get((r.token, r.name), [])
 
 
 def write_manifest(directory: Path) -> Path:
@@ -86,6 +100,7 @@ def run_program(config: dict[str, Any], stack: str = "test"
         return asyncio.ensure_future(gather())
 
     program()
+    mocks.add_parents(list(pulumi.runtime.settings.get_monitor().resources))
     return mocks, Exports(outputs, secret)
 
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
 import pytest
 
 from hostbench.errors import ConfigError
-from hostbench.infra.schema import ProviderSchemas
+from hostbench.image.manifest import load_manifest
+from hostbench.provision.plan import resource_plan
+from hostbench.stack.spec import spec_from_mapping
+from hostbench.stack.targets import load_targets_file
 from tests.conftest import SHARED_SCHEMAS
+from tests.infra.provider_schemas import ProviderSchemas
 from tests.infra.pulumi_harness import VM_ADDRESS, run_program, write_manifest
 
 DOMAIN = "libvirt:index/domain:Domain"
 CONTAINER = "docker:index/container:Container"
+VOLUME = "libvirt:index/volume:Volume"
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +36,55 @@ def config(tmp_path: Path) -> dict:
 
 def test_every_registered_resource_matches_its_provider_schema(config, schemas):
     mocks, _ = run_program(config)
-    tokens = {r.token for r in mocks.resources}
-    assert {DOMAIN, CONTAINER, "libvirt:index/network:Network", "libvirt:index/volume:Volume",
+    tokens = {r.token for r in mocks.resources if r.custom}
+    assert {DOMAIN, CONTAINER, "libvirt:index/network:Network", VOLUME,
             "libvirt:index/cloudInitDisk:CloudInitDisk", "libvirt:index/pool:Pool",
-            "docker:index/remoteImage:RemoteImage", "pulumi:providers:libvirt"} <= tokens
-    problems = [p for r in mocks.resources for p in schemas.validate(r.token, r.inputs)]
+            "docker:index/remoteImage:RemoteImage", "pulumi:providers:libvirt"} == tokens
+    problems = [p for r in mocks.resources if r.custom for p in schemas.validate(r.token, r.inputs)]
     assert problems == []
+
+
+def test_each_environment_is_one_component_and_the_shared_parts_another(config):
+    mocks, _ = run_program(config)
+    components = {(r.token, r.name) for r in mocks.resources if not r.custom}
+    assert components == {("hostbench:env:Vm", "hostbench-test"),
+                          ("hostbench:env:Container", "hostbench-test"),
+                          ("hostbench:libvirt:Shared", "hostbench-test-libvirt")}
+    parent = {r.token: r.parents for r in mocks.resources if r.custom and r.token != VOLUME}
+    assert parent[DOMAIN] == ["hostbench:env:Vm"]
+    assert parent["libvirt:index/cloudInitDisk:CloudInitDisk"] == ["hostbench:env:Vm"]
+    assert parent[CONTAINER] == parent["docker:index/remoteImage:RemoteImage"] == [
+        "hostbench:env:Container"]
+    for token in ("libvirt:index/network:Network", "libvirt:index/pool:Pool",
+                  "pulumi:providers:libvirt"):
+        assert parent[token] == ["hostbench:libvirt:Shared"]
+    volumes = {r.name: r.parents for r in mocks.by_token(VOLUME)}
+    assert volumes == {"hostbench-test-base": ["hostbench:libvirt:Shared"],
+                       "hostbench-test-kernel": ["hostbench:libvirt:Shared"],
+                       "hostbench-test-initrd": ["hostbench:libvirt:Shared"],
+                       "hostbench-test-root": ["hostbench:env:Vm"]}
+
+
+def test_names_sizes_and_ports_come_from_the_one_resource_plan(config, tmp_path):
+    config.update(cores=[0, 1], memory_mib=1536, disk_gib=12, ssh_port=2300)
+    mocks, _ = run_program(config)
+    spec = spec_from_mapping("test", config, "test", host_cpus={0, 1}, kvm_ok=False)
+    plan = resource_plan(spec, load_manifest(Path(config["image_manifest"])))
+    (vm,), (ctr,) = plan.vms, plan.containers
+    (domain,) = mocks.by_token(DOMAIN)
+    (container,) = mocks.by_token(CONTAINER)
+    volumes = {r.inputs["name"]: r.inputs for r in mocks.by_token(VOLUME)}
+    assert (domain.inputs["name"], domain.inputs["type"]) == (vm.domain, vm.domain_type)
+    assert domain.inputs["description"] == vm.description
+    assert domain.inputs["xml"]["xslt"] == vm.xslt
+    assert volumes[vm.root.name]["size"] == vm.root.size_bytes == 12 * 1024**3
+    assert set(volumes) == {vm.root.name, plan.base_disk.name, plan.kernel.name,
+                            plan.initrd.name}
+    assert container.inputs["name"] == ctr.name and container.inputs["cpuSet"] == ctr.cpuset
+    assert container.inputs["ports"][0]["external"] == ctr.ssh_port == 2300
+    assert {lb["label"]: lb["value"] for lb in container.inputs["labels"]} == ctr.labels
+    (net,) = mocks.by_token("libvirt:index/network:Network")
+    assert (net.inputs["name"], net.inputs["bridge"]) == (plan.network.name, plan.network.bridge)
 
 
 def test_vm_and_container_get_the_same_cores_and_memory(config):
@@ -62,7 +111,7 @@ def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(config):
     assert "OPENSSH PRIVATE KEY" in exports.values["ssh_private_key"]
     (scratch,) = container.inputs["volumes"]  # fio's scratch file lives on the host filesystem
     assert scratch["containerPath"] == "/scratch"
-    assert scratch["hostPath"].endswith("/stacks/test/scratch")
+    assert scratch["hostPath"].endswith("/stacks/test/scratch/container")
 
 
 def test_private_key_is_a_top_level_secret_and_a_0600_file(config, isolated_state):
@@ -82,19 +131,24 @@ def test_the_key_is_created_once_per_stack(config):
     assert first.values["ssh_private_key"] != other.values["ssh_private_key"]
 
 
-def test_outputs_follow_the_targets_contract(config):
+def test_outputs_follow_the_targets_contract(config, tmp_path):
     _, exports = run_program(config)
     targets = exports.values["targets"]
     assert set(targets) == {"bare", "vm", "container"}
     assert targets["vm"]["host"] == VM_ADDRESS and targets["vm"]["accel"] == "tcg"
     assert targets["container"] == {
-        "kind": "container", "host": "127.0.0.1", "port": 2222, "user": "root",
-        "container": "hostbench-test", "host_address": "172.17.0.1", "cores": [1],
-        "memory_mib": 1024}
+        "name": "container", "kind": "container", "host": "127.0.0.1", "port": 2222,
+        "user": "root", "container": "hostbench-test", "host_address": "172.17.0.1",
+        "cores": [1], "memory_mib": 1024}
     assert targets["vm"]["host_address"] == "192.168.150.1"
     assert targets["bare"]["host_address"] == "127.0.0.1"
     assert targets["bare"]["cores"] == [1]
     assert exports.values["image"]["docker_tag"] == "hostbench:ffffffffffffffff"
+    # `pulumi stack output --json --show-secrets` of this program is a valid targets file
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(exports.values))
+    assert [e.label for e in load_targets_file(path).environments] == [
+        "bare", "vm (TCG emulation)", "container"]
 
 
 def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(config):
@@ -107,7 +161,7 @@ def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(con
     assert domain.inputs["networkInterfaces"][0]["waitForLease"] is True
     assert domain.inputs["consoles"][0]["targetType"] == "serial"
     assert domain.inputs["cloudinit"].endswith("-seed-id")
-    volumes = {v.name: v.inputs for v in mocks.by_token("libvirt:index/volume:Volume")}
+    volumes = {v.name: v.inputs for v in mocks.by_token(VOLUME)}
     assert volumes["hostbench-test-root"]["baseVolumeId"] == "hostbench-test-base-id"
     assert volumes["hostbench-test-root"]["size"] == 8 * 1024**3
 
@@ -117,7 +171,7 @@ def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(con
 ])
 def test_domain_type_follows_accel_and_kvm_usability(config, monkeypatch, accel, kvm_ok,
                                                      domain_type):
-    monkeypatch.setattr("hostbench.spec.kvm_usable", lambda: kvm_ok)
+    monkeypatch.setattr("hostbench.stack.spec.kvm_usable", lambda: kvm_ok)
     config["accel"] = accel
     mocks, exports = run_program(config)
     (domain,) = mocks.by_token(DOMAIN)
@@ -127,12 +181,12 @@ def test_domain_type_follows_accel_and_kvm_usability(config, monkeypatch, accel,
 
 
 @pytest.mark.parametrize(("change", "field", "words"), [
-    ({"memory_mib": 100}, "hostbench:memory_mib", "at least 256"),
-    ({"memory_mib": "lots"}, "hostbench:memory_mib", "integer"),
+    ({"memory_mib": 100}, "hostbench:memory_mib", "greater than or equal to 256"),
+    ({"memory_mib": "lots"}, "hostbench:memory_mib", "valid integer"),
     ({"cores": []}, "hostbench:cores", "non-empty list"),
     ({"cores": [99]}, "hostbench:cores", "do not exist"),
-    ({"accel": "xen"}, "hostbench:accel", "one of auto, kvm, tcg"),
-    ({"ssh_port": 22}, "hostbench:ssh_port", "at least 1024"),
+    ({"accel": "xen"}, "hostbench:accel", "'auto', 'kvm' or 'tcg'"),
+    ({"ssh_port": 22}, "hostbench:ssh_port", "greater than or equal to 1024"),
     ({"memroy_mib": 512}, "hostbench:memroy_mib", "not a known field"),
     ({"image_manifest": "/nonexistent/manifest.json"}, "hostbench:image_manifest",
      "does not exist"),
@@ -146,7 +200,7 @@ def test_bad_config_is_rejected_naming_the_key(config, change, field, words):
 
 
 def test_kvm_requested_on_a_host_without_kvm_is_rejected(config, monkeypatch):
-    monkeypatch.setattr("hostbench.spec.kvm_usable", lambda: False)
+    monkeypatch.setattr("hostbench.stack.spec.kvm_usable", lambda: False)
     config["accel"] = "kvm"
     with pytest.raises(ConfigError, match="hostbench:accel: is kvm but KVM is not usable"):
         run_program(config)

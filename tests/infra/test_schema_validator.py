@@ -2,8 +2,8 @@
 
 import pytest
 
-from hostbench.infra.schema import ProviderSchemas
 from tests.conftest import SHARED_SCHEMAS
+from tests.infra.provider_schemas import ProviderSchemas
 
 
 @pytest.fixture(scope="module")

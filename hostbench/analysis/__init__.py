@@ -1,0 +1,1 @@
+"""Analysis: robust statistics, each environment's overhead against bare metal, run comparisons."""

@@ -1,0 +1,98 @@
+"""Run B against run A: how each workload metric changed, per environment present in both."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from hostbench.analysis import stats
+from hostbench.errors import HostbenchError
+from hostbench.results.store import StoredRun
+from hostbench.run.records import RunRecord
+
+Key = tuple[str, str, str]  # (workload, metric, env)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One workload metric in one environment: B against A (``change.overhead_pct`` + is worse).
+
+    ``change`` is ``stats.overhead(a_values, b_values, higher_is_better)``: its ``ratio`` is
+    median(B) / median(A), ``median_bare`` is A's median and ``median_other`` B's.
+    """
+
+    workload: str
+    metric: str
+    unit: str
+    higher_is_better: bool
+    env: str
+    change: stats.Overhead
+
+
+def env_labels(a: RunRecord, b: RunRecord) -> dict[str, str]:
+    """How to name each environment across two runs (a VM's accel may differ between them)."""
+    labels = {}
+    for name in dict.fromkeys([e.name for e in a.environments] + [e.name for e in b.environments]):
+        la, lb = a.label(name), b.label(name)
+        if la == lb:
+            labels[name] = la
+        else:
+            accel_a = next((e.accel for e in a.environments if e.name == name), None)
+            accel_b = next((e.accel for e in b.environments if e.name == name), None)
+            labels[name] = f"{name} ({accel_a or '?'} in A, {accel_b or '?'} in B)"
+    return labels
+
+
+def _values(run: StoredRun) -> tuple[dict[Key, list[float]],
+                                     dict[tuple[str, str], tuple[str, bool]]]:
+    values: dict[Key, list[float]] = defaultdict(list)
+    meta: dict[tuple[str, str], tuple[str, bool]] = {}
+    for s in run.measured():
+        values[(s.workload, s.metric, s.env)].append(s.value)
+        meta[(s.workload, s.metric)] = (s.unit, s.higher_is_better)
+    return values, meta
+
+
+def _order(a: StoredRun, b: StoredRun) -> dict[str, int]:
+    names = [e.name for e in a.record.environments] + [e.name for e in b.record.environments]
+    return {name: i for i, name in enumerate(dict.fromkeys(names))}
+
+
+def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str]]:
+    """Every workload metric and environment measured in both runs, B against A; and one note
+    per metric or environment that could not be compared."""
+    a_values, a_meta = _values(a)
+    b_values, b_meta = _values(b)
+    order = _order(a, b)
+
+    def sort_key(k: Key) -> tuple[str, str, int]:
+        return (k[0], k[1], order.get(k[2], len(order)))
+
+    common = sorted(set(a_values) & set(b_values), key=sort_key)
+    if not common:
+        def listing(values: dict[Key, list[float]]) -> str:
+            if not values:
+                return "no measured samples"
+            envs = sorted({k[2] for k in values}, key=lambda e: order.get(e, len(order)))
+            return f"{', '.join(sorted({k[0] for k in values}))} in {', '.join(envs)}"
+        raise HostbenchError(f"runs {a.id} and {b.id} have no workload metric measured in the "
+                             f"same environment: {a.id} has {listing(a_values)}; {b.id} has "
+                             f"{listing(b_values)}")
+    results, notes = [], []
+    for key in common:
+        workload, metric, env = key
+        unit, higher = a_meta[(workload, metric)]
+        if b_meta[(workload, metric)] != (unit, higher):
+            notes.append(f"{workload} {metric}: unit or direction differs between the runs "
+                         f"({unit} vs {b_meta[(workload, metric)][0]}); not compared")
+        elif min(a_values[key]) <= 0:
+            notes.append(f"{workload} {metric} on {env}: run {a.id} has a value <= 0, so no "
+                         "ratio can be formed; not compared")
+        else:
+            results.append(Comparison(workload, metric, unit, higher, env, stats.overhead(
+                a_values[key], b_values[key], higher_is_better=higher)))
+    for run_id, mine, other in ((a.id, a_values, b_values), (b.id, b_values, a_values)):
+        only = sorted(set(mine) - set(other), key=sort_key)
+        if only:
+            notes.append(f"only in {run_id}: " + ", ".join(f"{w} {m} on {e}" for w, m, e in only))
+    return results, notes

@@ -1,0 +1,116 @@
+"""`fab up` / `fab down`: the stack's environments without the Pulumi CLI, same targets JSON.
+
+`fab up` creates what the resource plan says through the direct backend, waits until every
+environment answers SSH with the stack key, and saves the targets where `fab benchmark` finds
+them; if anything fails on the way, everything created is removed again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from hostbench.errors import ConfigError, HostbenchError
+from hostbench.image.manifest import load_manifest
+from hostbench.provision.direct import DirectBackend
+from hostbench.provision.plan import (
+    BOOT_TIMEOUT_S,
+    NO_IMAGE,
+    ResourcePlan,
+    VmPlan,
+    resource_plan,
+    targets_document,
+)
+from hostbench.reach.ssh import wait_for_ssh
+from hostbench.stack.keys import ensure_stack_key
+from hostbench.stack.spec import StackSpec
+from hostbench.stack.targets import SSH_USER, Targets, saved_targets_file
+
+console = Console(stderr=True)
+CONTAINER_SSH_TIMEOUT_S = 120
+
+
+def plan_for(spec: StackSpec, teardown: bool = False) -> ResourcePlan:
+    """The stack's resource plan; teardown needs only the names, so a missing image does not
+    stop it."""
+    try:
+        image = load_manifest(Path(spec.image_manifest))
+    except ConfigError:
+        if not teardown:
+            raise
+        image = NO_IMAGE
+    return resource_plan(spec, image)
+
+
+def save_targets(targets: Targets) -> None:
+    """The targets hold the private key: the file is 0600 in a 0700 directory."""
+    path = saved_targets_file(targets.stack)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(targets.to_json())
+
+
+def up(spec: StackSpec) -> Targets:
+    """Create every environment, wait until each answers SSH, save and return the targets."""
+    plan = plan_for(spec)
+    key = ensure_stack_key(spec.stack)
+    backend = DirectBackend(plan)
+    existing = backend.existing()
+    if existing:
+        raise HostbenchError(f"stack {spec.stack} is already (partly) up: {', '.join(existing)}; "
+                             "run `fab down` first")
+    start = time.monotonic()
+    gateways, addresses = {}, {}
+    try:
+        for ctr in plan.containers:
+            with console.status(f"creating container {ctr.name}"):
+                gateways[ctr.env.name] = backend.create_container(ctr, key.public_openssh)
+                wait_for_ssh("127.0.0.1", ctr.ssh_port, SSH_USER, key.private_openssh,
+                             CONTAINER_SSH_TIMEOUT_S, f"container {ctr.name}")
+            console.print(f"[green]up[/] container {ctr.name} (cores {ctr.cpuset}, "
+                          f"{ctr.memory_mib} MiB, ssh 127.0.0.1:{ctr.ssh_port})")
+        for vm in plan.vms:
+            with console.status(f"creating VM {vm.domain}") as status:
+                addresses[vm.env.name] = _boot(backend, vm, key.public_openssh,
+                                               key.private_openssh, status.update)
+            console.print(f"[green]up[/] VM {vm.domain} ({spec.accel}, {vm.vcpus} vCPU pinned to "
+                          f"{spec.cpuset}, {vm.memory_mib} MiB, ssh {addresses[vm.env.name]}) "
+                          f"after {time.monotonic() - start:.0f}s")
+    except BaseException:
+        console.print("[red]bringing the stack up failed; removing what was created[/]")
+        down(spec)
+        raise
+    targets = targets_document(plan, key.private_openssh, addresses, gateways)
+    save_targets(targets)
+    console.print(f"targets saved to {saved_targets_file(spec.stack)}")
+    return targets
+
+
+def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, private_key: str,
+          status: Callable[[str], None]) -> str:
+    """Create the VM and wait until it answers SSH; returns its address."""
+    def show(msg: str) -> None:
+        status(f"VM {vm.domain} ({backend.plan.spec.accel}): {msg}")
+
+    domain = backend.create_vm(vm, public_key, show)
+    address = backend.vm_address(domain, BOOT_TIMEOUT_S, show)
+    wait_for_ssh(address, 22, SSH_USER, private_key, BOOT_TIMEOUT_S, f"VM {vm.domain}",
+                 on_wait=lambda e: show(f"waiting for SSH ({e})"),
+                 still_alive=lambda: bool(domain.isActive()))
+    return address
+
+
+def down(spec: StackSpec) -> list[str]:
+    """Remove everything of the stack; returns what was removed."""
+    backend = DirectBackend(plan_for(spec, teardown=True))
+    with console.status("removing the stack") as status:
+        removed = backend.destroy(lambda what: status.update(f"removing {what}"))
+    saved_targets_file(spec.stack).unlink(missing_ok=True)
+    for what in removed:
+        console.print(f"[green]removed[/] {what}")
+    return removed

@@ -1,0 +1,34 @@
+"""Consoles for tables and progress, and turning HostbenchErrors into one clear line and an exit
+code for every entry point."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+
+from hostbench.errors import HostbenchError
+
+LOG_WIDTH = 132
+"""Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
+
+
+def table_console(**options: Any) -> Console:
+    """stdout console for result tables: the terminal's width, or COLUMNS, or LOG_WIDTH."""
+    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
+    return Console(width=None if wide else LOG_WIDTH, **options)
+
+
+def run_cli(action: Callable[[], Any]) -> None:
+    """Run an entry point's action: a HostbenchError is one red line and exit status 1."""
+    try:
+        action()
+    except HostbenchError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted[/]")
+        sys.exit(130)

@@ -1,1 +1,0 @@
-"""The Pulumi program: a matched libvirt VM and Docker container for one stack."""

@@ -1,0 +1,89 @@
+"""Start dockerd, virtlogd and libvirtd on hosts without an init system that runs them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_DIR = Path("/var/log")
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str
+    command: tuple[str, ...]
+    ready_check: tuple[str, ...]
+
+
+DAEMONS = (
+    Daemon("dockerd", ("dockerd",), ("docker", "info", "--format", "{{.ServerVersion}}")),
+    Daemon("virtlogd", ("virtlogd",), ("pgrep", "-x", "virtlogd")),
+    Daemon("libvirtd", ("libvirtd",), ("virsh", "-c", "qemu:///system", "version")),
+)
+
+
+class DaemonError(RuntimeError):
+    pass
+
+
+def systemd_runs_services() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def _ready(daemon: Daemon) -> bool:
+    return subprocess.run(daemon.ready_check, capture_output=True).returncode == 0
+
+
+def _running(daemon: Daemon) -> bool:
+    return subprocess.run(["pgrep", "-x", daemon.name], capture_output=True).returncode == 0
+
+
+def ensure(daemon: Daemon, timeout: float = 60.0) -> str:
+    """Start `daemon` unless it already runs; wait until it answers. Returns what was done."""
+    if shutil.which(daemon.command[0]) is None:
+        raise DaemonError(f"{daemon.name} is not installed: run scripts/setup")
+    if _running(daemon) and _ready(daemon):
+        return "already running"
+    if not _running(daemon):
+        log = open(LOG_DIR / f"hostbench-{daemon.name}.log", "ab")  # noqa: SIM115 (daemon keeps it)
+        subprocess.Popen(daemon.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _ready(daemon):
+            return "started"
+        time.sleep(0.5)
+    raise DaemonError(
+        f"{daemon.name} did not become ready within {timeout:.0f}s; "
+        f"see {LOG_DIR / f'hostbench-{daemon.name}.log'}"
+    )
+
+
+def ensure_all() -> None:
+    if systemd_runs_services():
+        for daemon in DAEMONS:
+            state = "ready" if _ready(daemon) else "NOT ready (systemctl start it)"
+            print(f"[setup] {daemon.name}: managed by systemd, {state}")
+        return
+    for daemon in DAEMONS:
+        print(f"[setup] {daemon.name}: {ensure(daemon)}")
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["ensure"]:
+        print("usage: python -m hostbench.provision.daemons ensure", file=sys.stderr)
+        return 2
+    try:
+        ensure_all()
+    except DaemonError as exc:
+        print(f"[setup] error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

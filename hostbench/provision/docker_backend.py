@@ -1,0 +1,94 @@
+"""The stack's containers straight through the Docker Engine API."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import tarfile
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from hostbench.errors import HostbenchError
+from hostbench.provision.plan import ContainerPlan, ResourcePlan
+from hostbench.stack.targets import SCRATCH_DIR
+
+
+class DockerError(HostbenchError):
+    pass
+
+
+def client() -> docker.DockerClient:
+    try:
+        c = docker.from_env()
+        c.ping()
+        return c
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot reach the Docker engine: {exc}; is dockerd running? "
+                          "(scripts/setup starts it)") from None
+
+
+def _authorized_keys_tar(public_key: str) -> bytes:
+    """A tar of .ssh/ (0700) and .ssh/authorized_keys (0600), owned by root, for /root."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ssh_dir = tarfile.TarInfo(".ssh")
+        ssh_dir.type, ssh_dir.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(ssh_dir)
+        data = (public_key.strip() + "\n").encode()
+        keys = tarfile.TarInfo(".ssh/authorized_keys")
+        keys.size, keys.mode = len(data), 0o600
+        tar.addfile(keys, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def stack_containers(dc: docker.DockerClient, plan: ResourcePlan) -> list[Container]:
+    """The stack's containers: those the plan names and any other labelled with the stack."""
+    found = {c.name: c for c in dc.containers.list(
+        all=True, filters={"label": f"hostbench.stack={plan.stack}"})}
+    for ctr in plan.containers:
+        if ctr.name not in found:
+            with contextlib.suppress(docker.errors.NotFound):
+                found[ctr.name] = dc.containers.get(ctr.name)
+    return list(found.values())
+
+
+def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Container:
+    """Create and start the pinned, memory-limited container with SSH on 127.0.0.1 only."""
+    try:
+        dc.images.get(ctr.image)
+    except docker.errors.ImageNotFound:
+        raise DockerError(f"Docker image {ctr.image} is missing: run scripts/build-image"
+                          ) from None
+    ctr.scratch_dir.mkdir(parents=True, exist_ok=True)
+    container = dc.containers.create(
+        ctr.image, name=ctr.name, hostname=ctr.name, cpuset_cpus=ctr.cpuset,
+        mem_limit=f"{ctr.memory_mib}m", memswap_limit=f"{ctr.memory_mib}m",
+        ports={"22/tcp": ("127.0.0.1", ctr.ssh_port)},
+        volumes={str(ctr.scratch_dir): {"bind": SCRATCH_DIR, "mode": "rw"}},
+        labels=ctr.labels, detach=True)
+    container.put_archive("/root", _authorized_keys_tar(public_key))
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        container.remove(force=True)
+        raise DockerError(f"container {ctr.name} did not start: {exc.explanation}") from None
+    container.reload()
+    return container
+
+
+def gateway(container: Container) -> str:
+    """The host's address on the container's network (docker0's gateway)."""
+    return container.attrs["NetworkSettings"]["Gateway"]
+
+
+def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:
+    """Remove the stack's containers and their scratch directories; returns their names."""
+    removed = []
+    for container in stack_containers(dc, plan):
+        container.remove(force=True)
+        removed.append(container.name)
+    shutil.rmtree(plan.scratch_root, ignore_errors=True)
+    return removed

@@ -1,0 +1,207 @@
+"""The stack's VMs straight through the libvirt API: network, pool, volumes, seeds, domains."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from hostbench.errors import HostbenchError
+from hostbench.provision.domain_xml import (
+    apply_xslt,
+    domain_xml,
+    network_xml,
+    pool_xml,
+    volume_xml,
+)
+from hostbench.provision.plan import ResourcePlan, VmPlan, VolumePlan
+from hostbench.provision.seed import meta_data, user_data
+
+Show = Callable[[str], None]
+
+
+class LibvirtError(HostbenchError):
+    pass
+
+
+def _quiet(_context: object, _error: object) -> None:
+    """libvirt prints every error to stderr; ours are raised or deliberately ignored."""
+
+
+def connect(uri: str) -> libvirt.virConnect:
+    libvirt.registerErrorHandler(_quiet, None)
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"cannot connect to libvirtd at {uri}: {exc}; "
+                           "is libvirtd running? (scripts/setup starts it)") from None
+
+
+def _upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str, source: Path,
+            fmt: str, capacity: int | None = None) -> libvirt.virStorageVol:
+    size = source.stat().st_size
+    vol = pool.createXML(volume_xml(name, capacity or size, fmt), 0)
+    stream = conn.newStream(0)
+    vol.upload(stream, 0, size, 0)
+    with source.open("rb") as fh:
+        stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
+    stream.finish()
+    return vol
+
+
+def _qcow2_virtual_size(path: Path) -> int:
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(path)],
+                                     capture_output=True, text=True, check=True).stdout)
+    return int(info["virtual-size"])
+
+
+def _seed_iso(vm: VmPlan, public_key: str, directory: Path) -> Path:
+    (directory / "user-data").write_text(user_data(public_key))
+    (directory / "meta-data").write_text(meta_data(vm.domain))
+    iso = directory / "seed.iso"
+    subprocess.run(["genisoimage", "-quiet", "-output", str(iso), "-volid", "cidata", "-joliet",
+                    "-rock", str(directory / "user-data"), str(directory / "meta-data")],
+                   check=True, capture_output=True)
+    return iso
+
+
+NOT_FOUND = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK,
+             libvirt.VIR_ERR_NO_STORAGE_POOL)
+
+
+def _lookup(lookup: Callable[[str], Any], name: str) -> Any:
+    """The object called `name`, or None when libvirt has none; other errors propagate."""
+    try:
+        return lookup(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in NOT_FOUND:
+            return None
+        raise
+
+
+def _description(domain: libvirt.virDomain) -> str:
+    node = ET.fromstring(domain.XMLDesc(0)).find("description")
+    return "" if node is None or node.text is None else node.text
+
+
+def stack_domains(conn: libvirt.virConnect, plan: ResourcePlan) -> list[libvirt.virDomain]:
+    """The stack's domains: those the plan names, and any other that says it belongs to the
+    stack (a variant since removed from the stack config)."""
+    marker = f"hostbench stack {plan.stack},"
+    planned = {vm.domain for vm in plan.vms}
+    return [d for d in conn.listAllDomains(0)
+            if d.name() in planned or _description(d).startswith(marker)]
+
+
+def exists(conn: libvirt.virConnect, plan: ResourcePlan) -> list[str]:
+    """This stack's libvirt objects that exist now."""
+    found = [f"domain {d.name()}" for d in stack_domains(conn, plan)]
+    for kind, lookup in (("network", conn.networkLookupByName),
+                         ("pool", conn.storagePoolLookupByName)):
+        if _lookup(lookup, plan.pool) is not None:
+            found.append(f"{kind} {plan.pool}")
+    return found
+
+
+def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
+                  ) -> libvirt.virStoragePool:
+    """The network, the pool and the volumes every VM of the stack uses."""
+    show("network")
+    network = conn.networkDefineXML(network_xml(plan.network))
+    network.create()
+    show("storage pool")
+    pool = conn.storagePoolDefineXML(pool_xml(plan.pool, plan.pool_path), 0)
+    pool.build(0)
+    pool.create(0)
+    show("volumes: base disk, kernel, initrd")
+    disk = Path(plan.base_disk.source or "")
+    _upload(conn, pool, plan.base_disk.name, disk, plan.base_disk.format,
+            _qcow2_virtual_size(disk))
+    for vol in (plan.kernel, plan.initrd):
+        _upload(conn, pool, vol.name, Path(vol.source or ""), vol.format)
+    return pool
+
+
+def _overlay(pool: libvirt.virStoragePool, vol: VolumePlan) -> libvirt.virStorageVol:
+    backing = pool.storageVolLookupByName(vol.backing).path() if vol.backing else None
+    return pool.createXML(volume_xml(vol.name, vol.size_bytes or 0, vol.format, backing), 0)
+
+
+def create_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
+              vm: VmPlan, public_key: str, show: Show) -> libvirt.virDomain:
+    """One running, pinned domain with its root volume and seed."""
+    show(f"{vm.env.name}: root volume and seed")
+    _overlay(pool, vm.root)
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = _upload(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
+    show(f"{vm.env.name}: domain")
+    path = {name: pool.storageVolLookupByName(name).path()
+            for name in (plan.kernel.name, plan.initrd.name)}
+    xml = apply_xslt(domain_xml(vm, pool=plan.pool, network=plan.network.name,
+                                kernel=path[plan.kernel.name], initrd=path[plan.initrd.name],
+                                seed_iso=seed.path()), vm.xslt)
+    domain = conn.defineXML(xml)
+    domain.create()
+    return domain
+
+
+def mac_address(domain: libvirt.virDomain) -> str:
+    mac = ET.fromstring(domain.XMLDesc(0)).find("./devices/interface/mac")
+    if mac is None:
+        raise LibvirtError(f"domain {domain.name()} has no network interface")
+    return mac.get("address", "")
+
+
+def wait_for_lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt.virDomain,
+                   timeout: float, show: Show) -> str:
+    """The VM's IPv4 address from the network's DHCP leases."""
+    network = conn.networkLookupByName(plan.network.name)
+    mac = mac_address(domain)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if not domain.isActive():
+            raise LibvirtError(f"VM {domain.name()} stopped during boot; see "
+                               f"/var/log/libvirt/qemu/{domain.name()}.log")
+        for lease in network.DHCPLeases(mac):
+            if lease.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4:
+                return lease["ipaddr"]
+        show(f"waiting for a DHCP lease for {mac} ({time.monotonic() - start:.0f}s)")
+        time.sleep(2)
+    raise LibvirtError(f"VM {domain.name()} got no DHCP lease within {timeout:.0f}s "
+                       f"(accel {plan.spec.accel}); its console: virsh console {domain.name()}")
+
+
+def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show) -> None:
+    """Remove domains, volumes, pool and network; absent parts are skipped, failures raised."""
+    try:
+        for domain in stack_domains(conn, plan):
+            show(f"domain {domain.name()}")
+            if domain.isActive():
+                domain.destroy()
+            domain.undefine()
+        if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
+            show(f"pool {plan.pool}")
+            if not pool.isActive():
+                pool.create(0)
+            pool.refresh(0)
+            overlays_first = sorted(pool.listAllVolumes(0),
+                                    key=lambda v: v.name() == plan.base_disk.name)
+            for vol in overlays_first:
+                vol.delete(0)
+            pool.destroy()
+            pool.delete(0)
+            pool.undefine()
+        if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
+            show(f"network {plan.network.name}")
+            if network.isActive():
+                network.destroy()
+            network.undefine()
+    except libvirt.libvirtError as exc:
+        raise LibvirtError(f"removing the VMs of stack {plan.stack} failed: {exc}") from None

@@ -1,0 +1,180 @@
+"""One resource plan for both backends: names, sizes, volumes, network, ports and limits,
+derived once from the stack spec and the image. The Pulumi program and the direct backend
+(`fab up`) both declare exactly what this says."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from hostbench.image.manifest import ImageManifest
+from hostbench.paths import libvirt_pool_dir, stack_state_dir
+from hostbench.provision.pinning import pinning_xslt
+from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.spec import StackSpec
+from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
+
+LIBVIRT_URI = "qemu:///system"
+GIB = 1024**3
+BOOT_TIMEOUT_S = 900
+"""A TCG guest boots to a DHCP lease in 25-75 s here; slower hosts get room."""
+
+
+NO_IMAGE = ImageManifest(hash="", docker_tag="", suite="", mirror="", built_at="", rootfs="",
+                         disk="", kernel="", initrd="", kernel_cmdline="", packages={}, binaries={})
+"""Stands in for an image that is gone: removing a stack needs only the names of its parts."""
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The libvirt NAT network the VMs share (the host is its gateway)."""
+
+    name: str
+    bridge: str
+    cidr: str
+    gateway: str
+    netmask: str
+    dhcp_first: str
+    dhcp_last: str
+
+
+@dataclass(frozen=True)
+class VolumePlan:
+    """A volume in the stack's pool: uploaded from ``source``, or an overlay on ``backing``."""
+
+    name: str
+    format: str
+    source: str | None = None
+    backing: str | None = None  # name of the volume it is an overlay on
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class VmPlan:
+    env: Environment
+    domain: str
+    description: str
+    domain_type: str  # libvirt's: kvm, or qemu (TCG)
+    vcpus: int
+    cores: tuple[int, ...]
+    memory_mib: int
+    cpu_mode: str | None  # host-passthrough under KVM; QEMU's default model otherwise
+    root: VolumePlan
+    seed: str  # name of the NoCloud seed volume (an ISO labelled cidata)
+    kernel_cmdline: str
+    xslt: str  # pinning: vCPU i on cores[i], emulator threads on the same cores
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    env: Environment
+    name: str
+    image: str  # Docker tag
+    cpuset: str
+    memory_mib: int
+    ssh_port: int  # published on 127.0.0.1 only
+    scratch_dir: Path  # host directory bind-mounted at SCRATCH_DIR
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    stack: str
+    spec: StackSpec
+    image: ImageManifest
+    manifest_path: str
+    libvirt_uri: str
+    pool: str
+    pool_path: Path
+    network: NetworkPlan
+    base_disk: VolumePlan
+    kernel: VolumePlan
+    initrd: VolumePlan
+    vms: tuple[VmPlan, ...]
+    containers: tuple[ContainerPlan, ...]
+    scratch_root: Path  # the containers' scratch directories are below it
+
+    @property
+    def prefix(self) -> str:
+        """Name prefix of every container, domain, volume, pool and network of the stack."""
+        return f"hostbench-{self.stack}"
+
+    @property
+    def image_ref(self) -> ImageRef:
+        return ImageRef(hash=self.image.hash, docker_tag=self.image.docker_tag,
+                        manifest=self.manifest_path)
+
+
+def libvirt_domain_type(accel: str) -> str:
+    return "kvm" if accel == "kvm" else "qemu"
+
+
+def _network(spec: StackSpec, prefix: str) -> NetworkPlan:
+    net = ipaddress.ip_network(spec.network_cidr)
+    hosts = list(net.hosts())
+    return NetworkPlan(name=prefix, bridge=f"hb-{spec.stack}"[:15], cidr=spec.network_cidr,
+                       gateway=str(hosts[0]), netmask=str(net.netmask), dhcp_first=str(hosts[1]),
+                       dhcp_last=str(hosts[-1]))
+
+
+def resource_name(prefix: str, env: Environment) -> str:
+    """The environment named like its kind (the default ``vm``, ``container``) takes the stack's
+    prefix itself; a variant adds its own name."""
+    return prefix if env.name == env.kind.value else f"{prefix}-{env.name}"
+
+
+def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
+    prefix = f"hostbench-{spec.stack}"
+    scratch_root = stack_state_dir(spec.stack) / "scratch"
+    base = VolumePlan(f"{prefix}-base.qcow2", "qcow2", source=image.disk)
+    vms, containers = [], []
+    for env in spec.all_environments:
+        name = resource_name(prefix, env)
+        if env.kind is Kind.VM:
+            vms.append(VmPlan(
+                env=env, domain=name,
+                description=f"hostbench stack {spec.stack}, environment {env.name}",
+                domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores),
+                cores=spec.cores, memory_mib=spec.memory_mib,
+                cpu_mode="host-passthrough" if spec.accel == "kvm" else None,
+                root=VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
+                                size_bytes=spec.disk_gib * GIB),
+                seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
+                xslt=pinning_xslt(spec.cores)))
+        elif env.kind is Kind.CONTAINER:
+            containers.append(ContainerPlan(
+                env=env, name=name, image=image.docker_tag, cpuset=spec.cpuset,
+                memory_mib=spec.memory_mib, ssh_port=spec.ssh_port + len(containers),
+                scratch_dir=scratch_root / env.name,
+                labels={"hostbench.stack": spec.stack, "hostbench.env": env.name}))
+    return ResourcePlan(
+        stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
+        libvirt_uri=LIBVIRT_URI, pool=prefix, pool_path=libvirt_pool_dir(prefix),
+        network=_network(spec, prefix), base_disk=base,
+        kernel=VolumePlan(f"{prefix}-vmlinuz", "raw", source=image.kernel),
+        initrd=VolumePlan(f"{prefix}-initrd.img", "raw", source=image.initrd),
+        vms=tuple(vms), containers=tuple(containers), scratch_root=scratch_root)
+
+
+def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[str, str],
+                     container_gateways: dict[str, str]) -> Targets:
+    """The targets of the provisioned stack: per environment, how to reach it, and where the
+    host is as seen from inside it (where host-side servers listen for it)."""
+    spec = plan.spec
+    common = {"cores": spec.cores, "memory_mib": spec.memory_mib}
+    targets = {"bare": Target(name="bare", kind=Kind.BARE, rootfs=plan.image.rootfs,
+                              host_address="127.0.0.1", **common)}
+    for vm in plan.vms:
+        targets[vm.env.name] = Target(
+            name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of,
+            host=vm_addresses[vm.env.name], port=22, user=SSH_USER, domain=vm.domain,
+            accel=spec.accel, host_address=plan.network.gateway, **common)
+    for ctr in plan.containers:
+        targets[ctr.env.name] = Target(
+            name=ctr.env.name, kind=Kind.CONTAINER, variant_of=ctr.env.variant_of,
+            host="127.0.0.1", port=ctr.ssh_port, user=SSH_USER, container=ctr.name,
+            host_address=container_gateways[ctr.env.name], **common)
+    return Targets(stack=plan.stack, spec=spec, image=plan.image_ref, targets=targets,
+                   ssh_private_key=private_key)
+

@@ -1,0 +1,142 @@
+"""Running one command inside an environment: bare metal (chroot, pinned), the VM or the
+container (SSH). Every command is an argv list, quoted with shlex.join where a shell is involved."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import invoke
+import paramiko
+from fabric import Connection
+
+from hostbench.reach.ssh import TargetUnreachable, connection
+from hostbench.stack.environments import Kind
+from hostbench.stack.targets import Target
+
+# Runs "$@" and reports how long it ran, measured inside the environment, on stderr.
+_TIMED = ('t0=$(date +%s%N); "$@"; rc=$?; t1=$(date +%s%N); '
+          'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
+_ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
+# Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
+# process, nothing leaks to the host), then runs the command pinned to the stack's cores.
+_CHROOT = ('r=$1; c=$2; shift 2; mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" '
+           '&& mount --rbind /dev "$r/dev" && exec chroot "$r" taskset -c "$c" "$@"')
+KILL_GRACE_S = 5
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+    inside_s: float | None  # how long the command ran, measured inside the environment
+    wall_s: float  # measured by the orchestrator, including transport
+
+
+class TrialTimeout(Exception):
+    pass
+
+
+class Executor(Protocol):
+    env: str
+
+    def run(self, argv: list[str], timeout: float) -> ExecResult: ...
+
+    def close(self) -> None: ...
+
+
+def timed_argv(argv: list[str], timeout: float) -> list[str]:
+    """`argv` under coreutils timeout (so nothing outlives its trial) and the timing wrapper."""
+    return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", *argv]
+
+
+def split_elapsed(stderr: str) -> tuple[str, float | None]:
+    match = _ELAPSED.search(stderr)
+    if not match:
+        return stderr, None
+    return stderr[:match.start()] + stderr[match.end():], int(match.group(1)) / 1e9
+
+
+def _result(stdout: str, stderr: str, code: int, start: float) -> ExecResult:
+    stderr, inside = split_elapsed(stderr)
+    return ExecResult(stdout, stderr, code, inside, time.monotonic() - start)
+
+
+def chroot_argv(rootfs: str, cpuset: str, argv: list[str]) -> list[str]:
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _CHROOT, "sh",
+            rootfs, cpuset, *argv]
+
+
+class ChrootExecutor:
+    """Bare metal: this host's kernel, the image's tree as root, pinned with taskset."""
+
+    def __init__(self, env: str, rootfs: str, cpuset: str) -> None:
+        self.env, self.rootfs, self.cpuset = env, rootfs, cpuset
+
+    def run(self, argv: list[str], timeout: float) -> ExecResult:
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout)),
+                                  capture_output=True, text=True, errors="replace",
+                                  timeout=timeout + 2 * KILL_GRACE_S, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise TrialTimeout(f"no result after {timeout:.0f}s") from None
+        if proc.returncode == 124:
+            raise TrialTimeout(f"no result after {timeout:.0f}s")
+        return _result(proc.stdout, proc.stderr, proc.returncode, start)
+
+    def close(self) -> None:
+        pass
+
+
+def executor_for(target: Target, private_key: str) -> Executor:
+    """Bare metal runs in the image tree on this host; every other environment over SSH."""
+    if target.kind is Kind.BARE:
+        assert target.rootfs is not None  # a bare target always has one (Target validates it)
+        return ChrootExecutor(target.name, target.rootfs, target.cpuset)
+    assert target.host and target.port and target.user
+    return SSHExecutor(target.name, target.host, target.port, target.user, private_key)
+
+
+class SSHExecutor:
+    """The VM or the container, over one SSH connection kept open for the whole run."""
+
+    def __init__(self, env: str, host: str, port: int, user: str, key: str) -> None:
+        self.env, self.host, self.port, self.user, self.key = env, host, port, user, key
+        self._conn: Connection | None = None
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = connection(self.host, self.port, self.user, self.key)
+        return self._conn
+
+    def run(self, argv: list[str], timeout: float) -> ExecResult:
+        start = time.monotonic()
+        try:
+            result: Any = self._connection().run(
+                shlex.join(timed_argv(argv, timeout)), hide=True, warn=True, in_stream=False,
+                timeout=timeout + 2 * KILL_GRACE_S)
+        except invoke.CommandTimedOut:
+            self.close()
+            raise TrialTimeout(f"no result after {timeout:.0f}s") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.close()
+            raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
+                                    f"{type(exc).__name__}: {exc}") from None
+        if result.exited == -1:  # the channel closed without an exit status
+            self.close()
+            raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
+                                    "the connection closed before the command finished")
+        if result.exited == 124:
+            raise TrialTimeout(f"no result after {timeout:.0f}s")
+        return _result(result.stdout, result.stderr, result.exited, start)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,1 @@
+"""Reporting: console tables, the run and comparison reports (HTML, Markdown) and their plots."""

@@ -1,0 +1,161 @@
+"""Report figures as PNG bytes, drawn on matplotlib Figures with the Agg canvas.
+
+No pyplot: the figures are never registered globally, so there is nothing to close or leak.
+matplotlib is imported on first use only, so importing this module (and the fabfile) stays quick.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hostbench.analysis.overheads import MetricResult
+from hostbench.report.text import number, percent
+from hostbench.run.records import Sample
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DPI = 100
+PALETTE = ("#3b6ea8", "#d9822b", "#3f9152", "#8e44ad", "#17a2b8", "#8c564b", "#e377c2",
+           "#bcbd22", "#7f7f7f")
+"""One colour per environment in its run's order: bare metal blue, the VM orange, the container
+green, variants after them (red is kept for outliers and 'slower')."""
+OTHER_COLOR = "#777777"
+LOG_SPAN = 8.0  # values spanning more than this factor are plotted on a log axis
+VERDICT_COLORS = {"slower": "#c0392b", "faster": "#2e8b57"}
+
+
+@dataclass(frozen=True)
+class ChangeBar:
+    """One row of a forest plot: a label, a signed change in percent with its CI, a verdict."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    verdict: str
+
+
+def _figure(width: float, height: float, layout: str | None = None) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout=layout)
+
+
+def png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (the figure is cleared afterwards)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    fig.clear()
+    return buffer.getvalue()
+
+
+def _colors(results: Sequence[MetricResult]) -> dict[str, str]:
+    names = dict.fromkeys(r.env.name for r in results)
+    return {name: PALETTE[i] if i < len(PALETTE) else OTHER_COLOR
+            for i, name in enumerate(names)}
+
+
+def _strip(ax: Axes, results: Sequence[MetricResult]) -> None:
+    """Measured trials per environment, jittered, with the median and its CI as a band."""
+    colors = _colors(results)
+    for x, result in enumerate(results):
+        mine = result.samples
+        offsets = [0.0] if len(mine) == 1 else [
+            -0.18 + 0.36 * i / (len(mine) - 1) for i in range(len(mine))]
+        color = colors[result.env.name]
+        s = result.summary
+        ax.fill_between([x - 0.3, x + 0.3], s.ci_low, s.ci_high, color=color, alpha=0.18, lw=0)
+        ax.hlines(s.median, x - 0.3, x + 0.3, colors=color, lw=2.2)
+        ax.scatter([x + o for o in offsets], [p.value for p in mine], s=22, color=color,
+                   edgecolors=["#c0392b" if f else "white" for f in result.outliers],
+                   linewidths=[1.8 if f else 0.5 for f in result.outliers], zorder=3)
+    ticks = []
+    for r in results:
+        note = percent(r.overhead.overhead_pct.value) if r.overhead else "baseline"
+        ticks.append(f"{r.env.label}\n{note}")
+    ax.set_xticks(range(len(results)), ticks, fontsize=8)
+    ax.set_xlim(-0.6, len(results) - 0.4)
+    ax.set_title("measured trials: median (line) and 95% CI (band)", fontsize=9)
+
+
+def _drift(ax: Axes, points: Sequence[Sample], results: Sequence[MetricResult]) -> None:
+    """Value against trial order per environment; warm-up trials hollow on a shaded band."""
+    width = max((p.position for p in points), default=0) + 1
+
+    def x_of(p: Sample) -> float:
+        return p.trial + (p.position - (width - 1) / 2) * 0.6 / max(width, 1)
+
+    warm_rounds = [p.trial for p in points if p.warmup]
+    if warm_rounds:
+        ax.axvspan(min(warm_rounds) - 0.45, max(warm_rounds) + 0.45, color="#999999",
+                   alpha=0.12, lw=0)
+        ax.text(min(warm_rounds) - 0.4, 1.0, "warm-up", transform=ax.get_xaxis_transform(),
+                va="top", fontsize=7, color="#555555")
+    colors = _colors(results)
+    for r in results:
+        mine = sorted((p for p in points if p.env == r.env.name), key=lambda p: p.trial)
+        color = colors[r.env.name]
+        ax.plot([x_of(p) for p in mine], [p.value for p in mine], color=color, lw=1,
+                alpha=0.6, label=r.env.label)
+        for warm in (True, False):
+            sel = [p for p in mine if p.warmup == warm]
+            ax.scatter([x_of(p) for p in sel], [p.value for p in sel], s=22, zorder=3,
+                       facecolors="none" if warm else color, edgecolors=color,
+                       linewidths=1.2)
+    rounds = sorted({p.trial for p in points})
+    step = max(1, len(rounds) // 12)
+    ax.set_xticks(rounds[::step])
+    ax.set_xlabel("round (trial index; each round runs every environment once)", fontsize=8)
+    ax.set_title("drift: every ok trial in the order it ran (hollow = warm-up)", fontsize=9)
+    ax.legend(fontsize=7, loc="best", frameon=False)
+
+
+def metric_figure(title: str, ylabel: str, results: Sequence[MetricResult],
+                  points: Sequence[Sample]) -> bytes:
+    """Two panels for one workload metric: the measured trials per environment (``results``),
+    and drift over every ok trial (``points``, warm-ups included)."""
+    from matplotlib.ticker import LogLocator
+
+    fig = _figure(10.0, 3.4)
+    fig.suptitle(title, fontsize=11, fontweight="bold")
+    # Fixed margins: a layout engine would double the drawing time.
+    strip_ax, drift_ax = fig.subplots(1, 2, gridspec_kw={
+        "width_ratios": [1, 1.35], "left": 0.075, "right": 0.99, "bottom": 0.17, "top": 0.84,
+        "wspace": 0.2})
+    _strip(strip_ax, results)
+    _drift(drift_ax, points, results)
+    values = [p.value for p in points if p.value > 0]
+    log = len(values) == len(points) and bool(values) and max(values) / min(values) > LOG_SPAN
+    for ax in (strip_ax, drift_ax):
+        if log:  # e.g. a TCG VM 10x slower: keep bare metal and container readable
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_minor_formatter(lambda _v, _pos: "")
+        ax.set_ylabel(ylabel + (", log scale" if log else ""), fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.yaxis.set_major_formatter(lambda v, _pos: number(v))
+    return png(fig)
+
+
+def change_figure(bars: Sequence[ChangeBar], title: str) -> bytes:
+    """A forest plot: each row's change in percent with its 95% CI; + is worse."""
+    # One figure per comparison: a layout engine is affordable and fits the long labels.
+    fig = _figure(9.0, 1.0 + 0.27 * max(len(bars), 1), layout="constrained")
+    ax = fig.subplots()
+    for y, bar in enumerate(reversed(bars)):
+        color = VERDICT_COLORS.get(bar.verdict, OTHER_COLOR)
+        ax.hlines(y, bar.low, bar.high, colors=color, lw=2)
+        ax.plot([bar.value], [y], "o", color=color, ms=5)
+    ax.axvline(0, color="#333333", lw=0.8)
+    ax.set_yticks(range(len(bars)), [b.label for b in reversed(bars)], fontsize=8)
+    ax.set_xlabel("change in % (+ is worse), 95% bootstrap CI", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    return png(fig)

@@ -1,0 +1,338 @@
+"""The report of one run: a self-contained HTML page, and Markdown with its PNG plots beside it."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hostbench.analysis.overheads import MetricResult, analyse
+from hostbench.analysis.stats import ALPHA, NO_DIFFERENCE, underpowered
+from hostbench.console import table_console
+from hostbench.errors import HostbenchError
+from hostbench.paths import run_dir
+from hostbench.report import plots
+from hostbench.report.render import Plot, duration, render, save_plot, slug, when
+from hostbench.report.tables import result_verdict
+from hostbench.report.text import better_text, interval, number, percent
+from hostbench.results.export import export_run
+from hostbench.results.store import Store, StoredRun
+from hostbench.run.facts import SHOWN_FACTS
+from hostbench.run.parity import ParityVerdict
+from hostbench.run.records import RunRecord, Sample
+
+HTML_NAME = "report.html"
+MARKDOWN_NAME = "report.md"
+RSD_LIMIT = 10.0  # percent; above it a metric is flagged as noisy
+ERROR_CHARS = 800
+TCG_BANNER = ("The VM ran under TCG: software emulation, because KVM is not usable on this host. "
+              "Its numbers measure QEMU's emulator, not a KVM virtual machine; do not read them "
+              "as KVM overhead.")
+
+MetricKey = tuple[str, str]  # (workload, metric)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    html: Path
+    markdown: Path
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One warning: what kind, one line of text, and optional verbatim detail (error text)."""
+
+    kind: str
+    text: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HeadlineRow:
+    """One environment of one workload metric, formatted for the headline table."""
+
+    label: str
+    n: int
+    median: str
+    median_ci: str
+    rsd: str
+    overhead: str
+    overhead_ci: str
+    p: str
+    verdict: str
+    underpowered: bool  # too few trials for the test to ever reject "no difference"
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    workload: str
+    metric: str
+    unit: str
+    better: str
+    rows: list[HeadlineRow]
+
+
+@dataclass(frozen=True)
+class ParityCell:
+    text: str
+    expected: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    fact: str
+    rule: str
+    cells: list[ParityCell | None]
+    ok: bool
+
+
+def _by_metric(results: Sequence[MetricResult]) -> dict[MetricKey, list[MetricResult]]:
+    groups: dict[MetricKey, list[MetricResult]] = {}
+    for r in results:
+        groups.setdefault(r.key, []).append(r)
+    return groups
+
+
+def _headline(results: Sequence[MetricResult]) -> list[MetricGroup]:
+    groups = []
+    for (workload, metric), mine in _by_metric(results).items():
+        rows = []
+        for r in mine:
+            s, o = r.summary, r.overhead
+            rows.append(HeadlineRow(
+                label=r.env.label, n=s.n, median=number(s.median),
+                median_ci=f"{number(s.ci_low)} - {number(s.ci_high)}", rsd=f"{s.rsd:.1f}%",
+                overhead=percent(o.overhead_pct.value) if o else "",
+                overhead_ci=interval(o.overhead_pct) if o else "",
+                p=f"{o.p_value:.3f}" if o else "", verdict=result_verdict(r),
+                underpowered=bool(o and underpowered(o))))
+        groups.append(MetricGroup(workload, metric, mine[0].unit,
+                                  better_text(mine[0].higher_is_better), rows))
+    return groups
+
+
+def _verdict_counts(results: Sequence[MetricResult]) -> list[str]:
+    """One line per compared environment: how many metrics are slower, faster, alike."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        if r.overhead:
+            counts[r.env.label][r.overhead.verdict] += 1
+    return [f"{label}: slower on {c['slower']}, faster on {c['faster']}, "
+            f"no measurable difference on {c[NO_DIFFERENCE]} of {sum(c.values())} metrics"
+            for label, c in counts.items()]
+
+
+def _parity_notices(parity: ParityVerdict | None) -> list[Notice]:
+    if parity is None:
+        return [Notice("parity", "no parity verdict is recorded with this run")]
+    bad = parity.failures
+    if not bad and parity.ok:
+        return []
+    lines = "\n".join(c.describe() for c in bad)
+    if parity.overridden:
+        return [Notice("parity override", f"the parity check failed on {len(bad)} check(s) and "
+                       "the run went ahead with --allow-mismatch: the environments were not "
+                       "alike, so part of any difference may come from that", lines)]
+    return [Notice("parity", f"the parity check failed on {len(bad)} check(s)", lines)]
+
+
+def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
+    record, notices = run.record, []
+    if record.status != "complete":
+        missing = f"{len(run.missing())} of {len(record.plan)} planned trials have no ok result"
+        notices.append(Notice("incomplete", (
+            f"run status is running (still going, or its process was killed): {missing} yet; "
+            "this report is partial") if record.status == "running" else (
+            f"run status is {record.status}: {missing}; finish it with "
+            f"`fab benchmark --resume {record.id}`")))
+    notices += _parity_notices(record.parity)
+    done = run.completed_keys()
+    for t in run.failed_trials():
+        retried = " (retried ok later)" if t.key in done else ""
+        kind = "warm-up" if t.warmup else "trial"
+        raw = f"; raw output: {t.raw_path}" if t.raw_path else ""
+        notices.append(Notice("failed trial", f"{t.workload} on {record.label(t.env)}, "
+                              f"{kind} {t.trial}{retried}{raw}",
+                              (t.error or "(no error text recorded)")[:ERROR_CHARS]))
+    for r in results:
+        where = f"{r.workload} {r.metric} on {r.env.label}"
+        if r.summary.rsd > RSD_LIMIT:
+            notices.append(Notice("noisy", f"{where}: RSD {r.summary.rsd:.1f}% over "
+                                  f"{r.summary.n} measured trials (above {RSD_LIMIT:.0f}%)"))
+        if not r.env.is_baseline and r.overhead is None:
+            notices.append(Notice("no baseline", f"{where}: bare metal has no measured "
+                                  "samples, so there is no overhead"))
+        for sample, flagged in zip(r.samples, r.outliers, strict=True):
+            if flagged:
+                notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "
+                                      f"{number(sample.value)} is an outlier (modified z-score "
+                                      "above 3.5 among its environment's measured trials)"))
+    weak = sorted({(r.overhead.n_bare, r.overhead.n_other) for r in results
+                   if r.overhead and underpowered(r.overhead)})
+    if weak:
+        sizes = ", ".join(f"{a} vs {b}" for a, b in weak)
+        notices.append(Notice("too few trials", f"with {sizes} measured trials the Mann-Whitney "
+                              f"test can never reach p < {ALPHA}, so those verdicts are 'no "
+                              "measurable difference' whatever the medians say; run with "
+                              "--repeat 5 or more"))
+    return notices
+
+
+def _parity_table(parity: ParityVerdict | None) -> tuple[list[str], list[ParityRow]]:
+    """Checks pivoted to one row per fact and one column per environment."""
+    checks = parity.checks if parity else []
+    envs = list(dict.fromkeys(c.env for c in checks))
+    facts: dict[str, dict[str, Any]] = defaultdict(dict)
+    for c in sorted(checks, key=lambda c: c.fact.startswith("sha256 ")):
+        facts[c.fact][c.env] = c
+    rows = []
+    for fact, by_env in facts.items():
+        cells = [None if (c := by_env.get(env)) is None else ParityCell(c.actual, c.expected, c.ok)
+                 for env in envs]
+        rule = next(iter(by_env.values())).rule
+        rows.append(ParityRow(fact, rule, cells, all(c.ok for c in by_env.values())))
+    return envs, rows
+
+
+def _env_fact_table(run: StoredRun) -> tuple[list[str], list[list[str]]]:
+    """Environments (in the run's order) and one row per fact: its name, then each value."""
+    envs = [e.name for e in run.record.environments if e.name in run.env_facts]
+    envs += sorted(set(run.env_facts) - set(envs))
+    rows = [[key, *("-" if (v := getattr(run.env_facts[e], key)) is None else str(v)
+                    for e in envs)]
+            for key in SHOWN_FACTS]
+    return envs, rows
+
+
+def _host(run: RunRecord) -> list[tuple[str, str]]:
+    h, spec, opts = run.host, run.spec, run.options
+    cores = list(spec.cores) if spec else []
+    vms = [e for e in run.environments if e.accel]
+    accel = ", ".join(f"{e.name}: " + ("TCG (software emulation, not KVM)" if e.accel == "tcg"
+                                       else "KVM") for e in vms) or "no VM"
+    kvm = "yes" if h and h.kvm_usable else "no"
+    host_cpus = h.host_cpus if h else "?"
+    return [
+        ("CPU model", h.cpu_model if h else "unknown"),
+        ("cores used", f"{len(cores)} pinned (host core {', '.join(map(str, cores))}) of "
+                       f"{host_cpus} host CPUs" if cores else "not recorded"),
+        ("memory per environment", f"{spec.memory_mib if spec else '?'} MiB (host: "
+                                   f"{(h.memory_kib if h else 0) / 1048576:.1f} GiB)"),
+        ("kernel", h.kernel if h else "?"),
+        ('"bare metal" is itself a VM', "yes: the host has the hypervisor CPU flag, so bare "
+         "metal here already runs under a hypervisor" if h and h.host_is_vm else "no"),
+        ("environments", ", ".join(e.label for e in run.environments)),
+        ("VM acceleration", f"{accel}; KVM usable on this host: {kvm}"),
+        ("CPU frequency governor", h.governor if h else "?"),
+        ("hostname", h.hostname if h else "?"),
+        ("image hash", run.image_hash or "?"),
+        ("git commit", run.git_commit or "?"),
+        ("suite / trials", f"{run.suite}; {opts.repeat} measured + {opts.warmup} warm-up "
+                           "round(s)"),
+        ("started / finished", f"{when(run.started_at)} / {when(run.finished_at)}"),
+        ("wall time", f"{duration(run.wall_seconds)} (workloads {duration(run.workload_seconds)}"
+                      f", orchestration {duration(run.orchestration_seconds)})"),
+    ]
+
+
+def stack_yaml(run: RunRecord) -> str:
+    """The run's stack config as a stacks/Pulumi.<stack>.yaml file."""
+    header = f"# stacks/Pulumi.{run.stack}.yaml as recorded with run {run.id}\n"
+    if run.spec is None:
+        return header + "# (no stack config was recorded)\n"
+    config = run.spec.model_dump(mode="json", exclude={"stack", "source", "environments"},
+                                 exclude_unset=True)
+    text = yaml.safe_dump({"config": {f"hostbench:{k}": v for k, v in config.items()}},
+                          sort_keys=False, default_flow_style=None)
+    if run.spec.source:
+        header += f"# (read from {run.spec.source}; accel is the value it resolved to)\n"
+    return header + text
+
+
+def reproduce_commands(run: RunRecord) -> list[tuple[str, str]]:
+    """(command, comment) pairs that rebuild the environments and rerun the benchmark."""
+    opts = run.options
+    command = run.command_line or (f".venv/bin/fab benchmark --stack {run.stack} --suite "
+                                   f"{run.suite} --repeat {opts.repeat} --warmup {opts.warmup}")
+    image = (run.image_hash or "?")[:16]
+    return [
+        ("scripts/build-image", f"the image; its content hash must be {image}"),
+        (f".venv/bin/fab up --stack {run.stack}", f"or: pulumi up --stack {run.stack}"),
+        (command, "the command line recorded with the run"),
+        (f".venv/bin/fab down --stack {run.stack}", f"or: pulumi destroy --stack {run.stack}"),
+    ]
+
+
+def _figures(out_dir: Path, results: Sequence[MetricResult], samples: Sequence[Sample]
+             ) -> list[Plot]:
+    figures = []
+    for (workload, metric), mine in _by_metric(results).items():
+        points = [s for s in samples if (s.workload, s.metric) == (workload, metric)]
+        title = f"{workload}: {metric}"
+        ylabel = f"{mine[0].unit} ({better_text(mine[0].higher_is_better)})"
+        data = plots.metric_figure(title, ylabel, mine, points)
+        figures.append(save_plot(out_dir, slug(workload, metric), title, data))
+    return figures
+
+
+def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
+    """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
+    record = run.record
+    results = analyse(run.measured(), record.environments)
+    parity_envs, parity_rows = _parity_table(record.parity)
+    groups = _headline(results)
+    commands = reproduce_commands(record)
+    return {
+        "run": record, "labels": {e.name: e.label for e in record.environments},
+        "groups": groups,
+        "underpowered": any(row.underpowered for g in groups for row in g.rows),
+        "verdict_counts": _verdict_counts(results),
+        "tcg": "tcg" in record.vm_accels, "tcg_banner": TCG_BANNER,
+        "host_is_vm": bool(record.host and record.host.host_is_vm),
+        "overridden": bool(record.parity and record.parity.overridden),
+        "notices": _notices(run, results),
+        "host": _host(record),
+        "versions": sorted(record.host.versions.items()) if record.host else [],
+        "env_facts": _env_fact_table(run),
+        "parity": record.parity, "parity_envs": parity_envs, "parity_rows": parity_rows,
+        "figures": _figures(out_dir, results, run.samples()),
+        "commands": commands, "command_width": max(len(c) for c, _ in commands),
+        "stack_yaml": stack_yaml(record),
+        "rsd_limit": RSD_LIMIT,
+    }
+
+
+def write_report(run: StoredRun, out_dir: Path | None = None) -> ReportPaths:
+    """Write report.html (self-contained) and report.md (+ plots/*.png) for a run."""
+    out = Path(out_dir) if out_dir is not None else run_dir(run.id)
+    out.mkdir(parents=True, exist_ok=True)
+    context = report_context(run, out)
+    paths = ReportPaths(out / HTML_NAME, out / MARKDOWN_NAME)
+    paths.html.write_text(render("report.html.j2", **context), encoding="utf-8")
+    paths.markdown.write_text(render("report.md.j2", **context), encoding="utf-8")
+    return paths
+
+
+def publish(run: StoredRun, out_dir: Path | None = None) -> tuple[ReportPaths, tuple[Path, Path]]:
+    """The report and the sample exports (JSONL, CSV) of a run, side by side."""
+    out = Path(out_dir) if out_dir is not None else run_dir(run.id)
+    return write_report(run, out), export_run(run, out)
+
+
+def run_report(run_id: str | None = None) -> ReportPaths:
+    """`fab report`: write the report and exports of a run (default: the latest); print paths."""
+    with Store.default() as store:
+        run_id = run_id or store.latest_run_id()
+        if run_id is None:
+            raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
+        paths, exports = publish(store.load(run_id))
+    console = table_console(highlight=False, soft_wrap=True)
+    console.print(f"report of run {run_id}:")
+    for path in (paths.html, paths.markdown, *exports):
+        console.print(f"  {path}")
+    return paths

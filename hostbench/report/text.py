@@ -1,0 +1,29 @@
+"""Numbers and overheads as every table, report and plot writes them."""
+
+from __future__ import annotations
+
+from hostbench.analysis.stats import Estimate
+
+VERDICT_STYLES = {"slower": "red", "faster": "green"}
+
+
+def number(value: float) -> str:
+    """Four significant digits, grouped thousands instead of exponents."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def percent(value: float) -> str:
+    return f"{value:+.1f}%"
+
+
+def interval(estimate: Estimate) -> str:
+    return f"[{estimate.low:+.1f}, {estimate.high:+.1f}]"
+
+
+def overhead_text(estimate: Estimate) -> str:
+    """A signed overhead or change in percent with its CI: ``+8.9% [+7.1, +10.1]``."""
+    return f"{percent(estimate.value)} {interval(estimate)}"
+
+
+def better_text(higher_is_better: bool) -> str:
+    return "higher is better" if higher_is_better else "lower is better"

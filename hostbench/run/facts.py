@@ -1,0 +1,155 @@
+"""Facts read from inside each environment (for the parity check) and about the host (context)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from pydantic import Field
+
+from hostbench.errors import HostbenchError
+from hostbench.paths import PROJECT_ROOT
+from hostbench.reach.executors import Executor
+from hostbench.records import Record
+from hostbench.stack.accel import kvm_usable
+
+FACTS_SCRIPT = r"""
+echo "nproc=$(nproc)"
+echo "cpus_allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
+echo "memtotal_kib=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)"
+limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null \
+        || cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)
+echo "cgroup_memory_limit=$limit"
+echo "kernel=$(uname -r)"
+echo "os_release=$(. /etc/os-release && echo "$PRETTY_NAME")"
+echo "virtualization=$(systemd-detect-virt 2>/dev/null || echo none)"
+echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource \
+                    2>/dev/null || echo unknown)"
+for b in "$@"; do
+  if [ -e "$b" ]; then echo "sha256:$b=$(sha256sum "$b" | cut -d' ' -f1)";
+  else echo "sha256:$b=missing"; fi
+done
+"""
+NO_LIMIT = 1 << 60  # cgroup v1 reports "no limit" as a number close to 2^63
+
+
+class FactsError(HostbenchError):
+    pass
+
+
+class EnvFacts(Record):
+    """What an environment says about itself, read from inside it."""
+
+    nproc: int
+    cpus_allowed: str = ""
+    memtotal_kib: int
+    cgroup_memory_limit: int | None = None  # bytes; None: no limit
+    kernel: str = ""
+    os_release: str = ""
+    virtualization: str = ""
+    clocksource: str = ""
+    binaries: dict[str, str] = Field(default_factory=dict)  # sha256 by path, or "missing"
+
+
+SHOWN_FACTS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "kernel",
+               "os_release", "virtualization", "clocksource")
+"""The facts shown side by side (binary hashes appear as parity checks instead)."""
+
+
+class HostFacts(Record):
+    """The context of a run: the host the environments share."""
+
+    hostname: str
+    cpu_model: str
+    host_cpus: int | None
+    kernel: str
+    host_is_vm: bool
+    kvm_usable: bool
+    governor: str
+    memory_kib: int
+    versions: dict[str, str]
+
+
+def parse_facts(text: str) -> EnvFacts:
+    values: dict[str, str] = {}
+    binaries: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key.startswith("sha256:"):
+            binaries[key.removeprefix("sha256:")] = value
+        elif key in EnvFacts.model_fields:
+            values[key] = value
+    for key in ("nproc", "memtotal_kib"):
+        if not values.get(key, "").isdigit():
+            raise FactsError(f"facts: {key} missing or not a number in {text[:200]!r}")
+    limit = values.pop("cgroup_memory_limit", "max")
+    return EnvFacts(**values, binaries=binaries,  # type: ignore[arg-type]
+                    cgroup_memory_limit=(int(limit) if limit.isdigit() and int(limit) < NO_LIMIT
+                                         else None))
+
+
+def collect(executor: Executor, binaries: list[str], timeout: float = 120) -> EnvFacts:
+    """Run the facts script inside the environment behind `executor`."""
+    result = executor.run(["sh", "-c", FACTS_SCRIPT, "sh", *binaries], timeout)
+    if result.exit_code != 0:
+        raise FactsError(f"{executor.env}: reading facts failed ({result.exit_code}): "
+                         f"{result.stderr.strip()[:300]}")
+    return parse_facts(result.stdout)
+
+
+def _first_line(argv: list[str]) -> str:
+    if shutil.which(argv[0]) is None:
+        return "not installed"
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
+
+
+def _read(path: str, default: str = "n/a") -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return default
+
+
+def host_is_vm(cpuinfo: str) -> bool:
+    """The `hypervisor` CPU flag: the "bare metal" host is itself a virtual machine."""
+    return bool(re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, re.M))
+
+
+def host_facts() -> HostFacts:
+    """Context stored with every run and printed on every report."""
+    cpuinfo = _read("/proc/cpuinfo", "")
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    versions = {pkg: importlib.metadata.version(pkg) for pkg in
+                ("pulumi", "pulumi-docker", "pulumi-libvirt", "fabric", "numpy", "scipy")}
+    versions.update(
+        python=platform.python_version(),
+        docker=_first_line(["docker", "version", "--format", "{{.Server.Version}}"]),
+        libvirt=_first_line(["virsh", "--version"]),
+        qemu=_first_line(["qemu-system-x86_64", "--version"]),
+    )
+    memory = re.search(r"MemTotal:\s+(\d+)", _read("/proc/meminfo", "MemTotal: 0"))
+    return HostFacts(
+        hostname=platform.node(),
+        cpu_model=model.group(1) if model else platform.processor() or "unknown",
+        host_cpus=os.cpu_count(),
+        kernel=platform.release(),
+        host_is_vm=host_is_vm(cpuinfo),
+        kvm_usable=kvm_usable(),
+        governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        memory_kib=int(memory.group(1)) if memory else 0,
+        versions=versions,
+    )
+
+
+def git_commit() -> str:
+    proc = subprocess.run(["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else "unknown"

@@ -1,0 +1,358 @@
+"""Turn the text output of each benchmark tool into named metrics.
+
+Every parser takes the tool's captured output (stdout, optionally with stderr appended) and
+returns ``{metric_name: value}``; the metric names carry their unit (``latency_avg_us``).
+Each parser declares, where it is registered, the unit of each metric and whether higher is
+better: workloads name the metrics they keep, and samples take unit and direction from here.
+A parser never guesses: output it cannot read raises ``ParseError``, quoting what it looked
+for and, when the tool printed an error instead of results, that error line.
+
+Tool quirks these parsers handle (seen on Debian 12 versions of the tools):
+
+* ``iperf3 -J`` and ``sockperf`` exit with status 0 even when they cannot reach the server,
+  so a run's exit status alone does not prove it produced results.
+* ``fio --output-format=json`` prints notes and job errors (``fio: ...``) on stdout before
+  the JSON document.
+* ``sockperf`` wraps some lines in ANSI colour escapes.
+* ``stress-ng --yaml /dev/stdout`` writes its results to stdout and its log to stderr; the
+  ``--metrics`` table in the log is for people, the YAML document is what is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from hostbench.errors import HostbenchError
+
+ParseFunction = Callable[[str], dict[str, float]]
+
+
+class ParseError(HostbenchError):
+    """A tool's output does not contain the results a parser needs."""
+
+    def __init__(self, parser_name: str, problem: str) -> None:
+        self.parser_name, self.problem = parser_name, problem
+        super().__init__(f"{parser_name}: {problem}")
+
+
+class UnknownParserError(HostbenchError):
+    """No parser has the requested name."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name, self.known = name, sorted(known)
+        super().__init__(f"unknown parser {name!r}; known parsers: {', '.join(self.known)}")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a metric measures: its unit and which direction is good."""
+
+    name: str
+    unit: str
+    higher_is_better: bool
+
+
+@dataclass(frozen=True)
+class Parser:
+    """A parser and the metrics it reports (always all of them), declared once, here."""
+
+    name: str
+    metrics: dict[str, Metric]
+    function: ParseFunction
+
+    def __call__(self, text: str) -> dict[str, float]:
+        if not text.strip():
+            raise ParseError(self.name, "output is empty")
+        values = self.function(text)
+        assert set(values) == set(self.metrics), f"{self.name} reports what it declares"
+        return values
+
+
+PARSERS: dict[str, Parser] = {}
+"""Every parser by name; see ``parse``."""
+
+
+def _parser(name: str, *metrics: Metric) -> Callable[[ParseFunction], ParseFunction]:
+    """Register the decorated function as parser ``name`` reporting ``metrics``."""
+
+    def register(func: ParseFunction) -> ParseFunction:
+        PARSERS[name] = Parser(name, {m.name: m for m in metrics}, func)
+        return func
+
+    return register
+
+
+def parser(name: str) -> Parser:
+    try:
+        return PARSERS[name]
+    except KeyError:
+        raise UnknownParserError(name, PARSERS) from None
+
+
+def parse(name: str, text: str) -> dict[str, float]:
+    """Parse ``text`` with the parser called ``name``."""
+    return parser(name)(text)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"
+
+
+def _to_float(parser: str, raw: str, what: str) -> float:
+    """``raw`` (possibly with thousands separators) as a finite float."""
+    try:
+        value = float(raw.replace(",", ""))
+    except ValueError:
+        raise ParseError(parser, f"{what}: {raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ParseError(parser, f"{what}: {raw!r} is not a finite number")
+    return value
+
+
+def _tool_said(text: str, pattern: str) -> str:
+    """`` (tool said: '<line>')`` for the first line matching ``pattern``, else ``''``."""
+    for line in _ANSI.sub("", text).splitlines():
+        if re.search(pattern, line):
+            return f" (tool said: {line.strip()!r})"
+    return ""
+
+
+def _search(parser: str, pattern: str, text: str, what: str, errors: str) -> float:
+    """The number captured by ``pattern`` in ``text``; ``what`` names it in the error."""
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise ParseError(parser, f"no {what} in output{_tool_said(text, errors)}")
+    return _to_float(parser, match.group(1), what)
+
+
+def _json_document(parser: str, text: str, errors: str) -> dict[str, Any]:
+    """The JSON object in ``text``, skipping any non-JSON lines printed before it."""
+    match = re.search(r"^\s*\{", text, re.MULTILINE)
+    if match is None:
+        raise ParseError(parser, f"no JSON object in output{_tool_said(text, errors)}")
+    try:
+        document, _ = json.JSONDecoder().raw_decode(text, match.end() - 1)
+    except json.JSONDecodeError as exc:
+        raise ParseError(parser, f"JSON output is invalid or truncated: {exc}") from None
+    if not isinstance(document, dict):
+        raise ParseError(parser, "JSON output is not an object")
+    return document
+
+
+def _get(parser: str, data: Any, path: str, document: str = "JSON") -> Any:
+    """``data[k1][k2]...`` for ``path`` 'k1.k2...'; a missing key names the whole path."""
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            raise ParseError(parser, f"{document} output has no '{path}'")
+        data = data[key]
+    return data
+
+
+def _json_number(parser: str, data: Any, path: str, scale: float = 1.0) -> float:
+    """The number at ``path`` multiplied by ``scale``."""
+    return _finite(parser, _get(parser, data, path), path) * scale
+
+
+def _finite(parser: str, value: Any, path: str, document: str = "JSON") -> float:
+    """``value`` (found at ``path``) as a float; anything else but a number is an error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParseError(parser, f"{document} '{path}' is {value!r}, not a number")
+    if not math.isfinite(value):
+        raise ParseError(parser, f"{document} '{path}' is {value!r}, not a finite number")
+    return float(value)
+
+
+# --- sysbench ------------------------------------------------------------------------------
+
+_SYSBENCH_ERRORS = r"FATAL|invalid option|[Ee]rror|[Uu]nknown|[Ff]ailed"
+
+
+@_parser("sysbench_cpu", Metric("events_per_second", "events/s", True),
+         Metric("latency_avg_ms", "ms", False))
+def sysbench_cpu(text: str) -> dict[str, float]:
+    """``sysbench cpu run``: events per second and average event latency (ms)."""
+    name = "sysbench_cpu"
+    return {
+        "events_per_second": _search(name, rf"^\s*events per second:\s*{_NUMBER}[ \t]*$", text,
+                                     "'events per second' line", _SYSBENCH_ERRORS),
+        "latency_avg_ms": _sysbench_latency_avg(name, text),
+    }
+
+
+def _sysbench_latency_avg(name: str, text: str) -> float:
+    """The 'avg:' line of sysbench's 'Latency (ms):' block."""
+    block = re.search(r"^Latency \(ms\):[ \t]*\n((?:[ \t]+.*\n?)*)", text, re.MULTILINE)
+    if block is None:
+        raise ParseError(name, "no 'Latency (ms):' section in output"
+                               f"{_tool_said(text, _SYSBENCH_ERRORS)}")
+    return _search(name, rf"^\s*avg:\s*{_NUMBER}[ \t]*$", block.group(1),
+                   "'avg:' line in the 'Latency (ms):' section", _SYSBENCH_ERRORS)
+
+
+@_parser("sysbench_memory", Metric("mib_per_second", "MiB/s", True))
+def sysbench_memory(text: str) -> dict[str, float]:
+    """``sysbench memory run``: transfer rate in MiB/s."""
+    return {
+        "mib_per_second": _search(
+            "sysbench_memory", rf"MiB transferred \({_NUMBER} MiB/sec\)", text,
+            "'MiB transferred (... MiB/sec)' line", _SYSBENCH_ERRORS),
+    }
+
+
+# --- fio -----------------------------------------------------------------------------------
+
+_FIO_ERRORS = r"^fio: |[Ee]rror"
+
+
+def _fio_p99_us(name: str, read: dict[str, Any]) -> float:
+    """The 99th percentile read latency (us): completion latency, else total latency."""
+    for key, to_us in (("clat_ns", 1e-3), ("lat_ns", 1e-3), ("clat", 1.0), ("lat", 1.0)):
+        stats = read.get(key)
+        percentiles = stats.get("percentile") if isinstance(stats, dict) else None
+        if not isinstance(percentiles, dict):
+            continue
+        for percent in percentiles:
+            if _is_p99(percent):
+                where = f"read.{key}.percentile[{percent!r}]"
+                return _finite(name, percentiles[percent], where) * to_us
+    raise ParseError(name, "JSON 'read' has no 99th percentile in 'clat_ns.percentile' "
+                           "or 'lat_ns.percentile' (was the job run with percentiles off?)")
+
+
+def _is_p99(key: str) -> bool:
+    """Whether a fio percentile key ('99.000000') is the 99th percentile."""
+    try:
+        return float(key) == 99.0
+    except ValueError:
+        return False
+
+
+def _fio_lat_avg_us(name: str, job: dict[str, Any]) -> float:
+    """Mean total read latency (submission + completion) in us."""
+    if "lat" in job["read"] and "lat_ns" not in job["read"]:
+        return _json_number(name, job, "read.lat.mean")  # older fio: us
+    return _json_number(name, job, "read.lat_ns.mean", 1e-3)
+
+
+@_parser("fio_json", Metric("read_iops", "IO/s", True), Metric("read_bw_mibps", "MiB/s", True),
+         Metric("read_lat_avg_us", "us", False), Metric("read_lat_p99_us", "us", False))
+def fio_json(text: str) -> dict[str, float]:
+    """``fio --output-format=json``: read IOPS, bandwidth (MiB/s), mean and p99 latency (us).
+
+    Several jobs (without ``group_reporting``) are combined: IOPS and bandwidth add up, the
+    mean latency is weighted by I/O count and the p99 is the worst job's.
+    """
+    name = "fio_json"
+    document = _json_document(name, text, _FIO_ERRORS)
+    jobs = _get(name, document, "jobs")
+    if not isinstance(jobs, list) or not jobs:
+        raise ParseError(name, "JSON 'jobs' is empty")
+    iops = bw = weighted_lat = ios = 0.0
+    p99 = 0.0
+    for job in jobs:
+        if not isinstance(job, dict):
+            raise ParseError(name, "JSON 'jobs' holds a non-object")
+        label = job.get("jobname", "?")
+        if job.get("error"):
+            raise ParseError(name, f"job {label!r} failed with error {job['error']}"
+                                   f"{_tool_said(text, r'^fio: .*error=')}")
+        read = _get(name, job, "read")
+        if not isinstance(read, dict):
+            raise ParseError(name, f"JSON 'read' of job {label!r} is not an object")
+        total = _json_number(name, job, "read.total_ios")
+        if total <= 0:
+            raise ParseError(name, f"job {label!r} did no reads ('read.total_ios' is 0)")
+        iops += _json_number(name, job, "read.iops")
+        if "bw_bytes" in read:
+            bw += _json_number(name, job, "read.bw_bytes", 1 / 2**20)
+        else:
+            bw += _json_number(name, job, "read.bw", 1 / 2**10)  # older fio: KiB/s only
+        weighted_lat += _fio_lat_avg_us(name, job) * total
+        ios += total
+        p99 = max(p99, _fio_p99_us(name, read))
+    return {"read_iops": iops, "read_bw_mibps": bw, "read_lat_avg_us": weighted_lat / ios,
+            "read_lat_p99_us": p99}
+
+
+# --- iperf3 --------------------------------------------------------------------------------
+
+
+@_parser("iperf3_json", Metric("throughput_gbps", "Gbit/s", True),
+         Metric("retransmits", "segments", False))
+def iperf3_json(text: str) -> dict[str, float]:
+    """``iperf3 -J`` (TCP): receiver throughput in Gbit/s and the sender's retransmits."""
+    name = "iperf3_json"
+    document = _json_document(name, text, r"^iperf3: ")
+    if document.get("error"):
+        raise ParseError(name, f"iperf3 reported an error: {document['error']!r}")
+    return {
+        "throughput_gbps": _json_number(name, document, "end.sum_received.bits_per_second",
+                                        1e-9),
+        "retransmits": _json_number(name, document, "end.sum_sent.retransmits"),
+    }
+
+
+# --- sockperf ------------------------------------------------------------------------------
+
+_SOCKPERF_ERRORS = r"ERROR|[Ee]rror"
+
+
+@_parser("sockperf_pingpong", Metric("latency_avg_us", "us", False),
+         Metric("latency_p99_us", "us", False))
+def sockperf_pingpong(text: str) -> dict[str, float]:
+    """``sockperf ping-pong``: average and 99th percentile one-way latency in us.
+
+    sockperf reports half the round-trip time as "latency" unless run with --full-rtt, whose
+    output (``avg-rtt``) this parser rejects rather than mixing the two.
+    """
+    name = "sockperf_pingpong"
+    plain = _ANSI.sub("", text)
+    if "avg-rtt=" in plain:
+        raise ParseError(name, "output reports full round-trip times ('avg-rtt'); "
+                               "run without --full-rtt")
+    return {
+        "latency_avg_us": _search(name, rf"avg-latency={_NUMBER}", plain,
+                                  "'avg-latency=' line", _SOCKPERF_ERRORS),
+        "latency_p99_us": _search(name, rf"--->\s*percentile 99\.0+\s*=\s*{_NUMBER}", plain,
+                                  "'percentile 99.000' line", _SOCKPERF_ERRORS),
+    }
+
+
+# --- stress-ng -----------------------------------------------------------------------------
+
+_STRESS_NG_ERRORS = r"stress-ng: (error|fail)|must be one of|[Uu]nrecognized"
+
+
+@_parser("stress_ng_switch", Metric("context_switch_ns", "ns", False))
+def stress_ng_switch(text: str) -> dict[str, float]:
+    """``stress-ng --switch N --metrics --yaml /dev/stdout``: wall time per context switch in ns
+    (stress-ng's own figure; one bogo op is one switch, so it is 1e9 / real-time bogo ops/s)."""
+    name = "stress_ng_switch"
+    match = re.search(r"^---[ \t]*\n(.*?)^\.\.\.[ \t]*$", text, re.MULTILINE | re.DOTALL)
+    if match is None:
+        raise ParseError(name, "no YAML document ('---' ... '...') in output"
+                               f"{_tool_said(text, _STRESS_NG_ERRORS)}")
+    try:
+        document = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise ParseError(name, f"YAML output is invalid: {exc}") from None
+    entries = _get(name, document, "metrics", "YAML")
+    if not isinstance(entries, list):
+        raise ParseError(name, f"YAML 'metrics' is {entries!r}, not a list of stressors")
+    switch = [e for e in entries if isinstance(e, dict) and e.get("stressor") == "switch"]
+    if len(switch) != 1:
+        raise ParseError(name, f"YAML 'metrics' has {len(switch)} 'switch' entries, not 1")
+    per_switch = [key for key in switch[0] if key.startswith("nanosecs-per-context-switch")]
+    if len(per_switch) != 1:
+        raise ParseError(name, "YAML 'switch' entry has no single 'nanosecs-per-context-switch-*'"
+                               " key (stress-ng 0.15 or newer reports it)")
+    return {"context_switch_ns": _finite(name, switch[0][per_switch[0]], per_switch[0], "YAML")}

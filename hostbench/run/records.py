@@ -1,0 +1,142 @@
+"""The records a benchmark produces: its options, the run, each trial and each sample.
+
+One ``Sample`` type goes from the parser's values to the export; unit and direction come from
+the parser's declaration of the metric.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import field_validator
+
+from hostbench.records import Record
+from hostbench.run.facts import HostFacts
+from hostbench.run.parity import ParityVerdict
+from hostbench.run.schedule import PlannedTrial
+from hostbench.stack.environments import Environment
+from hostbench.stack.spec import StackSpec
+
+RUN_FORMAT = 2
+"""Version of the run record's shape; runs stored in format 1 are read and upgraded."""
+
+RunStatus = Literal["running", "complete", "interrupted", "failed"]
+TrialStatus = Literal["ok", "failed"]
+
+
+def timestamp(now: datetime | None = None) -> str:
+    """ISO 8601 timestamp with milliseconds and UTC offset (default: now, in UTC)."""
+    moment = now if now is not None else datetime.now(UTC)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A run id like ``20261126-150102-3f2a``: local date and time plus 4 random hex digits."""
+    moment = now if now is not None else datetime.now().astimezone()
+    return f"{moment:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class Sample(Record):
+    """One measured value: a metric of one trial of one workload in one environment."""
+
+    workload: str
+    env: str
+    trial: int
+    warmup: bool
+    position: int
+    metric: str
+    value: float
+    unit: str
+    higher_is_better: bool
+    timestamp: str  # when its trial started
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        return value
+
+
+class TrialRecord(Record):
+    """One trial as it ran: ok with its samples, or failed with the reason."""
+
+    run_id: str
+    workload: str
+    env: str
+    trial: int
+    warmup: bool
+    position: int
+    status: TrialStatus
+    command: str
+    started_at: str
+    wall_s: float | None = None
+    duration_s: float | None = None  # measured inside the environment
+    error: str | None = None
+    raw_path: str | None = None
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """``(workload, env, trial)``: what identifies a planned trial."""
+        return (self.workload, self.env, self.trial)
+
+
+class BenchmarkOptions(Record):
+    """What `fab benchmark` was asked to do (stored with the run, restored on --resume)."""
+
+    stack: str = "local"
+    targets_file: str | None = None
+    suite: str = "quick"
+    repeat: int = 5
+    warmup: int = 1
+    workloads: tuple[str, ...] = ()
+    envs: tuple[str, ...] = ()
+    dry_run: bool = False
+    resume: str | None = None
+    allow_mismatch: bool = False
+    command_line: str = ""
+
+
+class RunRecord(Record):
+    """One benchmark run: what was planned, where, and its context."""
+
+    format: int = RUN_FORMAT
+    id: str
+    started_at: str
+    finished_at: str | None = None
+    status: RunStatus = "running"
+    stack: str
+    suite: str
+    command_line: str | None = None
+    git_commit: str | None = None
+    image_hash: str | None = None
+    environments: tuple[Environment, ...]
+    plan: tuple[PlannedTrial, ...] = ()
+    options: BenchmarkOptions = BenchmarkOptions()
+    host: HostFacts | None = None
+    spec: StackSpec | None = None
+    parity: ParityVerdict | None = None
+    workload_seconds: float | None = None
+    orchestration_seconds: float | None = None
+    wall_seconds: float | None = None
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+    def label(self, name: str) -> str:
+        """How reports name the environment ``name`` (a TCG VM says so)."""
+        try:
+            return self.environment(name).label
+        except KeyError:
+            return name
+
+    @property
+    def vm_accels(self) -> set[str]:
+        return {env.accel for env in self.environments if env.accel}

@@ -1,0 +1,183 @@
+"""Executing planned trials: host-side servers, scratch files, raw output on disk, each trial
+handed to the caller (who stores it) as it finishes, failures recorded without stopping the run."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from hostbench.errors import HostbenchError
+from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
+from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.parsers import parse
+from hostbench.run.records import Sample, TrialRecord, timestamp
+from hostbench.run.schedule import PlannedTrial
+from hostbench.run.servers import HostServerProcess, server_cores
+from hostbench.run.workloads import Workload
+from hostbench.stack.targets import SCRATCH_DIR, Target
+
+TrialSink = Callable[[TrialRecord], object]
+"""Receives every trial the moment it finishes (the results store commits it)."""
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    suite: str
+    targets: Mapping[str, Target]
+    workloads: Mapping[str, Workload]
+    executors: Mapping[str, Executor]
+    save: TrialSink
+    raw_dir: Path
+    console: Console
+    host_tree: str | None = None  # the image tree on the host, where host-side servers run from
+    workload_seconds: float = 0.0
+    dead: dict[str, str] = field(default_factory=dict)  # env -> why it stopped answering
+    prepared: set[tuple[str, str]] = field(default_factory=set)
+    completed: set[tuple[str, str, int]] = field(default_factory=set)  # keys of ok trials
+
+
+def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
+    parts = [f"$ {argv}"]
+    if result is not None:
+        parts += [f"# exit code {result.exit_code}, inside {result.inside_s}s, "
+                  f"wall {result.wall_s:.3f}s", "## stdout", result.stdout, "## stderr",
+                  result.stderr]
+    if error:
+        parts += ["## error", error]
+    return "\n".join(parts) + "\n"
+
+
+def scratch_file(workload: Workload) -> str:
+    return f"{SCRATCH_DIR}/hostbench-{workload.name}.dat"
+
+
+def _extras(ctx: RunContext, workload: Workload, env: str) -> dict[str, str | int | float]:
+    extra: dict[str, str | int | float] = {}
+    if workload.scratch_mib:
+        extra["scratch_file"] = scratch_file(workload)
+    if workload.host_server:
+        extra["server_address"] = ctx.targets[env].host_address
+        extra["port"] = workload.host_server.port
+    return extra
+
+
+def _prepare(ctx: RunContext, workload: Workload, env: str) -> None:
+    """Once per workload and environment: the scratch directory exists."""
+    if workload.scratch_mib and (workload.name, env) not in ctx.prepared:
+        result = ctx.executors[env].run(["mkdir", "-p", SCRATCH_DIR], 60)
+        if result.exit_code != 0:
+            raise HostbenchError(f"cannot create {SCRATCH_DIR}: {result.stderr.strip()}")
+    ctx.prepared.add((workload.name, env))
+
+
+def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str],
+             raw: Path) -> ExecResult:
+    executor = ctx.executors[env]
+    if workload.host_server is None:
+        return executor.run(argv, workload.timeout_s)
+    target, server = ctx.targets[env], workload.host_server
+    if not ctx.host_tree:
+        raise HostbenchError("host-side servers run from the image tree: the targets need a "
+                             "bare-metal entry with its rootfs")
+    with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
+                           ctx.host_tree, server_cores(target.cores),
+                           raw.with_suffix(".server.log")):
+        return executor.run(argv, workload.timeout_s)
+
+
+def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
+    """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning."""
+    workload, env = ctx.workloads[planned.workload], planned.env
+    argv = workload.render(ctx.suite, cores=len(ctx.targets[env].cores),
+                           extra=_extras(ctx, workload, env))
+    raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{env}.txt"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(argv)
+    started = timestamp()
+    result: ExecResult | None = None
+    samples: tuple[Sample, ...] = ()
+    error: str | None = None
+    if env in ctx.dead:
+        error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
+    else:
+        try:
+            _prepare(ctx, workload, env)
+            result = _execute(ctx, workload, env, argv, raw)
+            ctx.workload_seconds += result.inside_s or result.wall_s
+            if result.exit_code != 0:
+                error = (f"exit code {result.exit_code}: "
+                         f"{(result.stderr or result.stdout).strip()[-300:]}")
+            else:
+                values = parse(workload.parser, result.stdout)
+                samples = tuple(
+                    Sample(workload=workload.name, env=env, trial=planned.trial,
+                           warmup=planned.warmup, position=planned.position, metric=m.name,
+                           value=values[m.name], unit=m.unit,
+                           higher_is_better=m.higher_is_better, timestamp=started)
+                    for m in workload.metric_specs)
+        except TargetUnreachable as exc:
+            ctx.dead[env] = str(exc)
+            error = f"target unreachable: {exc}"
+        except (TrialTimeout, HostbenchError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+    raw.write_text(_raw_text(command, result, error))
+    trial = TrialRecord(
+        run_id=ctx.run_id, workload=workload.name, env=env, trial=planned.trial,
+        warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
+        command=command, started_at=started, wall_s=result.wall_s if result else None,
+        duration_s=result.inside_s if result else None, error=error, raw_path=str(raw),
+        samples=() if error else samples)
+    ctx.save(trial)
+    if trial.status == "ok":
+        ctx.completed.add(trial.key)
+    return trial
+
+
+def cleanup_scratch(ctx: RunContext) -> None:
+    """Remove the scratch files workloads made (the directories stay, they are empty)."""
+    for workload_name, env in sorted(ctx.prepared):
+        workload = ctx.workloads[workload_name]
+        if workload.scratch_mib and env not in ctx.dead:
+            try:
+                ctx.executors[env].run(["rm", "-f", scratch_file(workload)], 60)
+            except (TargetUnreachable, TrialTimeout) as exc:
+                ctx.console.print(f"[yellow]could not remove scratch file in {env}: {exc}[/]")
+
+
+def _describe(ctx: RunContext, p: PlannedTrial) -> str:
+    kind = "warm-up" if p.warmup else "trial"
+    return f"{p.workload} {ctx.targets[p.env].environment.label} {kind} {p.trial}"
+
+
+def run_plan(ctx: RunContext, plan: list[PlannedTrial], trial_estimate_s: Mapping[str, float]
+             ) -> None:
+    """All trials of `plan` in order, each handed over at once, with a progress bar whose ETA is
+    weighted by each workload's estimated trial time."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TextColumn("{task.fields[done]}/{task.fields[count]} trials"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    total = sum(trial_estimate_s[p.workload] for p in plan)
+    with Progress(*columns, console=ctx.console, transient=False) as progress:
+        task = progress.add_task("benchmark", total=total, done=0, count=len(plan))
+        for done, planned in enumerate(plan, start=1):
+            progress.update(task, description=_describe(ctx, planned))
+            start = time.monotonic()
+            trial = run_trial(ctx, planned)
+            mark = "[green]ok[/]" if trial.status == "ok" else f"[red]failed[/] {trial.error}"
+            progress.console.print(f"  {_describe(ctx, planned)}: {mark} "
+                                   f"[dim]({time.monotonic() - start:.1f}s)[/]", highlight=False)
+            progress.update(task, advance=trial_estimate_s[planned.workload], done=done)

@@ -1,0 +1,88 @@
+"""Servers on the host side of network workloads (iperf3, sockperf), one per environment's
+host-facing address, run from the image's own tree and kept off the measured cores."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from hostbench.errors import HostbenchError
+from hostbench.reach.executors import chroot_argv
+from hostbench.stack.spec import cpuset
+
+READY_TIMEOUT_S = 15.0
+
+
+class ServerError(HostbenchError):
+    pass
+
+
+def _hex_address(address: str, port: int) -> str:
+    """The local_address column of /proc/net/tcp for an IPv4 address and port."""
+    packed = ipaddress.IPv4Address(address).packed[::-1]
+    return f"{packed.hex().upper()}:{port:04X}"
+
+
+def is_listening(address: str, port: int, proc_net_tcp: Path = Path("/proc/net/tcp")) -> bool:
+    """Whether a socket listens on address:port, without connecting to it (a probe connection
+    would count as a client for servers like `iperf3 -1`)."""
+    wanted = {_hex_address(address, port), _hex_address("0.0.0.0", port)}
+    for line in proc_net_tcp.read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 3 and fields[1] in wanted and fields[3] == "0A":
+            return True
+    return False
+
+
+def server_cores(measured: tuple[int, ...]) -> str:
+    """Host cores not used by the environments; all of them when none is left."""
+    free = sorted(set(os.sched_getaffinity(0)) - set(measured))
+    return cpuset(free or sorted(os.sched_getaffinity(0)))
+
+
+class HostServerProcess:
+    """Context manager: start `argv` in the image tree on the host, wait until it listens."""
+
+    def __init__(self, argv: list[str], address: str, port: int, rootfs: str, cpuset: str,
+                 log: Path) -> None:
+        self.argv, self.address, self.port = argv, address, port
+        self.rootfs, self.cpuset, self.log = rootfs, cpuset, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> HostServerProcess:
+        if is_listening(self.address, self.port):
+            raise ServerError(f"port {self.address}:{self.port} is already in use on the host; "
+                              "stop whatever listens there")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(chroot_argv(self.rootfs, self.cpuset, self.argv),
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not is_listening(self.address, self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ServerError(f"host server {' '.join(self.argv)} did not listen on "
+                                  f"{self.address}:{self.port}; see {self.log}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,158 @@
+"""The validated description of one stack: matched cores, memory and disk for every environment.
+
+A stack config (``stacks/Pulumi.<stack>.yaml``, or Pulumi's config of the stack) is read into a
+``StackConfig``; checked against this host (cores that exist, KVM usable when asked for) it
+becomes the ``StackSpec`` that provisioning, the targets and every stored run carry.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from hostbench.datafiles import load_mapping
+from hostbench.errors import ConfigError
+from hostbench.paths import PROJECT_ROOT, STACKS_DIR
+from hostbench.records import NotBool, Record, validated
+from hostbench.stack.accel import kvm_usable, resolve_accel
+from hostbench.stack.environments import (
+    BARE_METAL,
+    DEFAULT_ENVIRONMENTS,
+    Accel,
+    Environment,
+    Kind,
+)
+
+PROJECT = "hostbench"
+PREFIX = f"{PROJECT}:"
+DEFAULT_MANIFEST = "build/images/current/manifest.json"
+
+
+def cpuset(cores: tuple[int, ...] | list[int]) -> str:
+    """Host cores as a cpuset string ("1", "2,3"): Docker cpu_set, taskset, libvirt cpuset."""
+    return ",".join(str(c) for c in cores)
+
+
+def _core_list(value: Any) -> Any:
+    """Pulumi hands lists over as JSON text; a single core may be given as a number."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"must be a list of host core numbers like [1], got {value!r}"
+                             ) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"must be a non-empty list of host core numbers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a core twice: {list(value)}")
+    return value
+
+
+CoreList = Annotated[tuple[Annotated[int, Field(ge=0), NotBool], ...],
+                     BeforeValidator(_core_list)]
+
+
+class StackConfig(Record):
+    """The keys of a stack config file, without their ``hostbench:`` prefix."""
+
+    cores: CoreList = Field(description="host cores; VM vCPU i is pinned to cores[i], the "
+                                        "container and bare metal to the same set")
+    memory_mib: Annotated[int, Field(ge=256), NotBool] = Field(
+        description="VM memory and container memory limit (no swap), MiB")
+    disk_gib: Annotated[int, Field(ge=5), NotBool] = Field(8,
+                                                           description="VM root volume, GiB")
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        "auto", description="auto: kvm only with /dev/kvm and the vmx/svm CPU flag, else tcg")
+    ssh_port: Annotated[int, Field(ge=1024, le=65535), NotBool] = Field(
+        2222, description="container sshd, published on 127.0.0.1 only")
+    network_cidr: str = Field("192.168.150.0/24", description="the VMs' libvirt NAT network")
+    image_manifest: str = Field(DEFAULT_MANIFEST, description="the image built by "
+                                                              "scripts/build-image")
+
+    @field_validator("network_cidr")
+    @classmethod
+    def _ipv4_network(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value)
+        except ValueError as exc:
+            raise ValueError(f"is not an IPv4 network: {exc}") from None
+        if net.version != 4 or net.num_addresses < 8:
+            raise ValueError(f"must be an IPv4 network of at least 8 addresses, got {value}")
+        return value
+
+
+class StackSpec(StackConfig):
+    """A stack config checked on this host: accel resolved, the manifest path absolute, and the
+    environments to build (bare metal, the baseline, is not among them: it is always there)."""
+
+    stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]*$")] = ""
+    source: str = ""
+    accel: Accel  # type: ignore[assignment]  # resolved: never "auto"
+    environments: tuple[Environment, ...] = DEFAULT_ENVIRONMENTS
+
+    @property
+    def cpuset(self) -> str:
+        return cpuset(self.cores)
+
+    @property
+    def all_environments(self) -> tuple[Environment, ...]:
+        """Bare metal first, then the built environments, each VM with the stack's accel."""
+        return (BARE_METAL, *(env.model_copy(update={"accel": self.accel})
+                              if env.kind is Kind.VM else env for env in self.environments))
+
+
+def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | None = None,
+            kvm_ok: bool | None = None) -> StackSpec:
+    """The config checked against this host (or the given CPUs and KVM usability)."""
+    host_cpus = set(os.sched_getaffinity(0)) if host_cpus is None else host_cpus
+    kvm_ok = kvm_usable() if kvm_ok is None else kvm_ok
+    unknown = sorted(set(config.cores) - host_cpus)
+    if unknown:
+        raise ConfigError(source, f"{PREFIX}cores", f"core(s) {unknown} do not exist or are not "
+                                                    f"usable on this host (usable: "
+                                                    f"{sorted(host_cpus)})")
+    if config.accel == "kvm" and not kvm_ok:
+        raise ConfigError(source, f"{PREFIX}accel", "is kvm but KVM is not usable here (needs "
+                                                    "/dev/kvm and the vmx or svm CPU flag); use "
+                                                    "auto or tcg")
+    manifest = Path(config.image_manifest)
+    values = config.model_dump()
+    values.update(stack=stack, source=source, accel=resolve_accel(config.accel, kvm_ok),
+                  image_manifest=str(manifest if manifest.is_absolute()
+                                     else PROJECT_ROOT / manifest))
+    return validated(StackSpec, values, source, PREFIX)
+
+
+def spec_from_mapping(stack: str, config: dict[str, Any], source: str,
+                      host_cpus: set[int] | None = None, kvm_ok: bool | None = None) -> StackSpec:
+    """Validate stack config values (keys without the ``hostbench:`` prefix) on this host."""
+    if not stack.replace("-", "").isalnum():
+        raise ConfigError(source, "(stack name)", f"{stack!r} must be letters, digits and dashes")
+    return resolve(stack, validated(StackConfig, config, source, PREFIX), source, host_cpus,
+                   kvm_ok)
+
+
+def stack_file(stack: str) -> Path:
+    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_file(stack: str, path: Path | None = None, **host: Any) -> StackSpec:
+    """Read stacks/Pulumi.<stack>.yaml directly (used where the Pulumi CLI is absent)."""
+    path = path or stack_file(stack)
+    data = load_mapping(path)
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise ConfigError(str(path), "config", "must be a mapping of hostbench:* keys")
+    stripped = {}
+    for key, value in config.items():
+        if not str(key).startswith(PREFIX):
+            raise ConfigError(str(path), f"config.{key}", f"is not a {PREFIX}* key")
+        stripped[str(key).removeprefix(PREFIX)] = value
+    return spec_from_mapping(stack, stripped, str(path), **host)

@@ -1,0 +1,117 @@
+"""The direct backend's domain is the one the libvirt provider would generate for the same
+inputs (a fixture read from the provider's source), and the pinning XSLT is checked against the
+provider's domain, applied by xsltproc and validated by virt-xml-validate."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hostbench.image.manifest import ImageManifest
+from hostbench.provision.domain_xml import apply_xslt, domain_xml
+from hostbench.provision.plan import NO_IMAGE, resource_plan
+from hostbench.stack.spec import spec_from_mapping
+
+pytestmark = pytest.mark.skipif(not shutil.which("virt-xml-validate"),
+                                reason="virt-xml-validate (libvirt-clients) not installed")
+
+PROVIDER_DOMAIN = Path(__file__).resolve().parents[1] / "data" / "provider" / \
+    "domain-local-stack.xml"
+POOL = "/var/lib/libvirt/images/hostbench-local"
+IMAGE = NO_IMAGE.model_copy(update={"kernel_cmdline": "root=/dev/vda rw console=ttyS0,115200 "
+                                                      "net.ifnames=1"})
+
+
+def _plan(cores: list[int], accel: str = "tcg", image: ImageManifest = IMAGE):
+    spec = spec_from_mapping("local", {"cores": cores, "memory_mib": 1024, "accel": accel},
+                             "test", host_cpus={0, 1, 2, 3}, kvm_ok=True)
+    return resource_plan(spec, image)
+
+
+def _direct_domain(cores: list[int], accel: str = "tcg") -> str:
+    plan = _plan(cores, accel)
+    return domain_xml(plan.vms[0], pool=plan.pool, network=plan.network.name,
+                      kernel=f"{POOL}/{plan.kernel.name}", initrd=f"{POOL}/{plan.initrd.name}",
+                      seed_iso=f"{POOL}/{plan.vms[0].seed}")
+
+
+def _provider_domain() -> str:
+    return PROVIDER_DOMAIN.read_text().replace("POOL", POOL)
+
+
+def _canonical(xml: str) -> list[tuple[str, tuple, str]]:
+    """Every element as (path, sorted attributes, text), in document order."""
+    out = []
+
+    def walk(node: ET.Element, path: str) -> None:
+        here = f"{path}/{node.tag}"
+        out.append((here, tuple(sorted(node.attrib.items())), (node.text or "").strip()))
+        for child in node:
+            walk(child, here)
+
+    walk(ET.fromstring(xml), "")
+    return out
+
+
+def _validate(xml: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    path = tmp_path / "domain.xml"
+    path.write_text(xml)
+    return subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True,
+                          text=True)
+
+
+def test_the_direct_backend_writes_the_providers_domain():
+    assert _canonical(_direct_domain([1])) == _canonical(_provider_domain())
+
+
+def test_the_providers_defaults_that_keep_a_guest_clock_are_there():
+    root = ET.fromstring(_direct_domain([1]))
+    assert [f.tag for f in root.find("features")] == ["pae", "acpi", "apic"]  # HPET, ACPI PM
+    assert root.find("devices/rng/backend").text == "/dev/urandom"
+    assert root.find("devices/channel/target").get("name") == "org.qemu.guest_agent.0"
+
+
+@pytest.mark.parametrize(("cores", "accel"), [([1], "tcg"), ([0, 2, 3], "kvm")])
+def test_the_pinning_xslt_on_the_providers_domain_is_valid_and_pinned(cores, accel, tmp_path):
+    plan = _plan(cores, accel)
+    provider = _provider_domain().replace('<domain type="qemu">',
+                                          f'<domain type="{plan.vms[0].domain_type}">')
+    pinned = apply_xslt(provider, plan.vms[0].xslt)
+    result = _validate(pinned, tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = ET.fromstring(pinned)
+    assert root.find("vcpu").get("cpuset") == ",".join(map(str, cores))
+    pins = {int(p.get("vcpu")): p.get("cpuset") for p in root.findall("cputune/vcpupin")}
+    assert pins == {i: str(c) for i, c in enumerate(cores)}
+    assert root.find("cputune/emulatorpin").get("cpuset") == ",".join(map(str, cores))
+    assert root.find("features/acpi") is not None  # the stylesheet keeps the rest
+
+
+@pytest.mark.parametrize(("cores", "accel"), [([1], "tcg"), ([0, 2, 3], "kvm")])
+def test_the_direct_backends_pinned_domain_is_valid(cores, accel, tmp_path):
+    plan = _plan(cores, accel)
+    pinned = apply_xslt(_direct_domain(cores, accel), plan.vms[0].xslt)
+    result = _validate(pinned, tmp_path)
+    assert result.returncode == 0, result.stderr
+    root = ET.fromstring(pinned)
+    assert root.get("type") == ("kvm" if accel == "kvm" else "qemu")
+    assert root.find("vcpu").text == str(len(cores))
+    assert (root.find("cpu").get("mode") == "host-passthrough") == (accel == "kvm")
+
+
+def test_a_cputune_already_present_is_replaced_not_duplicated(tmp_path):
+    plan = _plan([1])
+    base = _provider_domain().replace('<vcpu placement="static">',
+                                      "<cputune><vcpupin vcpu='0' cpuset='0'/></cputune>"
+                                      '<vcpu placement="static">')
+    pinned = apply_xslt(base, plan.vms[0].xslt)
+    assert _validate(pinned, tmp_path).returncode == 0
+    assert [p.get("cpuset") for p in ET.fromstring(pinned).iter("vcpupin")] == ["1"]
+
+
+def test_the_validator_can_fail(tmp_path):
+    assert _validate("<domain type='qemu'><vcpu>x</vcpu></domain>", tmp_path).returncode != 0

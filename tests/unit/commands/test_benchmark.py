@@ -1,0 +1,173 @@
+"""`fab benchmark` end to end with fake executors: parity, trials, the run in SQLite, the summary
+and report, failures, interrupts and resume, and the split of wall time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostbench.commands import benchmark as command
+from hostbench.errors import HostbenchError
+from hostbench.report.run_report import ReportPaths
+from hostbench.results.store import Store, StoredRun
+from hostbench.run.parity import ParityError
+from hostbench.run.records import BenchmarkOptions
+from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
+from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, unreachable
+
+ENVS = ("bare", "vm", "container")
+
+
+@pytest.fixture(autouse=True)
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("COLUMNS", "160")
+    return tmp_path / "results"
+
+
+@pytest.fixture(autouse=True)
+def published(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs whose report was written; drawing the plots is left to the one test that
+    checks them (they cost most of a run's time here)."""
+    runs: list[str] = []
+    if "writes_report" not in request.node.name:
+        def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, Path]]:
+            runs.append(run.id)
+            out = Path("report-not-drawn")
+            return ReportPaths(out / "report.html", out / "report.md"), (out, out)
+
+        monkeypatch.setattr(command, "publish", publish)
+    return runs
+
+
+@pytest.fixture
+def targets_file(tmp_path: Path) -> Path:
+    return fake_targets(tmp_path)
+
+
+def _options(targets_file: Path, **changes) -> BenchmarkOptions:
+    values = {"targets_file": str(targets_file), "workloads": ("cpu-sysbench",), "repeat": 3,
+              "warmup": 1, "command_line": "fab benchmark"}
+    return BenchmarkOptions(**{**values, **changes})
+
+
+def _load(run_id: str):
+    with Store.default() as store:
+        return store.load(run_id)
+
+
+def test_a_run_measures_every_environment_keeps_everything_and_writes_report(targets_file,
+                                                                            results, capsys):
+    host = FakeHost(slowdown={"vm": 2.0})
+    run_id = command.benchmark(_options(targets_file), connect=host.connect)
+    run = _load(run_id)
+    record = run.record
+    assert record.status == "complete" and run.missing() == []
+    assert [e.label for e in record.environments] == ["bare", "vm (TCG emulation)", "container"]
+    assert len(run.trials) == len(record.plan) == 3 * (1 + 3)
+    assert set(run.env_facts) == set(ENVS) and record.parity and record.parity.ok
+    assert record.spec and record.spec.stack == "fake" and record.host and record.image_hash
+    assert all(e.closed == 1 for e in host.made.values())  # every connection closed
+    out = capsys.readouterr().out
+    assert "parity ok" in out and "vm (TCG emulation)" in out
+    assert "+50.0% [" in out  # the VM's events per second, half of bare metal's
+    assert (results / "runs" / run_id / "report.html").is_file()
+    assert (results / "runs" / run_id / "samples.csv").is_file()
+
+
+def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
+    run = _load(command.benchmark(_options(targets_file), connect=FakeHost().connect)).record
+    assert run.workload_seconds == pytest.approx(len(run.plan) * INSIDE_S)
+    assert run.wall_seconds == pytest.approx(run.workload_seconds + run.orchestration_seconds)
+    assert 0 < run.workload_seconds < run.wall_seconds and run.orchestration_seconds > 0
+
+
+def test_a_mismatch_stops_before_any_trial_unless_overridden(targets_file, published):
+    host = FakeHost(memory_limit={"container": 512 * 2**20})
+    with pytest.raises(ParityError, match="container: cgroup memory limit"):
+        command.benchmark(_options(targets_file), connect=host.connect)
+    assert host.made["container"].workload_calls == 0
+    with Store.default() as store:
+        assert store.latest_run_id() is None
+    run_id = command.benchmark(_options(targets_file, allow_mismatch=True), connect=host.connect)
+    parity = _load(run_id).record.parity
+    assert parity and not parity.ok and parity.overridden
+    assert published == [run_id]
+
+
+def test_a_dead_target_fails_the_run_and_resume_runs_only_what_is_missing(targets_file):
+    broken = FakeHost(fail={"container": unreachable(2)})
+    with pytest.raises(HostbenchError, match=r"trial\(s\) failed or did not run.*--resume") as err:
+        command.benchmark(_options(targets_file), connect=broken.connect)
+    run_id = str(err.value).split()[1].rstrip(":")
+    first = _load(run_id)
+    assert first.record.status == "failed"
+    assert {p.env for p in first.missing()} == {"container"} and len(first.missing()) == 3
+    healthy = FakeHost()
+    assert command.benchmark(_options(targets_file, resume=run_id),
+                             connect=healthy.connect) == run_id
+    assert {name: e.workload_calls for name, e in healthy.made.items()} == {
+        "bare": 0, "vm": 0, "container": 3}
+    run = _load(run_id)
+    assert run.record.status == "complete" and run.missing() == []
+    assert run.record.workload_seconds == pytest.approx(
+        first.record.workload_seconds + 3 * INSIDE_S)  # the sessions add up
+
+
+def test_an_interrupt_keeps_the_trials_marks_the_run_and_reports_it(targets_file, published):
+    def interrupt(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        command.benchmark(_options(targets_file), connect=FakeHost(fail={"vm": interrupt}).connect)
+    with Store.default() as store:
+        run = store.load(store.latest_run_id())
+    assert run.record.status == "interrupted"
+    assert 0 < len(run.completed_keys()) < len(run.record.plan)
+    assert published == [run.id]  # what was measured is reported
+
+
+def test_a_fourth_environment_is_planned_checked_and_summarised(tmp_path, capsys):
+    """Environments are values: a stack of four needs no code that knows there were three."""
+    fourth = Environment(name="container-2", kind=Kind.CONTAINER)
+    targets_file = fake_targets(tmp_path, (*DEFAULT_ENVIRONMENTS, fourth))
+    host = FakeHost(slowdown={"container-2": 1.25})
+    run = _load(command.benchmark(_options(targets_file), connect=host.connect))
+    names = [e.name for e in run.record.environments]
+    assert names == [*ENVS, "container-2"]
+    assert {p.env for p in run.record.plan} == set(names)
+    assert sorted({p.position for p in run.record.plan}) == [0, 1, 2, 3]
+    assert {c.env for c in run.record.parity.checks} == set(names)
+    assert {s.env for s in run.measured()} == set(names)
+    assert "container-2" in capsys.readouterr().out
+
+
+def test_only_the_chosen_environments_run_and_unknown_ones_are_named(targets_file):
+    host = FakeHost()
+    run = _load(command.benchmark(_options(targets_file, envs=("bare", "container")),
+                                  connect=host.connect))
+    assert [e.name for e in run.record.environments] == ["bare", "container"]
+    assert "vm" not in host.made
+    with pytest.raises(HostbenchError, match=r"no target for environment\(s\) \['gvisor'\]"):
+        command.benchmark(_options(targets_file, envs=("gvisor",)), connect=host.connect)
+
+
+def test_a_dry_run_prints_the_plan_and_runs_nothing(targets_file, capsys):
+    host = FakeHost()
+    assert command.benchmark(_options(targets_file, dry_run=True), connect=host.connect) is None
+    out = capsys.readouterr().out
+    assert "plan: 12 trials" in out and "estimated duration" in out and host.made == {}
+
+
+def test_options_from_the_command_line():
+    opts = command.options_from_cli(stack="s", targets_file=None, suite="quick", repeat="3",
+                                    warmup="0", workload="a, b", env="bare,vm", dry_run=False,
+                                    resume=None, allow_mismatch=False, command_line="fab")
+    assert (opts.repeat, opts.warmup, opts.workloads, opts.envs) == (3, 0, ("a", "b"),
+                                                                     ("bare", "vm"))
+    with pytest.raises(HostbenchError, match="--repeat must be at least 1"):
+        command.options_from_cli(stack="s", repeat=0, warmup=1)
+    with pytest.raises(HostbenchError, match="whole numbers"):
+        command.options_from_cli(stack="s", repeat="many", warmup=1)

@@ -1,0 +1,63 @@
+"""The one resource plan both backends read: every name, size, port and limit derived once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostbench.image.manifest import load_manifest
+from hostbench.provision.plan import NO_IMAGE, resource_plan, targets_document
+from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
+from hostbench.stack.spec import StackSpec
+from tests.unit.fakes import write_manifest
+
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nk\n-----END OPENSSH PRIVATE KEY-----\n"
+VARIANTS = (*DEFAULT_ENVIRONMENTS,
+            Environment(name="vm-raw", kind=Kind.VM, variant_of="vm"),
+            Environment(name="container-hostnet", kind=Kind.CONTAINER, variant_of="container"))
+
+
+def _spec(environments=DEFAULT_ENVIRONMENTS) -> StackSpec:
+    return StackSpec(stack="lab", cores=(2, 3), memory_mib=2048, disk_gib=10, accel="tcg",
+                     ssh_port=2300, environments=environments)
+
+
+def test_the_default_stack_keeps_its_names(tmp_path: Path, isolated_state: Path):
+    plan = resource_plan(_spec(), load_manifest(write_manifest(tmp_path)))
+    (vm,), (ctr,) = plan.vms, plan.containers
+    assert (plan.prefix, plan.pool, plan.network.name) == ("hostbench-lab",) * 3
+    assert (vm.domain, ctr.name) == ("hostbench-lab", "hostbench-lab")
+    assert vm.root.name == "hostbench-lab-root.qcow2" and vm.root.backing == plan.base_disk.name
+    assert vm.root.size_bytes == 10 * 1024**3 and vm.vcpus == 2 and vm.domain_type == "qemu"
+    assert (ctr.cpuset, ctr.memory_mib, ctr.ssh_port) == ("2,3", 2048, 2300)
+    assert ctr.scratch_dir == isolated_state / "stacks" / "lab" / "scratch" / "container"
+    assert plan.network.gateway == "192.168.150.1" and plan.network.bridge == "hb-lab"
+    assert plan.base_disk.source == str(tmp_path / "disk.qcow2")
+
+
+def test_variants_get_their_own_names_ports_and_volumes_on_the_shared_network(tmp_path):
+    plan = resource_plan(_spec(VARIANTS), load_manifest(write_manifest(tmp_path)))
+    assert [v.domain for v in plan.vms] == ["hostbench-lab", "hostbench-lab-vm-raw"]
+    assert len({v.root.name for v in plan.vms} | {v.seed for v in plan.vms}) == 4
+    assert [(c.name, c.ssh_port) for c in plan.containers] == [
+        ("hostbench-lab", 2300), ("hostbench-lab-container-hostnet", 2301)]
+    assert len({c.scratch_dir for c in plan.containers}) == 2
+    assert all(v.cores == (2, 3) and v.memory_mib == 2048 for v in plan.vms)  # matched
+
+
+def test_the_targets_name_every_environment_with_how_to_reach_it(tmp_path):
+    plan = resource_plan(_spec(VARIANTS), load_manifest(write_manifest(tmp_path)))
+    targets = targets_document(plan, KEY, {"vm": "10.0.0.5", "vm-raw": "10.0.0.6"},
+                               {"container": "172.17.0.1", "container-hostnet": "172.17.0.1"})
+    assert [e.name for e in targets.environments] == [  # as the stack declares them
+        "bare", "vm", "container", "vm-raw", "container-hostnet"]
+    raw = targets.targets["vm-raw"]
+    assert (raw.host, raw.domain, raw.variant_of, raw.accel) == ("10.0.0.6",
+                                                                "hostbench-lab-vm-raw", "vm",
+                                                                "tcg")
+    assert targets.targets["container-hostnet"].port == 2301
+    assert targets.targets["bare"].rootfs == str(tmp_path / "rootfs")
+
+
+def test_a_stack_whose_image_is_gone_can_still_be_planned_for_removal():
+    plan = resource_plan(_spec(), NO_IMAGE)
+    assert plan.vms[0].domain == "hostbench-lab" and plan.containers[0].name == "hostbench-lab"

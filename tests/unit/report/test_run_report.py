@@ -1,0 +1,179 @@
+"""The run report, written from synthetic runs stored in a real results database."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+
+from hostbench.analysis.overheads import analyse
+from hostbench.report.compare_report import write_comparison_report
+from hostbench.report.run_report import ReportPaths, write_report
+from hostbench.report.text import number
+from hostbench.results.store import Store
+from tests.conftest import LEGACY_DB
+from tests.unit.synthetic_runs import ENVS, make_run, two_metric_values
+
+TCG_RUN = "20261126-150850-a874"
+KVM_RUN = "20261126-160000-b001"
+N_METRICS = 2
+EMBEDDED = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"|<svg')
+
+
+def _noisy_values() -> dict[tuple[str, str], list[float]]:
+    values = two_metric_values(vm_factor=2.0)
+    # RSD well above 10%, and 400 is an outlier by modified z-score among the container's trials.
+    values[("read_lat_p99_us", "container")] = [199.0, 201.0, 200.0, 202.0, 400.0]
+    return values
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ReportPaths, Store]]:
+    """A TCG run with a parity override, a failed trial and a noisy metric; a clean KVM run."""
+    root = tmp_path_factory.mktemp("report")
+    store = Store(root / "hostbench.sqlite")
+    make_run(store, TCG_RUN, _noisy_values(), vm_accel="tcg", overridden=True,
+             failed=[("cpu-sysbench", "vm")])
+    make_run(store, KVM_RUN, two_metric_values(), vm_accel="kvm")
+    return {run: (write_report(store.load(run), root / run), store) for run in (TCG_RUN, KVM_RUN)}
+
+
+def _html(reports, run: str) -> str:
+    return reports[run][0].html.read_text()
+
+
+def test_files_are_written_side_by_side(reports):
+    for paths, _ in reports.values():
+        assert paths.html.is_file() and paths.markdown.is_file()
+        assert paths.html.parent == paths.markdown.parent
+        assert paths.html.read_text().startswith("<!doctype html>")
+
+
+def test_headline_numbers_come_from_the_data(reports):
+    paths, store = reports[KVM_RUN]
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    run = store.load(KVM_RUN)
+    results = analyse(run.measured(), run.record.environments)
+    assert len(results) == N_METRICS * 3
+    for r in results:
+        assert number(r.summary.median) in html
+        assert f"<td class=\"num\">{r.summary.n}</td>" in html
+        if r.overhead:
+            pct = r.overhead.overhead_pct
+            for text in (f"{pct.value:+.1f}%", f"[{pct.low:+.1f}, {pct.high:+.1f}]",
+                         f"{r.overhead.p_value:.3f}"):
+                assert text in html
+                assert text in md
+    # The VM is 2x slower on both metrics: +50% when higher is better, +100% when lower is.
+    vm = {r.metric: r.overhead for r in results if r.env.name == "vm"}
+    assert vm["events_per_second"].overhead_pct.value == pytest.approx(50.0)
+    assert vm["read_lat_p99_us"].overhead_pct.value == pytest.approx(100.0)
+    assert all(o.verdict == "slower" for o in vm.values())
+    assert html.count('class="verdict v-slower">slower<') == 2
+
+
+def test_tcg_banner_only_when_the_vm_ran_under_tcg(reports):
+    tcg, kvm = _html(reports, TCG_RUN), _html(reports, KVM_RUN)
+    assert 'id="tcg-banner"' in tcg and "software emulation (TCG), not KVM" in tcg
+    assert "vm (TCG emulation)" in tcg
+    assert 'id="tcg-banner"' not in kvm and "TCG" not in kvm
+    assert "[!CAUTION]" in reports[TCG_RUN][0].markdown.read_text()
+    assert "[!CAUTION]" not in reports[KVM_RUN][0].markdown.read_text()
+
+
+def test_html_is_self_contained(reports):
+    for run in (TCG_RUN, KVM_RUN):
+        html = _html(reports, run)
+        assert not re.search(r"https?://", html)
+        assert not re.search(r"<script|<link", html, re.I)
+        sources = re.findall(r'src="([^"]*)"', html)
+        assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+
+
+def test_every_plot_is_embedded(reports):
+    for run in (TCG_RUN, KVM_RUN):
+        found = EMBEDDED.findall(_html(reports, run))
+        assert len(found) == N_METRICS  # one figure (trials + drift) per workload metric
+        for data in found:
+            assert base64.b64decode(data).startswith(b"\x89PNG")
+
+
+def test_warnings(reports):
+    html = _html(reports, TCG_RUN)
+    warnings = html[html.index('id="warnings"'):html.index('id="host"')]
+    assert re.search(r"disk-fio-randread read_lat_p99_us on container: RSD \d+\.\d% over 5 "
+                     r"measured trials \(above 10%\)", warnings)
+    assert "trial 5 = 400 is an outlier" in warnings
+    assert "failed trial" in warnings and "sysbench exited 137: Killed (out of memory)" in warnings
+    assert "parity override" in warnings and "container: usable CPU list" in warnings
+    assert 'id="override-banner"' in html
+    assert '<td class="mono fail">0-7' in html  # the failed parity check, highlighted
+    clean = _html(reports, KVM_RUN)
+    assert "Warnings (0)" in clean and "override-banner" not in clean
+    assert "FAILED" not in clean and 'class="mono fail"' not in clean
+
+
+def test_markdown_links_existing_pngs(reports):
+    for paths, _ in reports.values():
+        md = paths.markdown.read_text()
+        links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+        assert len(links) == N_METRICS
+        for link in links:
+            target = paths.markdown.parent / link
+            assert link.endswith(".png") and target.is_file()
+            assert target.read_bytes().startswith(b"\x89PNG")
+
+
+def test_reproduce_section(reports):
+    html = _html(reports, KVM_RUN)
+    reproduce = html[html.index('id="reproduce"'):]
+    for command in ("scripts/build-image", ".venv/bin/fab up --stack lab",
+                    "pulumi up --stack lab",
+                    ".venv/bin/fab benchmark --stack lab --repeat 5 --warmup 1",
+                    ".venv/bin/fab down --stack lab"):
+        assert command in reproduce
+    assert "hostbench:cores: [2, 3]" in reproduce and "hostbench:memory_mib: 2048" in reproduce
+
+
+def test_default_directory_is_the_runs_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    with Store.default() as store:
+        make_run(store, KVM_RUN, {("events_per_second", env): [1.0, 1.1] for env in ENVS},
+                 warmup=0)
+        paths = write_report(store.load(KVM_RUN))
+    assert paths.html == tmp_path / "results" / "runs" / KVM_RUN / "report.html"
+    assert paths.markdown.with_name("report.md") == paths.markdown and paths.markdown.is_file()
+
+
+def test_a_failing_report_only_warns_at_the_end_of_a_run(tmp_path: Path, monkeypatch, capsys):
+    from hostbench.commands.benchmark import write_outputs
+
+    with Store(tmp_path / "hostbench.sqlite") as store:
+        make_run(store, KVM_RUN, {("events_per_second", env): [1.0, 1.1] for env in ENVS},
+                 warmup=0)
+        blocker = tmp_path / "not-a-directory"
+        blocker.write_text("")
+        monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(blocker))  # the report cannot be written
+        write_outputs(store.load(KVM_RUN))
+        assert store.get_run(KVM_RUN).status == "complete"
+    out = capsys.readouterr().out
+    assert f"could not write the report of run {KVM_RUN}" in out
+    assert f"fab report --run {KVM_RUN}" in out
+
+
+def test_a_database_written_before_runs_had_a_format_still_reports(tmp_path: Path):
+    copy = tmp_path / "hostbench.sqlite"
+    copy.write_bytes(LEGACY_DB.read_bytes())
+    with Store(copy) as store:
+        kvm, tcg = store.load("20261120-100000-aaaa"), store.load("20261120-110000-bbbb")
+    html = write_report(tcg, tmp_path / "tcg").html.read_text()
+    assert 'id="tcg-banner"' in html and "vm (TCG emulation)" in html
+    assert "failed trial" in html and "parity override" in html
+    assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
+    assert "vm: TCG (software emulation, not KVM)" in html
+    clean = write_report(kvm, tmp_path / "kvm").html.read_text()
+    assert "vm (KVM)" in clean and 'id="tcg-banner"' not in clean
+    compared = write_comparison_report(kvm, tcg, tmp_path / "cmp").read_text()
+    assert "vm (kvm in A, tcg in B)" in compared

@@ -1,0 +1,123 @@
+"""Parity rules on facts as the environments report them."""
+
+from __future__ import annotations
+
+import pytest
+
+from hostbench.run.facts import EnvFacts, parse_facts
+from hostbench.run.parity import ParityError, check_parity, cpu_list, verdict
+from hostbench.stack.environments import Kind
+from hostbench.stack.targets import Target
+
+BINARIES = {"/usr/bin/sysbench": "a" * 64, "/usr/bin/fio": "b" * 64}
+FACTS_OUTPUT = """nproc=1
+cpus_allowed={cpus}
+memtotal_kib={memtotal}
+cgroup_memory_limit={limit}
+kernel=6.1.0-50-amd64
+os_release=Debian GNU/Linux 12 (bookworm)
+virtualization={virt}
+clocksource=tsc
+sha256:/usr/bin/sysbench={sysbench}
+sha256:/usr/bin/fio={fio}
+"""
+
+
+def facts(cpus="1", memtotal=24683656, limit="9223372036854771712", virt="none",
+          sysbench="a" * 64, fio="b" * 64) -> EnvFacts:
+    return parse_facts(FACTS_OUTPUT.format(cpus=cpus, memtotal=memtotal, limit=limit, virt=virt,
+                                           sysbench=sysbench, fio=fio))
+
+
+def container(name: str = "container", cores: tuple[int, ...] = (1,)) -> Target:
+    return Target(name=name, kind=Kind.CONTAINER, cores=cores, memory_mib=1024,
+                  host_address="172.17.0.1", host="127.0.0.1", port=2222, user="root")
+
+
+def targets(vm_memory: int = 1024, ctr_cores: tuple[int, ...] = (1,)) -> list[Target]:
+    return [
+        Target(name="bare", kind=Kind.BARE, cores=(1,), memory_mib=1024,
+               host_address="127.0.0.1", rootfs="/r"),
+        Target(name="vm", kind=Kind.VM, cores=(1,), memory_mib=vm_memory,
+               host_address="192.168.150.1", host="h", port=22, user="root", accel="tcg"),
+        container(cores=ctr_cores),
+    ]
+
+
+def good_facts() -> dict[str, EnvFacts]:
+    return {"bare": facts(), "vm": facts(cpus="0", memtotal=983864, limit="max", virt="qemu"),
+            "container": facts(limit=str(1024**3), virt="docker")}
+
+
+def failures(checks):
+    return verdict(checks, allow_mismatch=False).failures
+
+
+def test_matched_environments_pass_every_check():
+    checks = check_parity(targets(), good_facts(), BINARIES)
+    assert failures(checks) == []
+    assert {c.env for c in checks} == {"bare", "vm", "container"}
+
+
+def test_parse_facts_reads_numbers_and_no_cgroup_limit():
+    f = facts()
+    assert f.nproc == 1 and f.memtotal_kib == 24683656
+    assert f.cgroup_memory_limit is None  # cgroup v1's "unlimited" is a huge number
+    assert f.binaries["/usr/bin/fio"] == "b" * 64
+    assert facts(limit=str(1024**3)).cgroup_memory_limit == 1024**3
+
+
+def test_container_on_another_core_is_refused():
+    found = good_facts()
+    found["container"] = facts(cpus="0", limit=str(1024**3), virt="docker")
+    bad = failures(check_parity(targets(), found, BINARIES))
+    assert [(c.env, c.fact, c.expected, c.actual) for c in bad] == [
+        ("container", "usable CPU list", "1", "0")]
+
+
+def test_container_with_other_memory_is_refused():
+    found = good_facts()
+    found["container"] = facts(limit=str(512 * 1024**2), virt="docker")
+    bad = failures(check_parity(targets(), found, BINARIES))
+    assert [(c.env, c.fact) for c in bad] == [("container", "cgroup memory limit (bytes)")]
+
+
+@pytest.mark.parametrize(("memtotal", "ok"), [(983864, True), (int(0.85 * 1048576), True),
+                                              (int(0.84 * 1048576), False), (1048577, False)])
+def test_vm_memtotal_tolerance(memtotal, ok):
+    found = good_facts()
+    found["vm"] = facts(cpus="0", memtotal=memtotal, limit="max", virt="qemu")
+    assert (failures(check_parity(targets(), found, BINARIES)) == []) == ok
+
+
+def test_different_binary_and_unmatched_declarations_are_refused():
+    found = good_facts()
+    found["vm"] = facts(cpus="0", memtotal=1900000, limit="max", sysbench="c" * 64)
+    bad = failures(check_parity(targets(vm_memory=2048), found, BINARIES))
+    assert {(c.env, c.fact) for c in bad} == {("vm/container", "declared resources"),
+                                              ("vm", "sha256 /usr/bin/sysbench")}
+    message = str(ParityError(bad))
+    assert "vm: sha256 /usr/bin/sysbench: expected aaaaaaaaaaaaaaaa, found cccccccccccccccc" \
+        in message and "--allow-mismatch" in message
+
+
+def test_cpu_list_parsing():
+    assert cpu_list("0-2,5") == {0, 1, 2, 5}
+    assert cpu_list("1") == {1} and cpu_list("") == set()
+
+
+def test_a_fourth_environment_gets_the_rules_of_its_kind():
+    envs = [*targets(), container("container-2", cores=(0,))]
+    found = {**good_facts(), "container-2": facts(cpus="0", limit=str(512 * 1024**2))}
+    bad = failures(check_parity(envs, found, BINARIES))
+    assert {(c.env, c.fact) for c in bad} == {("container-2", "cgroup memory limit (bytes)")}
+    assert {c.env for c in check_parity(envs, found, BINARIES)} == {
+        "bare", "vm", "container", "container-2"}
+
+
+def test_the_verdict_records_an_override():
+    bad = check_parity(targets(), {**good_facts(), "container": facts(cpus="0")}, BINARIES)
+    assert verdict(bad, allow_mismatch=True).overridden
+    assert not verdict(bad, allow_mismatch=False).overridden
+    good = verdict(check_parity(targets(), good_facts(), BINARIES), allow_mismatch=True)
+    assert good.ok and not good.overridden

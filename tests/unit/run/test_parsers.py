@@ -1,0 +1,317 @@
+"""Unit tests of hostbench.run.parsers on real output captured from the Debian 12 tools.
+
+The samples in tests/data/outputs/ are short runs on a development host; the expected numbers
+below were read from those files by eye (they are parse results, not benchmark claims).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hostbench.errors import HostbenchError
+from hostbench.run.parsers import (
+    PARSERS,
+    ParseError,
+    UnknownParserError,
+    parse,
+)
+
+OUTPUTS = Path(__file__).resolve().parents[2] / "data" / "outputs"
+
+
+def sample(name: str) -> str:
+    """The captured output file ``name``."""
+    return (OUTPUTS / name).read_text()
+
+
+def parse_error(parser: str, text: str) -> str:
+    """The message of the ParseError that ``parser`` raises on ``text``."""
+    with pytest.raises(ParseError) as info:
+        parse(parser, text)
+    assert info.value.parser_name == parser
+    assert str(info.value).startswith(f"{parser}: ")
+    return str(info.value)
+
+
+# --- good samples: exact values from the files ---------------------------------------------
+
+GOOD = {
+    # "events per second:  2764.31" and "avg:  0.36" under "Latency (ms):"
+    ("sysbench_cpu", "sysbench-cpu.txt"): {"events_per_second": 2764.31, "latency_avg_ms": 0.36},
+    # "35695.00 MiB transferred (17839.23 MiB/sec)"
+    ("sysbench_memory", "sysbench-memory.txt"): {"mib_per_second": 17839.23},
+    # read: iops 48439.84024, bw_bytes 198409585, lat_ns.mean 329285.01009,
+    # clat_ns.percentile["99.000000"] 1302528
+    ("fio_json", "fio-randread.json"): {
+        "read_iops": 48439.84024,
+        "read_bw_mibps": 198409585 / 2**20,
+        "read_lat_avg_us": 329.28501009,
+        "read_lat_p99_us": 1302.528,
+    },
+    # Same, psync engine: a "note: ..." line precedes the JSON on stdout.
+    ("fio_json", "fio-randread-psync.txt"): {
+        "read_iops": 12585.414585,
+        "read_bw_mibps": 51549858 / 2**20,
+        "read_lat_avg_us": 76.667566836,
+        "read_lat_p99_us": 387.072,
+    },
+    # end.sum_received.bits_per_second 18323721539.570927, end.sum_sent.retransmits 0
+    ("iperf3_json", "iperf3-tcp.json"): {
+        "throughput_gbps": 18.323721539570927,
+        "retransmits": 0.0,
+    },
+    # "avg-latency=14.554 (std-dev=59.207)" and "percentile 99.000 =   30.792"
+    ("sockperf_pingpong", "sockperf-pingpong.txt"): {
+        "latency_avg_us": 14.554,
+        "latency_p99_us": 30.792,
+    },
+    # metrics: - stressor: switch ... nanosecs-per-context-switch-pipe-method: 8829.779954
+    ("stress_ng_switch", "stress-ng-switch.yaml"): {"context_switch_ns": 8829.779954},
+}
+
+
+@pytest.mark.parametrize(("parser", "filename"), sorted(GOOD))
+def test_parses_captured_sample(parser: str, filename: str) -> None:
+    result = parse(parser, sample(filename))
+    expected = GOOD[(parser, filename)]
+    assert result == pytest.approx(expected, rel=1e-12)
+    assert all(isinstance(v, float) for v in result.values())
+
+
+@pytest.mark.parametrize(("parser", "filename"), sorted(GOOD))
+def test_returns_exactly_the_declared_metrics(parser: str, filename: str) -> None:
+    assert set(parse(parser, sample(filename))) == set(PARSERS[parser].metrics)
+
+
+def test_every_parser_has_a_captured_sample() -> None:
+    assert set(PARSERS) == {p for p, _ in GOOD} == {
+        "sysbench_cpu", "sysbench_memory", "fio_json", "iperf3_json", "sockperf_pingpong",
+        "stress_ng_switch",
+    }
+
+
+def test_each_metric_is_declared_once_with_unit_and_direction() -> None:
+    metrics = {name: PARSERS[name].metrics for name in PARSERS}
+    assert metrics["sysbench_cpu"]["events_per_second"].higher_is_better
+    assert not metrics["sysbench_cpu"]["latency_avg_ms"].higher_is_better
+    assert metrics["iperf3_json"]["throughput_gbps"].unit == "Gbit/s"
+    assert not metrics["iperf3_json"]["retransmits"].higher_is_better
+    assert not metrics["fio_json"]["read_lat_p99_us"].higher_is_better
+    for declared in metrics.values():
+        assert all(m.name == key for key, m in declared.items())
+
+
+def test_parsers_can_be_called_directly() -> None:
+    assert PARSERS["sysbench_memory"](sample("sysbench-memory.txt")) == {
+        "mib_per_second": 17839.23}
+
+
+# --- failures the tools print ----------------------------------------------------------------
+
+
+def test_sysbench_bad_option() -> None:
+    text = sample("sysbench-error.txt")
+    assert parse_error("sysbench_cpu", text) == (
+        "sysbench_cpu: no 'events per second' line in output "
+        "(tool said: 'invalid option: --bogus-option=3')")
+    assert "'MiB transferred (... MiB/sec)'" in parse_error("sysbench_memory", text)
+
+
+def test_sysbench_cpu_on_memory_output() -> None:
+    assert parse_error("sysbench_cpu", sample("sysbench-memory.txt")) == (
+        "sysbench_cpu: no 'events per second' line in output")
+
+
+def test_fio_job_error_quotes_fio() -> None:
+    message = parse_error("fio_json", sample("fio-error.txt"))
+    assert "job 'randread' failed with error 2" in message
+    assert "func=open(/tmp/fio-does-not-exist), error=No such file or directory" in message
+
+
+def test_fio_bad_option_has_no_json() -> None:
+    assert parse_error("fio_json", sample("fio-bad-option.txt")) == (
+        "fio_json: no JSON object in output (tool said: 'fio: failed parsing rw=sideways')")
+
+
+def test_iperf3_error_key() -> None:
+    assert parse_error("iperf3_json", sample("iperf3-error.json")) == (
+        "iperf3_json: iperf3 reported an error: 'unable to connect to server: "
+        "Connection refused'")
+
+
+def test_sockperf_connection_refused() -> None:
+    message = parse_error("sockperf_pingpong", sample("sockperf-error.txt"))
+    assert "no 'avg-latency=' line" in message
+    assert "ERROR: Can`t connect socket (errno=111 Connection refused)" in message
+    assert "\x1b" not in message
+
+
+def test_stress_ng_bad_option_quotes_stress_ng() -> None:
+    # stress-ng prints this line and no YAML for --switch-method bogus
+    text = "switch-method must be one of: mq pipe sem-sysv\n"
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: no YAML document ('---' ... '...') in output "
+        "(tool said: 'switch-method must be one of: mq pipe sem-sysv')")
+
+
+def test_stress_ng_other_stressor() -> None:
+    text = sample("stress-ng-switch.yaml").replace("stressor: switch", "stressor: get")
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML 'metrics' has 0 'switch' entries, not 1")
+
+
+def test_stress_ng_metrics_missing_or_not_a_list() -> None:
+    assert parse_error("stress_ng_switch", "---\nsystem-info: {}\n...\n") == (
+        "stress_ng_switch: YAML output has no 'metrics'")
+    assert parse_error("stress_ng_switch", "---\nmetrics: 3\n...\n") == (
+        "stress_ng_switch: YAML 'metrics' is 3, not a list of stressors")
+
+
+def test_stress_ng_without_the_per_switch_figure() -> None:
+    text = sample("stress-ng-switch.yaml").replace("nanosecs-per-context-switch-pipe-method",
+                                                   "bogo-ops-extra")
+    assert "no single 'nanosecs-per-context-switch-*' key" in parse_error("stress_ng_switch", text)
+
+
+def test_stress_ng_truncated_yaml() -> None:
+    text = sample("stress-ng-switch.yaml")
+    assert "no YAML document" in parse_error("stress_ng_switch", text[: text.index("metrics:")])
+
+
+def test_stress_ng_non_numeric_figure() -> None:
+    text = re.sub(r"(nanosecs-per-context-switch-pipe-method:) \S+", r"\1 .nan",
+                  sample("stress-ng-switch.yaml"))
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML 'nanosecs-per-context-switch-pipe-method' is nan, "
+        "not a finite number")
+
+
+# --- empty and truncated output --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+@pytest.mark.parametrize("text", ["", "  \n\t\n"])
+def test_empty_output(parser: str, text: str) -> None:
+    assert parse_error(parser, text) == f"{parser}: output is empty"
+
+
+def test_sysbench_cpu_truncated_before_latency() -> None:
+    text = sample("sysbench-cpu.txt")
+    head = text[: text.index("Latency (ms):")]
+    assert parse_error("sysbench_cpu", head) == (
+        "sysbench_cpu: no 'Latency (ms):' section in output")
+
+
+def test_sysbench_cpu_truncated_before_results() -> None:
+    text = sample("sysbench-cpu.txt")
+    assert "'events per second'" in parse_error("sysbench_cpu",
+                                                text[: text.index("CPU speed:")])
+
+
+def test_sysbench_memory_truncated() -> None:
+    text = sample("sysbench-memory.txt")
+    assert "no 'MiB transferred" in parse_error("sysbench_memory",
+                                                text[: text.index("Total operations")])
+
+
+@pytest.mark.parametrize(("parser", "filename"),
+                         [("fio_json", "fio-randread.json"), ("iperf3_json", "iperf3-tcp.json")])
+def test_truncated_json(parser: str, filename: str) -> None:
+    text = sample(filename)
+    message = parse_error(parser, text[: len(text) // 2])
+    assert "JSON output is invalid or truncated" in message
+
+
+def test_fio_other_json_document() -> None:
+    assert parse_error("fio_json", sample("iperf3-tcp.json")) == (
+        "fio_json: JSON output has no 'jobs'")
+
+
+def test_iperf3_missing_summary() -> None:
+    document = json.loads(sample("iperf3-tcp.json"))
+    del document["end"]["sum_received"]
+    assert parse_error("iperf3_json", json.dumps(document)) == (
+        "iperf3_json: JSON output has no 'end.sum_received.bits_per_second'")
+
+
+def test_sockperf_truncated_before_percentiles() -> None:
+    text = sample("sockperf-pingpong.txt")
+    head = text[: text.index("---> percentile 99.000")]
+    assert parse_error("sockperf_pingpong", head) == (
+        "sockperf_pingpong: no 'percentile 99.000' line in output")
+
+
+# --- variations of the real samples ----------------------------------------------------------
+
+
+def fio_sample() -> dict:
+    """The captured fio JSON document."""
+    return json.loads(sample("fio-randread.json"))
+
+
+def test_fio_p99_falls_back_to_total_latency_percentiles() -> None:
+    document = fio_sample()
+    read = document["jobs"][0]["read"]
+    read["lat_ns"]["percentile"] = read["clat_ns"].pop("percentile")
+    assert parse("fio_json", json.dumps(document))["read_lat_p99_us"] == pytest.approx(1302.528)
+
+
+def test_fio_without_percentiles() -> None:
+    document = fio_sample()
+    del document["jobs"][0]["read"]["clat_ns"]["percentile"]
+    assert "no 99th percentile" in parse_error("fio_json", json.dumps(document))
+
+
+def test_fio_without_reads() -> None:
+    document = fio_sample()
+    document["jobs"][0]["read"]["total_ios"] = 0
+    assert parse_error("fio_json", json.dumps(document)) == (
+        "fio_json: job 'randread' did no reads ('read.total_ios' is 0)")
+
+
+def test_fio_missing_field_is_named_by_path() -> None:
+    document = fio_sample()
+    del document["jobs"][0]["read"]["lat_ns"]
+    assert parse_error("fio_json", json.dumps(document)) == (
+        "fio_json: JSON output has no 'read.lat_ns.mean'")
+
+
+def test_fio_combines_jobs() -> None:
+    document = fio_sample()
+    second = json.loads(json.dumps(document["jobs"][0]))
+    second["read"]["clat_ns"]["percentile"]["99.000000"] = 2_000_000
+    document["jobs"].append(second)
+    result = parse("fio_json", json.dumps(document))
+    assert result["read_iops"] == pytest.approx(2 * 48439.84024)
+    assert result["read_bw_mibps"] == pytest.approx(2 * 198409585 / 2**20)
+    assert result["read_lat_avg_us"] == pytest.approx(329.28501009)
+    assert result["read_lat_p99_us"] == pytest.approx(2000.0)
+
+
+def test_sockperf_full_rtt_is_rejected() -> None:
+    text = sample("sockperf-pingpong.txt").replace("avg-latency=", "avg-rtt=")
+    assert "run without --full-rtt" in parse_error("sockperf_pingpong", text)
+
+
+# --- registry --------------------------------------------------------------------------------
+
+
+def test_unknown_parser_lists_known_ones() -> None:
+    with pytest.raises(UnknownParserError) as info:
+        parse("sysbench_disk", "anything")
+    assert str(info.value) == (
+        "unknown parser 'sysbench_disk'; known parsers: fio_json, iperf3_json, "
+        "sockperf_pingpong, stress_ng_switch, sysbench_cpu, sysbench_memory")
+    assert isinstance(info.value, HostbenchError)
+
+
+def test_parse_error_is_a_hostbench_error() -> None:
+    error = ParseError("sysbench_cpu", "no 'events per second' line in output")
+    assert isinstance(error, HostbenchError)
+    assert (error.parser_name, error.problem) == (
+        "sysbench_cpu", "no 'events per second' line in output")
+    assert str(error) == "sysbench_cpu: no 'events per second' line in output"

@@ -1,0 +1,96 @@
+"""The trial runner with fake executors: order, warm-ups, samples and every way a trial fails."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from hostbench.run.records import TrialRecord
+from hostbench.run.runner import RunContext, cleanup_scratch, run_plan
+from hostbench.run.schedule import plan
+from hostbench.run.workloads import load_catalogue
+from tests.unit.fakes import INSIDE_S, SYSBENCH_EPS, FakeHost, fake_targets, load, timing_out
+from tests.unit.fakes import unreachable as unreachable_at
+
+ENVS = ["bare", "vm", "container"]
+
+
+@pytest.fixture
+def targets(tmp_path: Path):
+    return load(fake_targets(tmp_path)).targets
+
+
+def _run(tmp_path: Path, targets, host: FakeHost, workloads: list[str], warmup: int = 1,
+         repeat: int = 2) -> tuple[list[TrialRecord], RunContext]:
+    saved: list[TrialRecord] = []
+    catalogue = load_catalogue()
+    ctx = RunContext("run-1", "quick", targets, catalogue,
+                     {name: host.connect(t, "key") for name, t in targets.items()},
+                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
+                     host_tree="/tree")
+    trials = plan(workloads, ENVS, warmup, repeat)
+    run_plan(ctx, trials, {w: 5.0 for w in workloads})
+    return saved, ctx
+
+
+def test_trials_run_in_plan_order_and_each_is_handed_over_with_its_samples(tmp_path, targets):
+    saved, ctx = _run(tmp_path, targets, FakeHost(slowdown={"vm": 4.0}), ["cpu-sysbench"])
+    expected = plan(["cpu-sysbench"], ENVS, 1, 2)
+    assert [(t.env, t.trial, t.warmup, t.position) for t in saved] == [
+        (p.env, p.trial, p.warmup, p.position) for p in expected]
+    assert all(t.status == "ok" for t in saved) and ctx.completed == {p.key for p in expected}
+    vm = next(t for t in saved if t.env == "vm" and not t.warmup)
+    eps, latency = vm.samples
+    assert (eps.metric, eps.unit, eps.higher_is_better) == ("events_per_second", "events/s", True)
+    assert eps.value == pytest.approx(SYSBENCH_EPS / 4, abs=0.01)
+    assert (latency.metric, latency.unit, latency.higher_is_better) == ("latency_avg_ms", "ms",
+                                                                       False)
+    assert eps.timestamp == vm.started_at and eps.trial == vm.trial and eps.env == "vm"
+    assert ctx.workload_seconds == pytest.approx(len(saved) * INSIDE_S)
+    raw = Path(vm.raw_path).read_text()
+    assert raw.startswith("$ sysbench cpu --threads=1") and "events per second" in raw
+
+
+def test_a_target_that_stops_answering_fails_its_trials_and_the_others_go_on(tmp_path, targets):
+    host = FakeHost(fail={"container": unreachable_at(2)})
+    saved, ctx = _run(tmp_path, targets, host, ["cpu-sysbench"], warmup=0, repeat=3)
+    container = [t for t in saved if t.env == "container"]
+    assert [t.status for t in container] == ["ok", "failed", "failed"]
+    assert "target unreachable: connection reset by peer" in container[1].error
+    assert container[2].error.startswith("skipped: target stopped answering")
+    assert host.made["container"].workload_calls == 2  # nothing sent to a dead target
+    assert all(t.status == "ok" for t in saved if t.env != "container")
+    assert not container[1].samples and "container" in ctx.dead
+
+
+def test_a_timeout_fails_one_trial_only(tmp_path, targets):
+    saved, ctx = _run(tmp_path, targets, FakeHost(fail={"vm": timing_out(1)}),
+                      ["cpu-sysbench"], warmup=0, repeat=2)
+    vm = [t for t in saved if t.env == "vm"]
+    assert [t.status for t in vm] == ["failed", "ok"]
+    assert vm[0].error == "TrialTimeout: no result after 360s" and ctx.dead == {}
+
+
+def test_a_failing_command_and_unreadable_output_fail_their_trial(tmp_path, targets):
+    host = FakeHost(fail={"bare": lambda n: 137 if n == 1 else None,
+                          "vm": lambda n: 0 if n == 1 else None})  # 0: no output at all
+    saved, _ = _run(tmp_path, targets, host, ["cpu-sysbench"], warmup=0, repeat=2)
+    bare = [t for t in saved if t.env == "bare"]
+    assert bare[0].status == "failed" and bare[0].error == (
+        "exit code 137: sysbench: fatal: out of memory")
+    vm = [t for t in saved if t.env == "vm"]  # exit status 0 with no output: a parse error
+    assert vm[0].status == "failed" and "ParseError: sysbench_cpu: output is empty" in vm[0].error
+    assert vm[1].status == "ok"
+
+
+def test_scratch_directories_are_made_once_and_files_removed_at_the_end(tmp_path, targets):
+    host = FakeHost()
+    _, ctx = _run(tmp_path, targets, host, ["disk-fio-randread"], warmup=0, repeat=1)
+    cleanup_scratch(ctx)
+    for name in ENVS:
+        calls = [c[0] for c in host.made[name].calls]
+        assert calls.count("mkdir") == 1 and calls[-1] == "rm"
+        assert host.made[name].calls[-1] == ["rm", "-f", "/scratch/hostbench-disk-fio-randread.dat"]

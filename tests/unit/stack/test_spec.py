@@ -1,0 +1,75 @@
+"""Stack config files: valid ones load, malformed ones name the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostbench.errors import ConfigError
+from hostbench.stack.environments import Kind
+from hostbench.stack.spec import load_stack_file, stack_file
+
+HOST = {"host_cpus": {0, 1}, "kvm_ok": False}
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_default_stack_loads():
+    spec = load_stack_file("local", **HOST)
+    assert spec.cores == (1,) and spec.memory_mib == 1024 and spec.accel == "tcg"
+    assert spec.cpuset == "1" and spec.stack == "local"
+    assert stack_file("local").name == "Pulumi.local.yaml"
+    assert [(e.name, e.kind, e.accel) for e in spec.all_environments] == [
+        ("bare", Kind.BARE, None), ("vm", Kind.VM, "tcg"), ("container", Kind.CONTAINER, None)]
+
+
+def test_auto_accel_picks_kvm_only_when_usable(tmp_path):
+    path = _write(tmp_path, "config:\n  hostbench:cores: [0, 1]\n  hostbench:memory_mib: 512\n")
+    assert load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True).accel == "kvm"
+    assert load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=False).accel == "tcg"
+
+
+@pytest.mark.parametrize(("text", "field", "words"), [
+    ("config: [1]\n", "config", "mapping"),
+    ("config:\n  hostbench:cores: [1]\n", "hostbench:memory_mib", "required"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  other:x: 1\n",
+     "config.other:x", "not a hostbench:* key"),
+    ("config:\n  hostbench:cores: [1, 1]\n  hostbench:memory_mib: 512\n", "hostbench:cores",
+     "twice"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+     "  hostbench:network_cidr: 10.0.0.0/30\n", "hostbench:network_cidr", "at least 8"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+     "  hostbench:network_cidr: nonsense\n", "hostbench:network_cidr", "not an IPv4 network"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 100\n", "hostbench:memory_mib",
+     "greater than or equal to 256, got 100"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: lots\n",
+     "hostbench:memory_mib", "valid integer"),
+    ("config:\n  hostbench:cores: [true]\n  hostbench:memory_mib: 512\n", "hostbench:cores[0]",
+     "must be a number, not true"),
+    ("config:\n  hostbench:cores: []\n  hostbench:memory_mib: 512\n", "hostbench:cores",
+     "non-empty list"),
+    ("config:\n  hostbench:cores: [7]\n  hostbench:memory_mib: 512\n", "hostbench:cores",
+     "do not exist"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:accel: xen\n",
+     "hostbench:accel", "'auto', 'kvm' or 'tcg'"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:memroy: 5\n",
+     "hostbench:memroy", "not a known field (known: accel, cores"),
+    ("config: {hostbench:cores: [1]\n", "(file)", "not valid YAML"),
+    ("- just\n- a list\n", "(top level)", "mapping"),
+])
+def test_malformed_stack_files_name_file_and_field(tmp_path, text, field, words):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("t", path, **HOST)
+    assert err.value.source == str(path) and err.value.field == field
+    assert words in err.value.problem
+
+
+def test_a_missing_stack_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"Pulumi.nope.yaml: \(file\): does not exist"):
+        load_stack_file("nope", tmp_path / "Pulumi.nope.yaml", **HOST)
