@@ -47,7 +47,9 @@ def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
         if _is_tag(part):
             continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return prefix + text if text else "(top level)"
+    if not text:
+        return prefix.rstrip(".:") or "(top level)"
+    return prefix + text
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -1,14 +1,18 @@
-"""An environment is a value: a name, a kind (bare | vm | container) and how it varies.
+"""An environment is a value: a name, a kind (bare | vm | container), its options, and the
+environment it is a variant of.
 
-Bare metal is always present and is the baseline every other environment is compared with.
+Bare metal is always present and is the baseline every other environment is compared with. A
+variant differs from the environment it varies in a few options (a factor: NAT or host network,
+seccomp, gVisor, overlay or volume storage, raw or qcow2 disk, cache modes), so comparing the two
+measures what that factor costs.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hostbench.records import Record
 
@@ -26,6 +30,62 @@ class Kind(StrEnum):
 KIND_ORDER = tuple(Kind)
 
 
+class ContainerOptions(Record):
+    """How a container runs; the defaults are Docker's."""
+
+    runtime: Literal["runc", "runsc"] = Field(
+        "runc", description="runsc: gVisor, a user-space kernel between container and VM")
+    network: Literal["bridge", "host"] = Field(
+        "bridge", description="bridge: Docker's NAT (veth + bridge); host: the host's stack")
+    seccomp: Literal["default", "unconfined"] = Field(
+        "default", description="Docker's default seccomp filter, or none")
+    storage: Literal["volume", "overlay"] = Field(
+        "volume", description="where the disk workloads' scratch file lives: a host directory "
+                              "(volume) or the container's own writable layer (overlay)")
+
+
+class VmOptions(Record):
+    """How a VM's disk and CPU are presented; ``auto`` CPU model is host-passthrough under KVM."""
+
+    disk: Literal["qcow2-overlay", "raw"] = Field(
+        "qcow2-overlay", description="a qcow2 overlay on the image, or a raw copy of it")
+    cache: Literal["default", "none", "writeback", "writethrough", "directsync", "unsafe"] = (
+        Field("default", description="QEMU cache mode of the root disk"))
+    io: Literal["default", "native", "threads"] = Field(
+        "default", description="QEMU I/O mode of the root disk (native needs cache none)")
+    cpu_model: Literal["auto", "default", "host-passthrough"] = Field(
+        "auto", description="host-passthrough (KVM only); default: QEMU's model; auto: "
+                            "host-passthrough under KVM, QEMU's model under TCG")
+
+    @model_validator(mode="after")
+    def _native_needs_direct(self) -> Self:
+        if self.io == "native" and self.cache not in ("none", "directsync"):
+            raise ValueError("io 'native' needs cache 'none' or 'directsync' (QEMU opens the "
+                             "disk with O_DIRECT for native AIO)")
+        return self
+
+
+OPTIONS_BY_KIND: dict[Kind, type[Record]] = {Kind.CONTAINER: ContainerOptions,
+                                              Kind.VM: VmOptions}
+KVM_ONLY = {"cpu_model": "host-passthrough"}
+"""Option values that exist only under KVM, refused where the VM runs under TCG."""
+
+
+def options_of_its_kind(data: Any) -> Any:
+    """A record's ``options`` read as the options model of its ``kind`` (for a before-validator:
+    a VM's and a container's options are told apart by the kind beside them)."""
+    if isinstance(data, dict) and data.get("kind") in KIND_ORDER:
+        model = OPTIONS_BY_KIND.get(Kind(data["kind"]))
+        options = data.get("options")
+        if model is None:
+            if options:
+                raise ValueError(f"a {data['kind']} environment takes no options")
+            return {**data, "options": None}
+        if not isinstance(options, model):
+            data = {**data, "options": model.model_validate(options or {})}
+    return data
+
+
 class Environment(Record):
     """One environment of a stack; ``accel`` says how a VM ran (KVM or TCG emulation)."""
 
@@ -33,6 +93,19 @@ class Environment(Record):
     kind: Kind
     variant_of: EnvName | None = None
     accel: Accel | None = None
+    options: ContainerOptions | VmOptions | None = None
+
+    _options = model_validator(mode="before")(options_of_its_kind)
+
+    @property
+    def container(self) -> ContainerOptions:
+        assert isinstance(self.options, ContainerOptions), f"{self.name} is a {self.kind}"
+        return self.options
+
+    @property
+    def vm(self) -> VmOptions:
+        assert isinstance(self.options, VmOptions), f"{self.name} is a {self.kind}"
+        return self.options
 
     @property
     def label(self) -> str:
@@ -45,13 +118,21 @@ class Environment(Record):
     def is_baseline(self) -> bool:
         return self.name == BASELINE
 
+    @property
+    def description(self) -> str:
+        """The label and what the environment changes: ``gvisor [runtime: runsc]``."""
+        changed = ", ".join(f"{k}: {v}" for k, v in self.changed_options().items())
+        return f"{self.label} [{changed}]" if changed else self.label
+
+    def changed_options(self) -> dict[str, str]:
+        """The options that differ from their defaults (what makes a variant a variant)."""
+        if self.options is None:
+            return {}
+        return self.options.model_dump(exclude_defaults=True)
+
 
 BASELINE = "bare"
 BARE_METAL = Environment(name=BASELINE, kind=Kind.BARE)
 DEFAULT_ENVIRONMENTS = (Environment(name="vm", kind=Kind.VM),
                         Environment(name="container", kind=Kind.CONTAINER))
 """What a stack builds when its config lists no environments (bare metal comes on top)."""
-
-
-def by_name(envs: tuple[Environment, ...] | list[Environment]) -> dict[str, Environment]:
-    return {env.name: env for env in envs}

@@ -22,9 +22,13 @@ from hostbench.records import NotBool, Record, validated
 from hostbench.stack.accel import kvm_usable, resolve_accel
 from hostbench.stack.environments import (
     BARE_METAL,
+    BASELINE,
     DEFAULT_ENVIRONMENTS,
+    KVM_ONLY,
+    OPTIONS_BY_KIND,
     Accel,
     Environment,
+    EnvName,
     Kind,
 )
 
@@ -59,6 +63,32 @@ CoreList = Annotated[tuple[Annotated[int, Field(ge=0), NotBool], ...],
                      BeforeValidator(_core_list)]
 
 
+def _json_if_text(value: Any) -> Any:
+    """Pulumi hands structured config over as JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"must be a list of environments, got {value!r}") from None
+    return value
+
+
+class EnvironmentConfig(Record):
+    """One environment a stack builds, as its config declares it."""
+
+    name: EnvName
+    kind: Literal["vm", "container"]
+    variant_of: EnvName | None = Field(
+        None, description="the environment this one varies: the report measures the factor")
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="container: runtime (runc|runsc), network (bridge|host), seccomp "
+                    "(default|unconfined), storage (volume|overlay); vm: disk "
+                    "(qcow2-overlay|raw), cache (default|none|writeback|writethrough|"
+                    "directsync|unsafe), io (default|native|threads), cpu_model "
+                    "(auto|default|host-passthrough)")
+
+
 class StackConfig(Record):
     """The keys of a stack config file, without their ``hostbench:`` prefix."""
 
@@ -75,6 +105,9 @@ class StackConfig(Record):
     network_cidr: str = Field("192.168.150.0/24", description="the VMs' libvirt NAT network")
     image_manifest: str = Field(DEFAULT_MANIFEST, description="the image built by "
                                                               "scripts/build-image")
+    environments: Annotated[list[EnvironmentConfig] | None, BeforeValidator(_json_if_text)] = (
+        Field(None, description="what to build besides bare metal (default: vm and container); "
+                                "every one gets the same cores and memory"))
 
     @field_validator("network_cidr")
     @classmethod
@@ -95,7 +128,7 @@ class StackSpec(StackConfig):
     stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]*$")] = ""
     source: str = ""
     accel: Accel  # type: ignore[assignment]  # resolved: never "auto"
-    environments: tuple[Environment, ...] = DEFAULT_ENVIRONMENTS
+    environments: tuple[Environment, ...] = DEFAULT_ENVIRONMENTS  # type: ignore[assignment]
 
     @property
     def cpuset(self) -> str:
@@ -123,11 +156,49 @@ def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | 
                                                     "/dev/kvm and the vmx or svm CPU flag); use "
                                                     "auto or tcg")
     manifest = Path(config.image_manifest)
-    values = config.model_dump()
-    values.update(stack=stack, source=source, accel=resolve_accel(config.accel, kvm_ok),
+    accel = resolve_accel(config.accel, kvm_ok)
+    values = config.model_dump(exclude={"environments"})
+    values.update(stack=stack, source=source, accel=accel,
                   image_manifest=str(manifest if manifest.is_absolute()
                                      else PROJECT_ROOT / manifest))
+    if config.environments is not None:
+        values["environments"] = _environments(config.environments, accel, source)
     return validated(StackSpec, values, source, PREFIX)
+
+
+def _environments(declared: list[EnvironmentConfig], accel: str, source: str
+                  ) -> tuple[Environment, ...]:
+    """The declared environments as values: unique names, options of their kind, variants of
+    environments the stack has, no KVM-only option under TCG."""
+    if not declared:
+        raise ConfigError(source, f"{PREFIX}environments", "lists no environment; leave it out "
+                                                           "for the default vm and container")
+    names = [d.name for d in declared]
+    envs = []
+    for index, d in enumerate(declared):
+        where = f"{PREFIX}environments[{index}]"
+        if d.name == BASELINE:
+            raise ConfigError(source, f"{where}.name", "'bare' is bare metal, which every stack "
+                                                       "has as its baseline")
+        if d.name in names[:index]:
+            raise ConfigError(source, f"{where}.name", f"{d.name!r} is declared twice")
+        if d.variant_of is not None and (d.variant_of not in names or d.variant_of == d.name):
+            raise ConfigError(source, f"{where}.variant_of",
+                              f"{d.variant_of!r} is not another environment of the stack "
+                              f"(it has: {', '.join(names)})")
+        kind = Kind(d.kind)
+        if d.variant_of is not None and declared[names.index(d.variant_of)].kind != d.kind:
+            raise ConfigError(source, f"{where}.variant_of", f"{d.variant_of!r} is not a {kind}: "
+                                                             "a variant varies its own kind")
+        options = validated(OPTIONS_BY_KIND[kind], d.options, source, f"{where}.options.")
+        for key, value in KVM_ONLY.items():
+            if accel != "kvm" and d.options.get(key) == value:
+                raise ConfigError(source, f"{where}.options.{key}",
+                                  f"{value!r} exists only under KVM, and this VM runs under TCG "
+                                  "(no usable KVM on this host)")
+        envs.append(Environment(name=d.name, kind=kind, variant_of=d.variant_of,
+                                options=options))
+    return tuple(envs)
 
 
 def spec_from_mapping(stack: str, config: dict[str, Any], source: str,

@@ -20,7 +20,16 @@ from hostbench.datafiles import load_json_object
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.paths import stack_state_dir
 from hostbench.records import NotBool, Record, validated
-from hostbench.stack.environments import KIND_ORDER, Accel, Environment, EnvName, Kind
+from hostbench.stack.environments import (
+    KIND_ORDER,
+    Accel,
+    ContainerOptions,
+    Environment,
+    EnvName,
+    Kind,
+    VmOptions,
+    options_of_its_kind,
+)
 from hostbench.stack.spec import CoreList, StackSpec, cpuset
 
 SSH_USER = "root"
@@ -50,6 +59,7 @@ class Target(Record):
     memory_mib: Annotated[int, Field(ge=1), NotBool]
     host_address: Annotated[str, Field(min_length=1)]
     variant_of: EnvName | None = None
+    options: ContainerOptions | VmOptions | None = None
     rootfs: str | None = None
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535), NotBool] | None = None
@@ -57,6 +67,8 @@ class Target(Record):
     domain: str | None = None
     container: str | None = None
     accel: Accel | None = None
+
+    _options = model_validator(mode="before")(options_of_its_kind)
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:
@@ -74,7 +86,8 @@ class Target(Record):
     @property
     def environment(self) -> Environment:
         return Environment(name=self.name, kind=self.kind, variant_of=self.variant_of,
-                           accel=self.accel if self.kind is Kind.VM else None)
+                           accel=self.accel if self.kind is Kind.VM else None,
+                           options=self.options)
 
 
 class Targets(Record):

@@ -73,3 +73,65 @@ def test_malformed_stack_files_name_file_and_field(tmp_path, text, field, words)
 def test_a_missing_stack_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"Pulumi.nope.yaml: \(file\): does not exist"):
         load_stack_file("nope", tmp_path / "Pulumi.nope.yaml", **HOST)
+
+
+def _with_envs(tmp_path: Path, envs: str, accel: str = "auto") -> Path:
+    return _write(tmp_path, "config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+                            f"  hostbench:accel: {accel}\n  hostbench:environments:\n{envs}")
+
+
+def test_the_shipped_factors_stack_declares_one_factor_per_variant():
+    spec = load_stack_file("factors", **HOST)
+    changed = {e.name: (e.variant_of, e.changed_options()) for e in spec.environments}
+    assert changed == {
+        "vm": (None, {}), "vm-raw": ("vm", {"disk": "raw", "cache": "none", "io": "native"}),
+        "container": (None, {}), "container-hostnet": ("container", {"network": "host"}),
+        "container-unconfined": ("container", {"seccomp": "unconfined"}),
+        "container-overlay": ("container", {"storage": "overlay"}),
+        "gvisor": ("container", {"runtime": "runsc"})}
+    assert all(e.accel == "tcg" for e in spec.all_environments if e.kind is Kind.VM)
+
+
+def test_environments_may_come_as_json_text_from_pulumi(tmp_path):
+    path = _write(tmp_path, "config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+                            "  hostbench:environments: '[{\"name\": \"c2\", "
+                            "\"kind\": \"container\", \"options\": {\"runtime\": \"runsc\"}}]'\n")
+    (env,) = load_stack_file("t", path, **HOST).environments
+    assert (env.name, env.container.runtime) == ("c2", "runsc")
+
+
+@pytest.mark.parametrize(("envs", "field", "words"), [
+    ("    - {name: c, kind: container, options: {runtime: crun}}\n",
+     "hostbench:environments[0].options.runtime", "'runc' or 'runsc', got 'crun'"),
+    ("    - {name: c, kind: container, options: {colour: red}}\n",
+     "hostbench:environments[0].options.colour", "not a known field (known: network, runtime"),
+    ("    - {name: v, kind: vm, options: {runtime: runsc}}\n",
+     "hostbench:environments[0].options.runtime", "not a known field (known: cache, cpu_model"),
+    ("    - {name: c, kind: container}\n    - {name: c, kind: container}\n",
+     "hostbench:environments[1].name", "declared twice"),
+    ("    - {name: bare, kind: container}\n", "hostbench:environments[0].name", "bare metal"),
+    ("    - {name: c, kind: container, variant_of: vm}\n",
+     "hostbench:environments[0].variant_of", "not another environment of the stack"),
+    ("    - {name: v, kind: vm}\n    - {name: c, kind: container, variant_of: v}\n",
+     "hostbench:environments[1].variant_of", "a variant varies its own kind"),
+    ("    - {name: c, kind: lxc}\n", "hostbench:environments[0].kind", "'vm' or 'container'"),
+    ("    - {name: Big_Name, kind: container}\n", "hostbench:environments[0].name", "pattern"),
+    ("    - {name: v, kind: vm, options: {io: native}}\n",
+     "hostbench:environments[0].options", "needs cache 'none' or 'directsync'"),
+    ("    - {name: v, kind: vm, options: {cpu_model: host-passthrough}}\n",
+     "hostbench:environments[0].options.cpu_model", "only under KVM"),
+    ("    []\n", "hostbench:environments", "lists no environment"),
+])
+def test_malformed_environments_name_file_and_key(tmp_path, envs, field, words):
+    path = _with_envs(tmp_path, envs)
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("t", path, **HOST)
+    assert err.value.source == str(path) and err.value.field == field, str(err.value)
+    assert words in err.value.problem
+
+
+def test_a_kvm_only_option_is_fine_where_kvm_is_usable(tmp_path):
+    path = _with_envs(tmp_path,
+                      "    - {name: v, kind: vm, options: {cpu_model: host-passthrough}}\n")
+    (env,) = load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True).environments
+    assert (env.vm.cpu_model, env.accel) == ("host-passthrough", None)
