@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hostbench.image.manifest import ImageManifest, load_manifest
+from hostbench.image.manifest import CONTAINER_INIT, ImageManifest, load_manifest
 from hostbench.image.mirror import debian_mirror
 from hostbench.image.recipe import Recipe, load_recipe
 from hostbench.paths import build_dir
@@ -89,9 +89,11 @@ def _boot_files(rootfs: Path) -> tuple[Path, Path]:
     return kernels[-1], initrds[-1]
 
 
-def _vm_disk(recipe: Recipe, rootfs: Path, disk: Path, log: Path) -> Step:
+def _vm_disks(recipe: Recipe, rootfs: Path, disk: Path, raw_disk: Path, log: Path) -> Step:
+    """The ext4 filesystem of the tree as a raw disk (sparse; for VMs with a raw disk) and as
+    qcow2 (the base of the overlays)."""
     def work(show: Callable[[str], None]) -> None:
-        raw = disk.with_suffix(".raw")
+        raw = raw_disk.with_suffix(".partial-raw")
         raw.unlink(missing_ok=True)
         run_logged(
             [
@@ -114,8 +116,8 @@ def _vm_disk(recipe: Recipe, rootfs: Path, disk: Path, log: Path) -> Step:
             log,
             show,
         )
-        raw.unlink()
         partial.rename(disk)
+        raw.rename(raw_disk)
 
     return work
 
@@ -135,7 +137,7 @@ def _docker_import(rootfs: Path, tag: str, log: Path) -> Step:
                     "docker",
                     "import",
                     "--change",
-                    'CMD ["/usr/local/sbin/hostbench-container-init"]',
+                    f'CMD ["{CONTAINER_INIT}"]',
                     "--change",
                     "EXPOSE 22",
                     "-",
@@ -201,7 +203,7 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
         return load_manifest(manifest_path)
 
     mirror = debian_mirror(recipe.suite)
-    rootfs, disk = out / "rootfs", out / "disk.qcow2"
+    rootfs, disk, raw_disk = out / "rootfs", out / "disk.qcow2", out / "disk.raw"
     if not (out / "rootfs.complete").exists():
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -221,8 +223,9 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
     kernel, initrd = out / "vmlinuz", out / "initrd.img"
     shutil.copyfile(kernel_src, kernel)
     shutil.copyfile(initrd_src, initrd)
-    if not disk.exists():
-        _step(f"VM disk: ext4 from the tree -> {disk.name}", _vm_disk(recipe, rootfs, disk, log))
+    if not (disk.exists() and raw_disk.exists()):
+        _step(f"VM disks: ext4 from the tree -> {raw_disk.name}, {disk.name}",
+              _vm_disks(recipe, rootfs, disk, raw_disk, log))
     if not _docker_image_exists(tag):
         _step(f"Docker image: import the tree as {tag}", _docker_import(rootfs, tag, log))
 
@@ -234,6 +237,7 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
         built_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         rootfs=str(rootfs),
         disk=str(disk),
+        raw_disk=str(raw_disk),
         kernel=str(kernel),
         initrd=str(initrd),
         kernel_cmdline=recipe.kernel_cmdline,
@@ -247,7 +251,7 @@ def build_image(recipe: Recipe | None = None, force: bool = False) -> ImageManif
 
 
 def _artifact_paths(manifest: ImageManifest) -> list[str]:
-    return [manifest.rootfs, manifest.disk, manifest.kernel, manifest.initrd]
+    return [manifest.rootfs, manifest.disk, manifest.raw_disk, manifest.kernel, manifest.initrd]
 
 
 def _point_current(out: Path) -> None:

@@ -7,6 +7,10 @@ from pathlib import Path
 from hostbench.datafiles import load_json_object
 from hostbench.records import Record, validated
 
+CONTAINER_INIT = "/usr/local/sbin/hostbench-container-init"
+"""The image's command in a container (from image/overlay): its host keys, then sshd in the
+foreground; arguments go to sshd."""
+
 
 class ImageManifest(Record):
     hash: str
@@ -15,7 +19,8 @@ class ImageManifest(Record):
     mirror: str
     built_at: str
     rootfs: str
-    disk: str
+    disk: str  # qcow2, the base of the VMs' overlays
+    raw_disk: str  # the same filesystem as a raw (sparse) disk
     kernel: str
     initrd: str
     kernel_cmdline: str

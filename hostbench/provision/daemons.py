@@ -1,4 +1,5 @@
-"""Start dockerd, virtlogd and libvirtd on hosts without an init system that runs them."""
+"""Start dockerd, virtlogd and libvirtd on hosts without an init system that runs them, and give
+the Docker engine the container runtimes the stacks use."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from hostbench.errors import HostbenchError
+from hostbench.provision.runtimes import register_runsc
 
 LOG_DIR = Path("/var/log")
 
@@ -64,13 +68,14 @@ def ensure(daemon: Daemon, timeout: float = 60.0) -> str:
 
 
 def ensure_all() -> None:
-    if systemd_runs_services():
-        for daemon in DAEMONS:
+    under_systemd = systemd_runs_services()
+    for daemon in DAEMONS:
+        if under_systemd:
             state = "ready" if _ready(daemon) else "NOT ready (systemctl start it)"
             print(f"[setup] {daemon.name}: managed by systemd, {state}")
-        return
-    for daemon in DAEMONS:
-        print(f"[setup] {daemon.name}: {ensure(daemon)}")
+        else:
+            print(f"[setup] {daemon.name}: {ensure(daemon)}")
+    print(f"[setup] docker runtimes: {register_runsc(under_systemd)}")
 
 
 def main(argv: list[str]) -> int:
@@ -79,7 +84,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         ensure_all()
-    except DaemonError as exc:
+    except (DaemonError, HostbenchError) as exc:
         print(f"[setup] error: {exc}", file=sys.stderr)
         return 1
     return 0

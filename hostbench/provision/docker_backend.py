@@ -20,6 +20,10 @@ class DockerError(HostbenchError):
     pass
 
 
+RUNSC_HINT = ("; gVisor (runsc) must be installed and registered as a Docker runtime: "
+              "scripts/setup does both")
+
+
 def client() -> docker.DockerClient:
     try:
         c = docker.from_env()
@@ -62,13 +66,21 @@ def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Cont
     except docker.errors.ImageNotFound:
         raise DockerError(f"Docker image {ctr.image} is missing: run scripts/build-image"
                           ) from None
-    ctr.scratch_dir.mkdir(parents=True, exist_ok=True)
-    container = dc.containers.create(
-        ctr.image, name=ctr.name, hostname=ctr.name, cpuset_cpus=ctr.cpuset,
-        mem_limit=f"{ctr.memory_mib}m", memswap_limit=f"{ctr.memory_mib}m",
-        ports={"22/tcp": ("127.0.0.1", ctr.ssh_port)},
-        volumes={str(ctr.scratch_dir): {"bind": SCRATCH_DIR, "mode": "rw"}},
-        labels=ctr.labels, detach=True)
+    volumes = {}
+    if ctr.scratch_dir is not None:
+        ctr.scratch_dir.mkdir(parents=True, exist_ok=True)
+        volumes[str(ctr.scratch_dir)] = {"bind": SCRATCH_DIR, "mode": "rw"}
+    try:
+        container = dc.containers.create(
+            ctr.image, command=list(ctr.command) or None, name=ctr.name, hostname=ctr.name,
+            cpuset_cpus=ctr.cpuset, mem_limit=f"{ctr.memory_mib}m",
+            memswap_limit=f"{ctr.memory_mib}m", runtime=ctr.runtime,
+            network_mode=ctr.network_mode, security_opt=list(ctr.security_opts) or None,
+            ports=None if ctr.host_network else {"22/tcp": ("127.0.0.1", ctr.ssh_port)},
+            volumes=volumes, labels=ctr.labels, detach=True)
+    except docker.errors.APIError as exc:
+        raise DockerError(f"container {ctr.name} cannot be created: {exc.explanation}"
+                          f"{RUNSC_HINT if 'runsc' in str(exc.explanation) else ''}") from None
     container.put_archive("/root", _authorized_keys_tar(public_key))
     try:
         container.start()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import tempfile
 import time
@@ -44,15 +46,47 @@ def connect(uri: str) -> libvirt.virConnect:
                            "is libvirtd running? (scripts/setup starts it)") from None
 
 
+def _section(_stream: object, fd: int) -> list[Any]:
+    """[in data?, length] of the section of ``fd`` at its offset (libvirt's sparse streams)."""
+    here = os.lseek(fd, 0, os.SEEK_CUR)
+    try:
+        data = os.lseek(fd, here, os.SEEK_DATA)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise
+        data = -1  # in the trailing hole
+    if data < 0:
+        section = [False, os.lseek(fd, 0, os.SEEK_END) - here]
+    elif data > here:
+        section = [False, data - here]
+    else:
+        section = [True, os.lseek(fd, data, os.SEEK_HOLE) - data]
+    os.lseek(fd, here, os.SEEK_SET)
+    return section
+
+
+def _read(_stream: object, nbytes: int, fd: int) -> bytes:
+    return os.read(fd, nbytes)
+
+
+def _skip(_stream: object, length: int, fd: int) -> int:
+    os.lseek(fd, length, os.SEEK_CUR)
+    return 0
+
+
 def _upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str, source: Path,
             fmt: str, capacity: int | None = None) -> libvirt.virStorageVol:
-    size = source.stat().st_size
-    vol = pool.createXML(volume_xml(name, capacity or size, fmt), 0)
+    """A volume with the bytes of ``source``, sent as a sparse stream: the holes of a sparse
+    raw disk stay holes and are not read or sent."""
+    vol = pool.createXML(volume_xml(name, capacity or source.stat().st_size, fmt), 0)
     stream = conn.newStream(0)
-    vol.upload(stream, 0, size, 0)
-    with source.open("rb") as fh:
-        stream.sendAll(lambda _stream, nbytes, f: f.read(nbytes), fh)
-    stream.finish()
+    vol.upload(stream, 0, 0, libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        stream.sparseSendAll(_read, _section, _skip, fd)
+        stream.finish()
+    finally:
+        os.close(fd)
     return vol
 
 
@@ -129,7 +163,11 @@ def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
     return pool
 
 
-def _overlay(pool: libvirt.virStoragePool, vol: VolumePlan) -> libvirt.virStorageVol:
+def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: VolumePlan
+                 ) -> libvirt.virStorageVol:
+    """An overlay on the base volume, or a copy of the image's raw disk."""
+    if vol.source is not None:
+        return _upload(conn, pool, vol.name, Path(vol.source), vol.format)
     backing = pool.storageVolLookupByName(vol.backing).path() if vol.backing else None
     return pool.createXML(volume_xml(vol.name, vol.size_bytes or 0, vol.format, backing), 0)
 
@@ -138,7 +176,7 @@ def create_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: Reso
               vm: VmPlan, public_key: str, show: Show) -> libvirt.virDomain:
     """One running, pinned domain with its root volume and seed."""
     show(f"{vm.env.name}: root volume and seed")
-    _overlay(pool, vm.root)
+    _root_volume(conn, pool, vm.root)
     with tempfile.TemporaryDirectory() as tmp:
         seed = _upload(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
     show(f"{vm.env.name}: domain")

@@ -8,9 +8,9 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostbench.image.manifest import ImageManifest
+from hostbench.image.manifest import CONTAINER_INIT, ImageManifest
 from hostbench.paths import libvirt_pool_dir, stack_state_dir
-from hostbench.provision.pinning import pinning_xslt
+from hostbench.provision.domain_xslt import domain_xslt
 from hostbench.stack.environments import Environment, Kind
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
@@ -22,7 +22,8 @@ BOOT_TIMEOUT_S = 900
 
 
 NO_IMAGE = ImageManifest(hash="", docker_tag="", suite="", mirror="", built_at="", rootfs="",
-                         disk="", kernel="", initrd="", kernel_cmdline="", packages={}, binaries={})
+                         disk="", raw_disk="", kernel="", initrd="", kernel_cmdline="",
+                         packages={}, binaries={})
 """Stands in for an image that is gone: removing a stack needs only the names of its parts."""
 
 
@@ -41,7 +42,8 @@ class NetworkPlan:
 
 @dataclass(frozen=True)
 class VolumePlan:
-    """A volume in the stack's pool: uploaded from ``source``, or an overlay on ``backing``."""
+    """A volume in the stack's pool: uploaded from ``source`` (its size is the file's), or an
+    overlay of ``size_bytes`` on ``backing``."""
 
     name: str
     format: str
@@ -73,9 +75,19 @@ class ContainerPlan:
     image: str  # Docker tag
     cpuset: str
     memory_mib: int
-    ssh_port: int  # published on 127.0.0.1 only
-    scratch_dir: Path  # host directory bind-mounted at SCRATCH_DIR
+    ssh_port: int  # on 127.0.0.1 only: published from the bridge, or sshd's own on the host's
+    scratch_dir: Path | None  # host directory bind-mounted at SCRATCH_DIR (None: overlay)
     labels: dict[str, str]
+    runtime: str  # runc, or runsc (gVisor)
+    network_mode: str  # bridge (NAT) or host
+    security_opts: tuple[str, ...]
+    command: tuple[str, ...]  # the image's command with sshd options (empty: the image's own)
+
+    @property
+    def host_network(self) -> bool:
+        """On the host's network nothing is published: sshd itself listens on 127.0.0.1, and
+        the host is 127.0.0.1 from inside too."""
+        return self.network_mode == "host"
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,44 @@ def resource_name(prefix: str, env: Environment) -> str:
     return prefix if env.name == env.kind.value else f"{prefix}-{env.name}"
 
 
+def _cpu_mode(spec: StackSpec, env: Environment) -> str | None:
+    model = env.vm.cpu_model
+    if model == "host-passthrough" or (model == "auto" and spec.accel == "kvm"):
+        return "host-passthrough"
+    return None
+
+
+def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base: VolumePlan
+        ) -> VmPlan:
+    options = env.vm
+    root = (VolumePlan(f"{name}-root.raw", "raw", source=image.raw_disk)
+            if options.disk == "raw" else
+            VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
+                       size_bytes=spec.disk_gib * GIB))
+    return VmPlan(
+        env=env, domain=name, description=f"hostbench stack {spec.stack}, environment {env.name}",
+        domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores), cores=spec.cores,
+        memory_mib=spec.memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
+        seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
+        xslt=domain_xslt(spec.cores, options.cache, options.io))
+
+
+def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, index: int,
+               scratch_root: Path) -> ContainerPlan:
+    options = env.container
+    port = spec.ssh_port + index
+    host_network = options.network == "host"
+    return ContainerPlan(
+        env=env, name=name, image=image.docker_tag, cpuset=spec.cpuset,
+        memory_mib=spec.memory_mib, ssh_port=port,
+        scratch_dir=scratch_root / env.name if options.storage == "volume" else None,
+        labels={"hostbench.stack": spec.stack, "hostbench.env": env.name},
+        runtime=options.runtime, network_mode=options.network,
+        security_opts=("seccomp=unconfined",) if options.seccomp == "unconfined" else (),
+        command=(CONTAINER_INIT, "-o", "ListenAddress=127.0.0.1", "-o", f"Port={port}")
+        if host_network else ())
+
+
 def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     prefix = f"hostbench-{spec.stack}"
     scratch_root = stack_state_dir(spec.stack) / "scratch"
@@ -132,22 +182,9 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     for env in spec.all_environments:
         name = resource_name(prefix, env)
         if env.kind is Kind.VM:
-            vms.append(VmPlan(
-                env=env, domain=name,
-                description=f"hostbench stack {spec.stack}, environment {env.name}",
-                domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores),
-                cores=spec.cores, memory_mib=spec.memory_mib,
-                cpu_mode="host-passthrough" if spec.accel == "kvm" else None,
-                root=VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
-                                size_bytes=spec.disk_gib * GIB),
-                seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
-                xslt=pinning_xslt(spec.cores)))
+            vms.append(_vm(spec, image, env, name, base))
         elif env.kind is Kind.CONTAINER:
-            containers.append(ContainerPlan(
-                env=env, name=name, image=image.docker_tag, cpuset=spec.cpuset,
-                memory_mib=spec.memory_mib, ssh_port=spec.ssh_port + len(containers),
-                scratch_dir=scratch_root / env.name,
-                labels={"hostbench.stack": spec.stack, "hostbench.env": env.name}))
+            containers.append(_container(spec, image, env, name, len(containers), scratch_root))
     return ResourcePlan(
         stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
         libvirt_uri=LIBVIRT_URI, pool=prefix, pool_path=libvirt_pool_dir(prefix),
@@ -167,14 +204,15 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
                               host_address="127.0.0.1", **common)}
     for vm in plan.vms:
         targets[vm.env.name] = Target(
-            name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of,
+            name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of, options=vm.env.options,
             host=vm_addresses[vm.env.name], port=22, user=SSH_USER, domain=vm.domain,
             accel=spec.accel, host_address=plan.network.gateway, **common)
     for ctr in plan.containers:
         targets[ctr.env.name] = Target(
             name=ctr.env.name, kind=Kind.CONTAINER, variant_of=ctr.env.variant_of,
-            host="127.0.0.1", port=ctr.ssh_port, user=SSH_USER, container=ctr.name,
-            host_address=container_gateways[ctr.env.name], **common)
+            options=ctr.env.options, host="127.0.0.1", port=ctr.ssh_port, user=SSH_USER,
+            container=ctr.name, host_address="127.0.0.1" if ctr.host_network
+            else container_gateways[ctr.env.name], **common)
     return Targets(stack=plan.stack, spec=spec, image=plan.image_ref, targets=targets,
                    ssh_private_key=private_key)
 

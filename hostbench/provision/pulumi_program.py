@@ -79,10 +79,13 @@ class VmEnvironment(pulumi.ComponentResource):
                  public_key: str) -> None:
         super().__init__("hostbench:env:Vm", vm.domain)
         opts = pulumi.ResourceOptions(provider=shared.provider, parent=self)
-        base = shared.volumes[vm.root.backing or ""]
-        root = libvirt.Volume(f"{vm.domain}-root", name=vm.root.name, pool=shared.pool.name,
-                              base_volume_id=base.id, size=vm.root.size_bytes,
-                              format=vm.root.format, opts=opts)
+        if vm.root.backing is not None:  # a qcow2 overlay on the image
+            root = libvirt.Volume(f"{vm.domain}-root", name=vm.root.name, pool=shared.pool.name,
+                                  base_volume_id=shared.volumes[vm.root.backing].id,
+                                  size=vm.root.size_bytes, format=vm.root.format, opts=opts)
+        else:  # a copy of the image's raw disk
+            root = libvirt.Volume(f"{vm.domain}-root", name=vm.root.name, pool=shared.pool.name,
+                                  source=vm.root.source, format=vm.root.format, opts=opts)
         seed = libvirt.CloudInitDisk(f"{vm.domain}-seed", name=vm.seed, pool=shared.pool.name,
                                      user_data=user_data(public_key),
                                      meta_data=meta_data(vm.domain), opts=opts)
@@ -118,12 +121,15 @@ class ContainerEnvironment(pulumi.ComponentResource):
                                    opts=opts)
         self.container = docker.Container(
             f"{ctr.name}-ctr", name=ctr.name, image=image.image_id, hostname=ctr.name,
-            cpu_set=ctr.cpuset, memory=ctr.memory_mib, memory_swap=ctr.memory_mib,
-            ports=[docker.ContainerPortArgs(internal=22, external=ctr.ssh_port, ip="127.0.0.1")],
+            command=list(ctr.command) or None, cpu_set=ctr.cpuset, memory=ctr.memory_mib,
+            memory_swap=ctr.memory_mib, runtime=ctr.runtime, network_mode=ctr.network_mode,
+            security_opts=list(ctr.security_opts) or None,
+            ports=None if ctr.host_network else [docker.ContainerPortArgs(
+                internal=22, external=ctr.ssh_port, ip="127.0.0.1")],
             uploads=[docker.ContainerUploadArgs(file="/root/.ssh/authorized_keys",
                                                 content=public_key + "\n", permissions="0600")],
-            volumes=[docker.ContainerVolumeArgs(host_path=str(ctr.scratch_dir),
-                                                container_path=SCRATCH_DIR)],
+            volumes=None if ctr.scratch_dir is None else [docker.ContainerVolumeArgs(
+                host_path=str(ctr.scratch_dir), container_path=SCRATCH_DIR)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in ctr.labels.items()],
             must_run=True, restart="no", opts=opts)
         self.gateway = self.container.network_datas.apply(lambda nets: nets[0].gateway)

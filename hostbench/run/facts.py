@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -30,6 +31,7 @@ echo "os_release=$(. /etc/os-release && echo "$PRETTY_NAME")"
 echo "virtualization=$(systemd-detect-virt 2>/dev/null || echo none)"
 echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource \
                     2>/dev/null || echo unknown)"
+echo "seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)"
 for b in "$@"; do
   if [ -e "$b" ]; then echo "sha256:$b=$(sha256sum "$b" | cut -d' ' -f1)";
   else echo "sha256:$b=missing"; fi
@@ -53,11 +55,12 @@ class EnvFacts(Record):
     os_release: str = ""
     virtualization: str = ""
     clocksource: str = ""
+    seccomp: str = ""  # the shell's seccomp mode: 0 none, 2 a filter (Docker's default profile)
     binaries: dict[str, str] = Field(default_factory=dict)  # sha256 by path, or "missing"
 
 
 SHOWN_FACTS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "kernel",
-               "os_release", "virtualization", "clocksource")
+               "os_release", "virtualization", "clocksource", "seccomp")
 """The facts shown side by side (binary hashes appear as parity checks instead)."""
 
 
@@ -73,6 +76,8 @@ class HostFacts(Record):
     governor: str
     memory_kib: int
     versions: dict[str, str]
+    container_runtimes: dict[str, str] = Field(default_factory=dict)
+    """The Docker engine's runtimes and their arguments (how gVisor ran: platform, network)."""
 
 
 def parse_facts(text: str) -> EnvFacts:
@@ -146,7 +151,22 @@ def host_facts() -> HostFacts:
         governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         memory_kib=int(memory.group(1)) if memory else 0,
         versions=versions,
+        container_runtimes=container_runtimes(),
     )
+
+
+def container_runtimes() -> dict[str, str]:
+    """Each runtime the Docker engine knows, with its arguments (empty when it has none)."""
+    proc = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"],
+                          capture_output=True, text=True) if shutil.which("docker") else None
+    if proc is None or proc.returncode != 0:
+        return {}
+    try:
+        runtimes = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {}
+    return {name: " ".join(spec.get("runtimeArgs") or []) for name, spec in runtimes.items()
+            if isinstance(spec, dict)}
 
 
 def git_commit() -> str:

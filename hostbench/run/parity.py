@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from hostbench.errors import HostbenchError
 from hostbench.records import Record
 from hostbench.run.facts import EnvFacts
-from hostbench.stack.environments import Kind
+from hostbench.stack.environments import ContainerOptions, Kind
 from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import Target
 
@@ -66,8 +66,19 @@ def _fmt_cpus(cpus: set[int]) -> str:
     return cpuset(sorted(cpus)) or "none"
 
 
+def runs_own_kernel_view(t: Target) -> bool:
+    """gVisor (runsc) answers /proc and /sys itself: no CPU list, no cgroup files inside, and
+    the sandbox's memory limit as MemTotal."""
+    return isinstance(t.options, ContainerOptions) and t.options.runtime == "runsc"
+
+
 def _memory_check(t: Target, f: EnvFacts) -> ParityCheck | None:
     want_kib = t.memory_mib * 1024
+    if runs_own_kernel_view(t):
+        return ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=str(want_kib),
+                           actual=str(f.memtotal_kib), ok=f.memtotal_kib == want_kib,
+                           rule="gVisor shows the sandbox's memory limit as MemTotal: exactly "
+                                "the memory given")
     if t.kind is Kind.VM:
         low = int(VM_MEMTOTAL_MIN_FRACTION * want_kib)
         return ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=f"{low}..{want_kib}",
@@ -99,7 +110,8 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
         checks.append(ParityCheck(fact="usable CPU count", env=t.name, expected=str(len(t.cores)),
                                   actual=str(f.nproc), ok=f.nproc == len(t.cores),
                                   rule="nproc equals the pinned cores"))
-        if t.kind is not Kind.VM:  # the guest numbers its vCPUs itself; checked by count
+        # a VM numbers its vCPUs itself, gVisor shows no CPU list: both are checked by count
+        if t.kind is not Kind.VM and not runs_own_kernel_view(t):
             allowed = cpu_list(f.cpus_allowed)
             checks.append(ParityCheck(fact="usable CPU list", env=t.name,
                                       expected=_fmt_cpus(set(t.cores)),

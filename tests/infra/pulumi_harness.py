@@ -66,6 +66,7 @@ def write_manifest(directory: Path) -> Path:
         "hash": "f" * 64, "docker_tag": "hostbench:ffffffffffffffff", "suite": "bookworm",
         "mirror": "http://mirror.invalid/debian", "built_at": "2026-01-01T00:00:00+00:00",
         "rootfs": str(directory / "rootfs"), "disk": str(directory / "disk.qcow2"),
+        "raw_disk": str(directory / "disk.raw"),
         "kernel": str(directory / "vmlinuz"), "initrd": str(directory / "initrd.img"),
         "kernel_cmdline": "root=/dev/vda rw console=ttyS0,115200",
         "packages": {"sysbench": "1.0.20+ds-5"}, "binaries": {"/usr/bin/sysbench": "0" * 64},

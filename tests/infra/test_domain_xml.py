@@ -13,6 +13,7 @@ import pytest
 
 from hostbench.image.manifest import ImageManifest
 from hostbench.provision.domain_xml import apply_xslt, domain_xml
+from hostbench.provision.domain_xslt import domain_xslt
 from hostbench.provision.plan import NO_IMAGE, resource_plan
 from hostbench.stack.spec import spec_from_mapping
 
@@ -115,3 +116,15 @@ def test_a_cputune_already_present_is_replaced_not_duplicated(tmp_path):
 
 def test_the_validator_can_fail(tmp_path):
     assert _validate("<domain type='qemu'><vcpu>x</vcpu></domain>", tmp_path).returncode != 0
+
+
+def test_the_root_disks_cache_and_io_modes_come_through_the_stylesheet(tmp_path):
+    pinned = apply_xslt(_provider_domain(), domain_xslt((1,), cache="none", io="native"))
+    assert _validate(pinned, tmp_path).returncode == 0
+    root = ET.fromstring(pinned)
+    disk, cdrom = root.findall("devices/disk")
+    assert disk.find("driver").attrib == {"name": "qemu", "type": "qcow2", "cache": "none",
+                                          "io": "native"}
+    assert "cache" not in cdrom.find("driver").attrib  # only the root disk
+    plain = ET.fromstring(apply_xslt(_provider_domain(), domain_xslt((1,))))
+    assert plain.find("devices/disk/driver").attrib == {"name": "qemu", "type": "qcow2"}

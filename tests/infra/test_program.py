@@ -139,7 +139,8 @@ def test_outputs_follow_the_targets_contract(config, tmp_path):
     assert targets["container"] == {
         "name": "container", "kind": "container", "host": "127.0.0.1", "port": 2222,
         "user": "root", "container": "hostbench-test", "host_address": "172.17.0.1",
-        "cores": [1], "memory_mib": 1024}
+        "cores": [1], "memory_mib": 1024, "options": {
+            "runtime": "runc", "network": "bridge", "seccomp": "default", "storage": "volume"}}
     assert targets["vm"]["host_address"] == "192.168.150.1"
     assert targets["bare"]["host_address"] == "127.0.0.1"
     assert targets["bare"]["cores"] == [1]
@@ -204,3 +205,72 @@ def test_kvm_requested_on_a_host_without_kvm_is_rejected(config, monkeypatch):
     config["accel"] = "kvm"
     with pytest.raises(ConfigError, match="hostbench:accel: is kvm but KVM is not usable"):
         run_program(config)
+
+
+FACTORS = [
+    {"name": "vm", "kind": "vm"},
+    {"name": "vm-raw", "kind": "vm", "variant_of": "vm",
+     "options": {"disk": "raw", "cache": "none", "io": "native"}},
+    {"name": "container", "kind": "container"},
+    {"name": "container-hostnet", "kind": "container", "variant_of": "container",
+     "options": {"network": "host"}},
+    {"name": "container-unconfined", "kind": "container", "variant_of": "container",
+     "options": {"seccomp": "unconfined"}},
+    {"name": "container-overlay", "kind": "container", "variant_of": "container",
+     "options": {"storage": "overlay"}},
+    {"name": "gvisor", "kind": "container", "variant_of": "container",
+     "options": {"runtime": "runsc"}},
+]
+
+
+@pytest.fixture
+def factors(config, schemas):
+    config["environments"] = FACTORS
+    mocks, exports = run_program(config)
+    problems = [p for r in mocks.resources if r.custom for p in schemas.validate(r.token, r.inputs)]
+    assert problems == []
+    return mocks, exports
+
+
+def test_every_variant_is_its_own_component(factors):
+    mocks, exports = factors
+    components = sorted((r.token, r.name) for r in mocks.resources if not r.custom)
+    assert [n for t, n in components if t == "hostbench:env:Vm"] == [
+        "hostbench-test", "hostbench-test-vm-raw"]
+    assert len([t for t, _ in components if t == "hostbench:env:Container"]) == 5
+    assert set(exports.values["targets"]) == {"bare", *(e["name"] for e in FACTORS)}
+    assert exports.values["targets"]["gvisor"]["variant_of"] == "container"
+
+
+def test_container_variants_declare_their_factor(factors):
+    mocks, exports = factors
+    containers = {r.inputs["name"].removeprefix("hostbench-test").lstrip("-") or "container":
+                  r.inputs for r in mocks.by_token(CONTAINER)}
+    assert containers["gvisor"]["runtime"] == "runsc"
+    assert containers["container"]["runtime"] == "runc"
+    assert containers["container-unconfined"]["securityOpts"] == ["seccomp=unconfined"]
+    assert "securityOpts" not in containers["container"]
+    hostnet = containers["container-hostnet"]
+    assert hostnet["networkMode"] == "host" and "ports" not in hostnet
+    assert hostnet["command"] == ["/usr/local/sbin/hostbench-container-init", "-o",
+                                  "ListenAddress=127.0.0.1", "-o", "Port=2223"]
+    assert containers["container"]["networkMode"] == "bridge"
+    assert "volumes" not in containers["container-overlay"]
+    assert containers["container"]["volumes"][0]["containerPath"] == "/scratch"
+    targets = exports.values["targets"]
+    assert targets["container-hostnet"]["host_address"] == "127.0.0.1"
+    assert targets["container-hostnet"]["port"] == 2223
+    assert targets["gvisor"]["host_address"] == "172.17.0.1"
+
+
+def test_the_raw_vm_gets_a_raw_copy_with_its_cache_and_io_modes(factors, config):
+    mocks, _ = factors
+    volumes = {r.inputs["name"]: r.inputs for r in mocks.by_token(VOLUME)}
+    raw = volumes["hostbench-test-vm-raw-root.raw"]
+    assert raw["format"] == "raw" and raw["source"].endswith("/disk.raw")
+    assert "baseVolumeId" not in raw
+    assert volumes["hostbench-test-root.qcow2"]["baseVolumeId"] == "hostbench-test-base-id"
+    xslt = {d.inputs["name"]: d.inputs["xml"]["xslt"] for d in mocks.by_token(DOMAIN)}
+    assert '<xsl:attribute name="cache">none</xsl:attribute>' in xslt["hostbench-test-vm-raw"]
+    assert '<xsl:attribute name="io">native</xsl:attribute>' in xslt["hostbench-test-vm-raw"]
+    assert "cache" not in xslt["hostbench-test"]

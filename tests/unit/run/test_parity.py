@@ -121,3 +121,25 @@ def test_the_verdict_records_an_override():
     assert not verdict(bad, allow_mismatch=False).overridden
     good = verdict(check_parity(targets(), good_facts(), BINARIES), allow_mismatch=True)
     assert good.ok and not good.overridden
+
+
+def _gvisor() -> Target:
+    return container("gvisor").model_copy(
+        update={"options": container().options.model_copy(update={"runtime": "runsc"})})
+
+
+def test_gvisor_is_checked_by_its_own_view_strict_on_cores_memory_and_binaries():
+    """gVisor answers /proc itself: no CPU list, no cgroup files, MemTotal = the sandbox limit
+    (as seen in a runsc container here)."""
+    envs = [*targets(), _gvisor()]
+    own_view = facts(cpus="", memtotal=1024 * 1024, limit="max", virt="docker")
+    assert failures(check_parity(envs, {**good_facts(), "gvisor": own_view}, BINARIES)) == []
+    bigger = facts(cpus="", memtotal=2048 * 1024, limit="max", virt="docker")
+    bad = failures(check_parity(envs, {**good_facts(), "gvisor": bigger}, BINARIES))
+    assert [(c.env, c.fact) for c in bad] == [("gvisor", "MemTotal (KiB)")]
+    other_binary = facts(cpus="", memtotal=1024 * 1024, limit="max", sysbench="c" * 64)
+    bad = failures(check_parity(envs, {**good_facts(), "gvisor": other_binary}, BINARIES))
+    assert [(c.env, c.fact) for c in bad] == [("gvisor", "sha256 /usr/bin/sysbench")]
+    # a runc container without the cgroup limit inside still fails
+    bad = failures(check_parity(targets(), {**good_facts(), "container": own_view}, BINARIES))
+    assert {c.fact for c in bad} == {"usable CPU list", "cgroup memory limit (bytes)"}

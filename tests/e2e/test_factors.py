@@ -1,0 +1,146 @@
+"""A stack of variants for real: gVisor, host network, no seccomp, overlay storage and a raw VM
+disk with cache none and native I/O. Each is checked from inside (or from libvirt) to be what was
+declared; parity and a short benchmark with its factor table go through; `fab down` leaves
+nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import libvirt
+import pytest
+
+from hostbench.commands import provision
+from hostbench.paths import PROJECT_ROOT
+from hostbench.provision.plan import ResourcePlan, resource_plan
+from hostbench.reach.ssh import connection
+from hostbench.results.store import Store
+from hostbench.stack.spec import load_stack_file
+from hostbench.stack.targets import Targets, saved_targets_file
+from tests.e2e.conftest import write_stack
+
+FAB = str(Path(sys.executable).with_name("fab"))
+STACK = "variants"
+VARIANTS = [
+    {"name": "vm-raw", "kind": "vm", "options": {"disk": "raw", "cache": "none", "io": "native"}},
+    {"name": "container", "kind": "container"},
+    {"name": "container-hostnet", "kind": "container", "variant_of": "container",
+     "options": {"network": "host"}},
+    {"name": "container-unconfined", "kind": "container", "variant_of": "container",
+     "options": {"seccomp": "unconfined"}},
+    {"name": "container-overlay", "kind": "container", "variant_of": "container",
+     "options": {"storage": "overlay"}},
+    {"name": "gvisor", "kind": "container", "variant_of": "container",
+     "options": {"runtime": "runsc"}},
+]
+
+
+@pytest.fixture(scope="module")
+def variants(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan, Targets]]:
+    path = write_stack(tmp_path_factory.mktemp("stacks"), STACK, ssh_port=2310,
+                       network_cidr="192.168.152.0/24", environments=json.dumps(VARIANTS))
+    spec = load_stack_file(STACK, path)
+    provision.down(spec)
+    targets = provision.up(spec)
+    yield resource_plan(spec, image), targets
+    provision.down(spec)
+
+
+def _run(targets: Targets, env: str, command: str) -> str:
+    t = targets.targets[env]
+    assert t.host and t.port and t.user
+    with connection(t.host, t.port, t.user, targets.ssh_private_key) as conn:
+        return conn.run(command, hide=True, in_stream=False, warn=True).stdout
+
+
+def test_gvisor_runs_its_own_kernel(variants):
+    _, targets = variants
+    assert "Starting gVisor" in _run(targets, "gvisor", "dmesg")
+    assert "Starting gVisor" not in _run(targets, "container", "dmesg 2>&1 || true")
+
+
+def test_the_hostnet_container_sees_the_hosts_interfaces(variants):
+    plan, targets = variants
+    host_interfaces = set(os.listdir("/sys/class/net"))
+    inside = set(_run(targets, "container-hostnet", "ls /sys/class/net").split())
+    assert plan.network.bridge in inside and inside == host_interfaces
+    assert plan.network.bridge not in _run(targets, "container", "ls /sys/class/net").split()
+    assert targets.targets["container-hostnet"].host_address == "127.0.0.1"
+
+
+def test_the_unconfined_container_has_no_seccomp_filter(variants):
+    _, targets = variants
+    status = "grep '^Seccomp:' /proc/self/status"
+    assert _run(targets, "container-unconfined", status).split() == ["Seccomp:", "0"]
+    assert _run(targets, "container", status).split() == ["Seccomp:", "2"]
+
+
+def test_the_overlay_containers_scratch_is_in_its_writable_layer(variants):
+    plan, targets = variants
+    mounts = "awk '$5 == \"/scratch\"' /proc/self/mountinfo"
+    assert _run(targets, "container-overlay", mounts).strip() == ""
+    assert "/scratch" in _run(targets, "container", mounts)
+    ctr = next(c for c in plan.containers if c.env.name == "container-overlay")
+    assert ctr.scratch_dir is None
+    info = docker.from_env().api.inspect_container(ctr.name)
+    assert not any(m["Destination"] == "/scratch" for m in info["Mounts"])
+
+
+def test_the_raw_vm_has_a_raw_disk_with_cache_none_and_native_io(variants):
+    plan, targets = variants
+    (vm,) = plan.vms
+    domain = libvirt.open(plan.libvirt_uri).lookupByName(vm.domain)
+    driver = ET.fromstring(domain.XMLDesc(0)).find("devices/disk[@device='disk']/driver")
+    assert (driver.get("type"), driver.get("cache"), driver.get("io")) == ("raw", "none",
+                                                                          "native")
+    assert _run(targets, "vm-raw", "findmnt -n -o FSTYPE /").strip() == "ext4"
+
+
+def test_parity_holds_for_every_variant(variants):
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.run([FAB, "parity", "--targets-file", str(saved_targets_file(STACK))],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "parity ok" in proc.stdout and "gvisor" in proc.stdout
+
+
+def test_a_short_benchmark_measures_each_factor_with_the_others_paused(variants, tmp_path):
+    plan, _ = variants
+    env = {**os.environ, "HOSTBENCH_RESULTS_DIR": str(tmp_path), "COLUMNS": "200"}
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(STACK)), "--workload",
+            "kernel-stress-ng-switch", "--repeat", "2", "--warmup", "0",
+            "--env", "bare,container,container-unconfined,gvisor"]
+    proc = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "factor effects" in proc.stdout
+    assert "container-unconfined vs container" in proc.stdout and "gvisor vs container" in \
+        proc.stdout
+    with Store(tmp_path / "hostbench.sqlite") as store:
+        run = store.load(store.latest_run_id())
+    assert run.record.options.isolation == "pause"
+    assert all(t.neighbours_cpu_s is not None for t in run.trials)
+    # nothing is left paused: every container runs, the VM too
+    client = docker.from_env()
+    assert {client.containers.get(c.name).status for c in plan.containers} == {"running"}
+    domain = libvirt.open(plan.libvirt_uri).lookupByName(plan.vms[0].domain)
+    assert domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+
+
+def test_down_removes_every_variant(variants):
+    plan, _ = variants
+    provision.down(load_stack_file(STACK, Path(plan.spec.source)))
+    client = docker.from_env()
+    assert [c.name for c in client.containers.list(all=True)
+            if c.labels.get("hostbench.stack") == STACK] == []
+    conn = libvirt.open(plan.libvirt_uri)
+    assert not [d for d in conn.listAllDomains() if d.name().startswith(plan.prefix)]
+    assert not [p for p in conn.listAllStoragePools() if p.name() == plan.pool]
+    assert not plan.pool_path.exists() and not plan.scratch_root.exists()
