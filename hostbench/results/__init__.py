@@ -1,0 +1,1 @@
+"""Results: every run, its facts, trials and samples in SQLite, and exports for other tools."""
