@@ -40,14 +40,18 @@ def down(c, stack=DEFAULT_STACK):
     "dry_run": "print the plan and its estimated duration, run nothing",
     "resume": "finish the missing trials of run RUN",
     "allow_mismatch": "run even when the parity check fails (recorded with the run)",
+    "isolation": "pause: the other environments are paused during each trial (default); "
+                 "none: they stay up (their host CPU is recorded either way)",
 })
 def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat=5, warmup=1,
-              workload=None, env=None, dry_run=False, resume=None, allow_mismatch=False):
+              workload=None, env=None, dry_run=False, resume=None, allow_mismatch=False,
+              isolation="pause"):
     """Parity check, then every workload in every environment of the stack, interleaved."""
     run_cli(lambda: run_benchmark(options_from_cli(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat, warmup=warmup,
         workload=workload, env=env, dry_run=dry_run, resume=resume,
-        allow_mismatch=allow_mismatch, command_line=shlex.join(sys.argv))))
+        allow_mismatch=allow_mismatch, isolation=isolation,
+        command_line=shlex.join(sys.argv))))
 
 
 @task(help={"stack": f"stack whose targets to check (default {DEFAULT_STACK})",

@@ -97,6 +97,10 @@ ALTER TABLE runs ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE runs ADD COLUMN environments TEXT;
 ALTER TABLE runs DROP COLUMN tool_versions;
 """,
+    # 2 -> 3: the host CPU the idle environments used during each trial.
+    3: """
+ALTER TABLE trials ADD COLUMN neighbours_cpu_s REAL;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -121,8 +125,9 @@ def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:
     spec = dict(values.get("stack_config") or {}) or None
     if spec is not None and spec.get("accel") is None:
         spec["accel"] = accel or "tcg"
+    options = {**(values.get("options") or {}), "isolation": "none"}  # nothing was paused
     return {**values, "format": 2, "host_facts": host or None, "stack_config": spec,
-            "environments": [env.model_dump() for env in environments]}
+            "options": options, "environments": [env.model_dump() for env in environments]}
 
 
 def _record_values(row: sqlite3.Row) -> dict[str, Any]:
@@ -333,11 +338,11 @@ class Store:
         with self._tx() as conn:
             cursor = conn.execute(
                 "INSERT INTO trials (run_id, workload, env, trial, warmup, position, status, "
-                "error, command, started_at, duration_s, wall_s, raw_path) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "error, command, started_at, duration_s, wall_s, raw_path, neighbours_cpu_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (trial.run_id, trial.workload, trial.env, trial.trial, int(trial.warmup),
                  trial.position, trial.status, trial.error, trial.command, trial.started_at,
-                 trial.duration_s, trial.wall_s, trial.raw_path))
+                 trial.duration_s, trial.wall_s, trial.raw_path, trial.neighbours_cpu_s))
             trial_id = cursor.lastrowid
             assert trial_id is not None
             conn.executemany(

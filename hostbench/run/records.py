@@ -15,6 +15,7 @@ from pydantic import field_validator
 
 from hostbench.records import Record
 from hostbench.run.facts import HostFacts
+from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.schedule import PlannedTrial
 from hostbench.stack.environments import Environment
@@ -77,6 +78,7 @@ class TrialRecord(Record):
     duration_s: float | None = None  # measured inside the environment
     error: str | None = None
     raw_path: str | None = None
+    neighbours_cpu_s: float | None = None  # host CPU the other environments used meanwhile
     samples: tuple[Sample, ...] = ()
 
     @property
@@ -98,6 +100,7 @@ class BenchmarkOptions(Record):
     dry_run: bool = False
     resume: str | None = None
     allow_mismatch: bool = False
+    isolation: Isolation = "pause"
     command_line: str = ""
 
 

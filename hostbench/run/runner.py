@@ -22,6 +22,7 @@ from rich.progress import (
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
@@ -44,6 +45,7 @@ class RunContext:
     raw_dir: Path
     console: Console
     host_tree: str | None = None  # the image tree on the host, where host-side servers run from
+    neighbours: Neighbours | None = None  # the other environments: paused and metered
     workload_seconds: float = 0.0
     dead: dict[str, str] = field(default_factory=dict)  # env -> why it stopped answering
     prepared: set[tuple[str, str]] = field(default_factory=set)
@@ -84,8 +86,19 @@ def _prepare(ctx: RunContext, workload: Workload, env: str) -> None:
     ctx.prepared.add((workload.name, env))
 
 
-def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-             raw: Path) -> ExecResult:
+def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str], raw: Path,
+             usage: Usage) -> ExecResult:
+    """The workload in ``env``, its neighbours quiet (``usage`` gets what they used)."""
+    if ctx.neighbours is None:
+        return _with_server(ctx, workload, env, argv, raw)
+    with ctx.neighbours.around(env) as measured:
+        result = _with_server(ctx, workload, env, argv, raw)
+    usage.cpu_s = measured.cpu_s
+    return result
+
+
+def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
+                 raw: Path) -> ExecResult:
     executor = ctx.executors[env]
     if workload.host_server is None:
         return executor.run(argv, workload.timeout_s)
@@ -111,12 +124,13 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     result: ExecResult | None = None
     samples: tuple[Sample, ...] = ()
     error: str | None = None
+    usage = Usage()
     if env in ctx.dead:
         error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
     else:
         try:
             _prepare(ctx, workload, env)
-            result = _execute(ctx, workload, env, argv, raw)
+            result = _execute(ctx, workload, env, argv, raw, usage)
             ctx.workload_seconds += result.inside_s or result.wall_s
             if result.exit_code != 0:
                 error = (f"exit code {result.exit_code}: "
@@ -140,7 +154,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
         command=command, started_at=started, wall_s=result.wall_s if result else None,
         duration_s=result.inside_s if result else None, error=error, raw_path=str(raw),
-        samples=() if error else samples)
+        neighbours_cpu_s=usage.cpu_s, samples=() if error else samples)
     ctx.save(trial)
     if trial.status == "ok":
         ctx.completed.add(trial.key)

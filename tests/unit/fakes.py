@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostbench.image.manifest import ImageManifest
+from hostbench.provision.control import ControlError
 from hostbench.provision.plan import resource_plan, targets_document
 from hostbench.reach.executors import ExecResult, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
@@ -97,6 +98,7 @@ def write_manifest(directory: Path) -> Path:
         hash="f" * 64, docker_tag="hostbench:ffffffffffffffff", suite="bookworm",
         mirror="http://mirror.invalid/debian", built_at="2026-01-01T00:00:00+00:00",
         rootfs=str(directory / "rootfs"), disk=str(directory / "disk.qcow2"),
+        raw_disk=str(directory / "disk.raw"),
         kernel=str(directory / "vmlinuz"), initrd=str(directory / "initrd.img"),
         kernel_cmdline="root=/dev/vda rw", packages={}, binaries=BINARIES)
     path = directory / "manifest.json"
@@ -123,20 +125,65 @@ def fake_targets(directory: Path, environments: tuple[Environment, ...] = DEFAUL
 
 
 @dataclass
+class FakeControl:
+    """The host side of a stack's VMs and containers: each one that is not paused burns
+    ``IDLE_CPU_S`` of host CPU between two readings; ``broken`` ones cannot be paused."""
+
+    targets: dict[str, Target]
+    broken: set[str] = field(default_factory=set)
+    paused: set[str] = field(default_factory=set)
+    used: dict[str, float] = field(default_factory=dict)
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    IDLE_CPU_S = 0.01
+
+    def names(self) -> list[str]:
+        return [n for n, t in self.targets.items() if t.kind is not Kind.BARE]
+
+    def pause(self, name: str) -> None:
+        if name in self.broken:
+            raise ControlError(f"cannot pause {name}: container is not running")
+        self.paused.add(name)
+        self.events.append(("pause", name))
+
+    def resume(self, name: str) -> None:
+        if name in self.paused:
+            self.paused.discard(name)
+            self.events.append(("resume", name))
+
+    def cpu_seconds(self, name: str) -> float:
+        if name not in self.paused:
+            self.used[name] = self.used.get(name, 0.0) + self.IDLE_CPU_S
+        return self.used.get(name, 0.0)
+
+
+@dataclass
 class FakeHost:
-    """Makes the executors of a benchmark and keeps them for the test to look at."""
+    """Makes the executors and the host control of a benchmark and keeps them for the test to
+    look at; each executor notes which neighbours were paused when its workloads ran."""
 
     slowdown: dict[str, float] = field(default_factory=dict)
     fail: dict[str, Callable[[int], Exception | int | None]] = field(default_factory=dict)
     memory_limit: dict[str, int] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
     made: dict[str, FakeExecutor] = field(default_factory=dict)
+    host: FakeControl | None = None
+    paused_while_running: dict[str, list[set[str]]] = field(default_factory=dict)
 
     def connect(self, target: Target, _key: str) -> FakeExecutor:
-        executor = FakeExecutor(target, self.slowdown.get(target.name, 1.0),
-                                self.fail.get(target.name, lambda _n: None),
+        def fail(n: int, name: str = target.name) -> Exception | int | None:
+            if self.host is not None:
+                self.paused_while_running.setdefault(name, []).append(set(self.host.paused))
+            return self.fail.get(name, lambda _n: None)(n)
+
+        executor = FakeExecutor(target, self.slowdown.get(target.name, 1.0), fail,
                                 self.memory_limit.get(target.name))
         self.made[target.name] = executor
         return executor
+
+    def control(self, targets: Mapping[str, Target]) -> FakeControl:
+        self.host = FakeControl(dict(targets), set(self.broken))
+        return self.host
 
 
 def load(path: Path) -> Targets:

@@ -1,0 +1,112 @@
+"""Pausing, resuming and metering a stack's VMs and containers on the host (Docker, libvirt):
+what keeps idle neighbours off the pinned cores while another environment is measured."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import docker
+import docker.errors
+import libvirt
+from docker.models.containers import Container
+
+from hostbench.errors import HostbenchError
+from hostbench.provision import docker_backend, libvirt_backend
+from hostbench.provision.plan import LIBVIRT_URI
+from hostbench.stack.environments import Kind
+from hostbench.stack.targets import Target
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+QEMU_PID_DIR = Path("/run/libvirt/qemu")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class ControlError(HostbenchError):
+    pass
+
+
+def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT) -> float:
+    """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(","):
+            return int((root / "cpuacct" / path.lstrip("/") / "cpuacct.usage").read_text()) / 1e9
+    for line in lines:
+        if line.startswith("0::"):
+            stat = (root / line[3:].lstrip("/") / "cpu.stat").read_text()
+            usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
+            return int(usage) / 1e6
+    raise ControlError(f"process {pid} is in no cpuacct or cgroup v2 hierarchy")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system time of process ``pid`` and all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+class EnvironmentControl:
+    """The stack's VMs (by domain) and containers (by name) on this host."""
+
+    def __init__(self, targets: Mapping[str, Target], libvirt_uri: str = LIBVIRT_URI) -> None:
+        self.targets = {n: t for n, t in targets.items() if t.kind is not Kind.BARE}
+        self.libvirt_uri = libvirt_uri
+        self._docker: docker.DockerClient | None = None
+        self._libvirt: libvirt.virConnect | None = None
+
+    def names(self) -> list[str]:
+        return list(self.targets)
+
+    def _container(self, name: str) -> Container:
+        if self._docker is None:
+            self._docker = docker_backend.client()
+        try:
+            return self._docker.containers.get(self.targets[name].container or "")
+        except docker.errors.DockerException as exc:
+            raise ControlError(f"{name}: {exc}") from None
+
+    def _domain(self, name: str) -> libvirt.virDomain:
+        if self._libvirt is None:
+            self._libvirt = libvirt_backend.connect(self.libvirt_uri)
+        try:
+            return self._libvirt.lookupByName(self.targets[name].domain or "")
+        except libvirt.libvirtError as exc:
+            raise ControlError(f"{name}: {exc}") from None
+
+    def pause(self, name: str) -> None:
+        try:
+            if self.targets[name].kind is Kind.VM:
+                self._domain(name).suspend()
+            else:
+                self._container(name).pause()
+        except (libvirt.libvirtError, docker.errors.DockerException) as exc:
+            raise ControlError(f"cannot pause {name}: {exc}") from None
+
+    def resume(self, name: str) -> None:
+        try:
+            if self.targets[name].kind is Kind.VM:
+                domain = self._domain(name)
+                if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                    domain.resume()
+            else:
+                container = self._container(name)
+                container.reload()
+                if container.status == "paused":
+                    container.unpause()
+        except (libvirt.libvirtError, docker.errors.DockerException) as exc:
+            raise ControlError(f"cannot resume {name}: {exc}") from None
+
+    def cpu_seconds(self, name: str) -> float:
+        """Host CPU time the environment has used so far (its QEMU process, its cgroup)."""
+        try:
+            if self.targets[name].kind is Kind.VM:
+                domain = self.targets[name].domain
+                pid = int((QEMU_PID_DIR / f"{domain}.pid").read_text())
+                return process_cpu_seconds(pid)
+            container = self._container(name)
+            return cgroup_cpu_seconds(container.attrs["State"]["Pid"])
+        except (OSError, ValueError, StopIteration) as exc:
+            raise ControlError(f"cannot read the CPU time of {name}: {exc}") from None

@@ -1,0 +1,75 @@
+"""Idle neighbours: every environment of a stack shares the pinned cores, so while one is
+measured the others are paused (or, without isolation, only watched), and the host CPU time
+they use meanwhile is recorded with the trial."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from hostbench.errors import HostbenchError
+
+Isolation = Literal["pause", "none"]
+
+
+class Control(Protocol):
+    """What the host can do with a stack's VMs and containers (hostbench.provision.control)."""
+
+    def names(self) -> list[str]: ...
+
+    def pause(self, name: str) -> None: ...
+
+    def resume(self, name: str) -> None: ...
+
+    def cpu_seconds(self, name: str) -> float: ...
+
+
+@dataclass
+class Usage:
+    """Host CPU seconds the neighbours used during one trial; None when one could not be read."""
+
+    cpu_s: float | None = None
+
+
+@dataclass
+class Neighbours:
+    control: Control
+    isolation: Isolation
+    problems: set[str] = field(default_factory=set)  # what could not be paused or read
+
+    @contextmanager
+    def around(self, env: str) -> Iterator[Usage]:
+        """While the body measures ``env``: the others paused (with isolation) and metered."""
+        usage = Usage()
+        others = [n for n in self.control.names() if n != env]
+        before = {n: self._cpu(n) for n in others}
+        paused = []
+        try:
+            if self.isolation == "pause":
+                for name in others:
+                    try:
+                        self.control.pause(name)
+                        paused.append(name)
+                    except HostbenchError as exc:
+                        self.problems.add(str(exc))
+            yield usage
+        finally:
+            after = {n: self._cpu(n) for n in others}
+            used = [a - b for n in others
+                    if (a := after[n]) is not None and (b := before[n]) is not None]
+            if len(used) == len(others):
+                usage.cpu_s = max(sum(used), 0.0)
+            for name in paused:
+                try:
+                    self.control.resume(name)
+                except HostbenchError as exc:
+                    self.problems.add(str(exc))
+
+    def _cpu(self, name: str) -> float | None:
+        try:
+            return self.control.cpu_seconds(name)
+        except HostbenchError as exc:
+            self.problems.add(str(exc))
+            return None

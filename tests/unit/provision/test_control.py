@@ -1,0 +1,49 @@
+"""Reading the host CPU time of an environment: its QEMU process, or its container's cgroup."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hostbench.provision.control import ControlError, cgroup_cpu_seconds, process_cpu_seconds
+
+
+def test_a_process_cpu_time_grows_as_it_works():
+    before = process_cpu_seconds(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert process_cpu_seconds(os.getpid()) > before
+
+
+def _own_cgroup() -> tuple[str, str]:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(","):
+            return "v1", path
+    return "v2", Path("/proc/self/cgroup").read_text().split("0::", 1)[1].strip()
+
+
+def test_the_cgroup_of_a_process_is_read_where_the_kernel_keeps_it(tmp_path):
+    version, path = _own_cgroup()
+    if version == "v1":
+        folder = tmp_path / "cpuacct" / path.lstrip("/")
+        folder.mkdir(parents=True)
+        (folder / "cpuacct.usage").write_text("2500000000\n")
+    else:
+        folder = tmp_path / path.lstrip("/")
+        folder.mkdir(parents=True)
+        (folder / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 1\nsystem_usec 1\n")
+    assert cgroup_cpu_seconds(os.getpid(), tmp_path) == pytest.approx(2.5)
+
+
+def test_the_real_cgroup_of_this_process_has_a_cpu_time():
+    assert cgroup_cpu_seconds(os.getpid()) > 0
+
+
+def test_a_missing_cgroup_file_is_an_error_not_a_number(tmp_path):
+    with pytest.raises((ControlError, OSError)):
+        cgroup_cpu_seconds(os.getpid(), tmp_path)
