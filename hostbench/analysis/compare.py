@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from hostbench.analysis import stats
+from hostbench.analysis.overheads import Key, grouped
 from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
 from hostbench.run.records import RunRecord
-
-Key = tuple[str, str, str]  # (workload, metric, env)
 
 
 @dataclass(frozen=True)
@@ -43,16 +41,6 @@ def env_labels(a: RunRecord, b: RunRecord) -> dict[str, str]:
     return labels
 
 
-def _values(run: StoredRun) -> tuple[dict[Key, list[float]],
-                                     dict[tuple[str, str], tuple[str, bool]]]:
-    values: dict[Key, list[float]] = defaultdict(list)
-    meta: dict[tuple[str, str], tuple[str, bool]] = {}
-    for s in run.measured():
-        values[(s.workload, s.metric, s.env)].append(s.value)
-        meta[(s.workload, s.metric)] = (s.unit, s.higher_is_better)
-    return values, meta
-
-
 def _order(a: StoredRun, b: StoredRun) -> dict[str, int]:
     names = [e.name for e in a.record.environments] + [e.name for e in b.record.environments]
     return {name: i for i, name in enumerate(dict.fromkeys(names))}
@@ -61,8 +49,8 @@ def _order(a: StoredRun, b: StoredRun) -> dict[str, int]:
 def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str]]:
     """Every workload metric and environment measured in both runs, B against A; and one note
     per metric or environment that could not be compared."""
-    a_values, a_meta = _values(a)
-    b_values, b_meta = _values(b)
+    a_values, a_meta = grouped(a.measured())
+    b_values, b_meta = grouped(b.measured())
     order = _order(a, b)
 
     def sort_key(k: Key) -> tuple[str, str, int]:

@@ -31,15 +31,31 @@ class MetricResult:
         return (self.workload, self.metric)
 
 
+Key = tuple[str, str, str]  # (workload, metric, environment)
+Meta = dict[tuple[str, str], tuple[str, bool]]  # (workload, metric) -> (unit, higher is better)
+
+
+def grouped_samples(measured: Iterable[Sample]) -> tuple[dict[Key, list[Sample]], Meta]:
+    """Samples by workload, metric and environment, and each metric's unit and direction."""
+    groups: dict[Key, list[Sample]] = defaultdict(list)
+    meta: Meta = {}
+    for s in measured:
+        groups[(s.workload, s.metric, s.env)].append(s)
+        meta[(s.workload, s.metric)] = (s.unit, s.higher_is_better)
+    return groups, meta
+
+
+def grouped(measured: Iterable[Sample]) -> tuple[dict[Key, list[float]], Meta]:
+    """The values of ``grouped_samples``."""
+    groups, meta = grouped_samples(measured)
+    return {key: [s.value for s in mine] for key, mine in groups.items()}, meta
+
+
 def analyse(measured: Iterable[Sample], environments: Sequence[Environment]
             ) -> list[MetricResult]:
     """Measured samples grouped per workload metric (sorted) and environment (in the order
     given), each compared with the baseline environment."""
-    groups: dict[tuple[str, str, str], list[Sample]] = defaultdict(list)
-    meta: dict[tuple[str, str], tuple[str, bool]] = {}
-    for s in measured:
-        groups[(s.workload, s.metric, s.env)].append(s)
-        meta[(s.workload, s.metric)] = (s.unit, s.higher_is_better)
+    groups, meta = grouped_samples(measured)
     baseline = next((env.name for env in environments if env.is_baseline), None)
     results = []
     for (workload, metric), (unit, higher) in sorted(meta.items()):

@@ -8,17 +8,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hostbench.analysis.factors import factor_effects
 from hostbench.analysis.overheads import analyse
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.paths import run_dir
+from hostbench.provision.control import EnvironmentControl
 from hostbench.reach.executors import Executor, executor_for
 from hostbench.report.run_report import publish
-from hostbench.report.tables import facts_table, failures_table, plan_table, summary_table
+from hostbench.report.tables import (
+    factor_table,
+    facts_table,
+    failures_table,
+    plan_table,
+    summary_table,
+)
 from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
 from hostbench.run.facts import EnvFacts
+from hostbench.run.neighbours import Control, Neighbours
 from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
 from hostbench.run.records import BenchmarkOptions, RunRecord, new_run_id, timestamp
 from hostbench.run.runner import RunContext, cleanup_scratch, run_plan
@@ -34,6 +43,8 @@ PER_TRIAL_OVERHEAD_S = 1.5
 
 Connect = Callable[[Target, str], Executor]
 """Makes the executor of one target (with the stack's private key); tests pass fakes."""
+MakeControl = Callable[[Mapping[str, Target]], Control]
+"""Pauses, resumes and meters the stack's VMs and containers on the host; tests pass fakes."""
 
 
 def _csv(text: str | None) -> tuple[str, ...]:
@@ -50,6 +61,8 @@ def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
         raise HostbenchError("--repeat and --warmup must be whole numbers") from None
     if kwargs["repeat"] < 1 or kwargs["warmup"] < 0:
         raise HostbenchError("--repeat must be at least 1 and --warmup at least 0")
+    if kwargs.get("isolation", "pause") not in ("pause", "none"):
+        raise HostbenchError(f"--isolation must be pause or none, got {kwargs['isolation']!r}")
     return BenchmarkOptions(**kwargs)
 
 
@@ -165,7 +178,8 @@ def _sigterm_as_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for) -> str | None:
+def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
+              control: MakeControl = EnvironmentControl) -> str | None:
     """Run (or resume) a benchmark; returns the run id (None for a dry run)."""
     catalogue = load_catalogue()
     with Store.default() as store:
@@ -173,7 +187,8 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for) -> str | 
         if previous is not None:
             opts = opts.model_copy(update={
                 "suite": previous.suite, "envs": tuple(e.name for e in previous.environments),
-                "targets_file": opts.targets_file or previous.options.targets_file})
+                "targets_file": opts.targets_file or previous.options.targets_file,
+                "isolation": previous.options.isolation})
             trials = store.load(previous.id).missing()
             if not trials:
                 console.print(f"run {previous.id} has nothing missing")
@@ -197,14 +212,16 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for) -> str | 
         if opts.dry_run:
             return None
         return _measure(store, opts, targets, chosen, trials, catalogue, durations, previous,
-                        connect)
+                        connect, control(chosen))
 
 
 def _measure(store: Store, opts: BenchmarkOptions, targets: Targets,
              chosen: Mapping[str, Target], trials: list[PlannedTrial],
              catalogue: Mapping[str, Workload], durations: Mapping[str, int],
-             previous: RunRecord | None, connect: Connect) -> str:
+             previous: RunRecord | None, connect: Connect, host: Control) -> str:
     """Parity, then every planned trial; the run is finished and reported whatever happens."""
+    neighbours = Neighbours(host, opts.isolation)
+    _resume_all(neighbours)  # a run killed while others were paused left them so
     executors = _connect_all(chosen, targets.ssh_private_key, connect)
     wall_start = time.monotonic()
     ctx: RunContext | None = None
@@ -224,7 +241,7 @@ def _measure(store: Store, opts: BenchmarkOptions, targets: Targets,
         bare_trees = [t.rootfs for t in targets.targets.values() if t.kind is Kind.BARE]
         ctx = RunContext(run_id, opts.suite, chosen, catalogue, executors, store.add_trial,
                          run_dir(run_id) / "raw", console,
-                         host_tree=bare_trees[0] if bare_trees else None)
+                         host_tree=bare_trees[0] if bare_trees else None, neighbours=neighbours)
         run_plan(ctx, trials, {w: d + PER_TRIAL_OVERHEAD_S for w, d in durations.items()})
         status = "complete" if ctx.completed >= {p.key for p in trials} else "failed"
     except KeyboardInterrupt:
@@ -234,9 +251,12 @@ def _measure(store: Store, opts: BenchmarkOptions, targets: Targets,
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_signal)
+        _resume_all(neighbours)
         if ctx is not None:
             cleanup_scratch(ctx)
         _close_all(executors)
+        for problem in sorted(neighbours.problems):
+            console.print(f"[yellow]idle neighbours: {problem}[/]", soft_wrap=True)
         if run_id is not None:
             _finish(store, run_id, status, previous, ctx, time.monotonic() - wall_start)
             if status == "interrupted":
@@ -249,6 +269,14 @@ def _measure(store: Store, opts: BenchmarkOptions, targets: Targets,
         raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
                              f"fixing the cause, `fab benchmark --resume {run_id}` runs them")
     return run_id
+
+
+def _resume_all(neighbours: Neighbours) -> None:
+    for name in neighbours.control.names():
+        try:
+            neighbours.control.resume(name)
+        except HostbenchError as exc:
+            neighbours.problems.add(str(exc))
 
 
 def write_outputs(run: StoredRun) -> None:
@@ -279,6 +307,10 @@ def print_summary(run: StoredRun) -> None:
     results = analyse(run.measured(), record.environments)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})"))
+    effects = factor_effects(run.measured(), record.environments)
+    if effects:
+        console.print(factor_table(effects, "factor effects: each variant against the "
+                                            "environment it varies"))
     if "tcg" in record.vm_accels:
         console.print("[bold yellow]The VM ran under TCG (software emulation, no KVM on this "
                       "host): its numbers measure QEMU's emulator, not KVM.[/]")

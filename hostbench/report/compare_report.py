@@ -24,7 +24,7 @@ def _context_rows(a: RunRecord, b: RunRecord) -> list[tuple[str, str, str, bool]
         return {"suite": run.suite, "stack": run.stack, "status": run.status,
                 "CPU model": h.cpu_model if h else None, "host CPUs": h.host_cpus if h else None,
                 "kernel": h.kernel if h else None, "host is a VM": h.host_is_vm if h else None,
-                "environments": ", ".join(e.label for e in run.environments),
+                "environments": ", ".join(e.description for e in run.environments),
                 "cores": list(spec.cores) if spec else None,
                 "memory MiB": spec.memory_mib if spec else None,
                 "image hash": (run.image_hash or "")[:16], "git commit": run.git_commit,

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.stats import ALPHA, NO_DIFFERENCE, underpowered
 from hostbench.console import table_console
@@ -77,6 +78,34 @@ class MetricGroup:
 
 
 @dataclass(frozen=True)
+class FactorRow:
+    """One factor effect, formatted: a variant against the environment it varies."""
+
+    workload: str
+    metric: str
+    unit: str
+    better: str
+    variant: str
+    base: str
+    factor: str
+    median_base: str
+    median_variant: str
+    change: str
+    change_ci: str
+    p: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class EnvironmentRow:
+    name: str
+    kind: str
+    varies: str
+    options: str
+    neighbours: str  # the host CPU the others used during its measured trials
+
+
+@dataclass(frozen=True)
 class ParityCell:
     text: str
     expected: str
@@ -114,6 +143,40 @@ def _headline(results: Sequence[MetricResult]) -> list[MetricGroup]:
         groups.append(MetricGroup(workload, metric, mine[0].unit,
                                   better_text(mine[0].higher_is_better), rows))
     return groups
+
+
+def _factor_rows(effects: Sequence[FactorEffect]) -> list[FactorRow]:
+    return [FactorRow(
+        workload=e.workload, metric=e.metric, unit=e.unit, better=better_text(e.higher_is_better),
+        variant=e.variant.label, base=e.base.label, factor=e.factor,
+        median_base=number(e.change.median_bare), median_variant=number(e.change.median_other),
+        change=percent(e.change.overhead_pct.value), change_ci=interval(e.change.overhead_pct),
+        p=f"{e.change.p_value:.3f}", verdict=e.change.verdict) for e in effects]
+
+
+def _factor_figure(out_dir: Path, effects: Sequence[FactorEffect]) -> Plot | None:
+    if not effects:
+        return None
+    bars = [plots.ChangeBar(f"{e.workload} {e.metric} · {e.variant.name} vs {e.base.name}",
+                            e.change.overhead_pct.value, e.change.overhead_pct.low,
+                            e.change.overhead_pct.high, e.change.verdict) for e in effects]
+    return save_plot(out_dir, "factor-effects", "factor effects",
+                     plots.change_figure(bars, "each variant against the environment it varies"))
+
+
+def _environment_rows(run: StoredRun) -> list[EnvironmentRow]:
+    """Each environment: its kind and options, and what its neighbours used while it ran."""
+    rows = []
+    for env in run.record.environments:
+        used = sorted(t.neighbours_cpu_s for t in run.trials
+                      if t.env == env.name and t.status == "ok" and not t.warmup
+                      and t.neighbours_cpu_s is not None)
+        rows.append(EnvironmentRow(
+            name=env.label, kind=env.kind.value, varies=env.variant_of or "",
+            options=", ".join(f"{k}: {v}" for k, v in env.changed_options().items()) or "defaults",
+            neighbours=(f"median {used[len(used) // 2] * 1000:.1f} ms, max "
+                        f"{used[-1] * 1000:.1f} ms per trial" if used else "not measured")))
+    return rows
 
 
 def _verdict_counts(results: Sequence[MetricResult]) -> list[str]:
@@ -226,9 +289,12 @@ def _host(run: RunRecord) -> list[tuple[str, str]]:
         ("kernel", h.kernel if h else "?"),
         ('"bare metal" is itself a VM', "yes: the host has the hypervisor CPU flag, so bare "
          "metal here already runs under a hypervisor" if h and h.host_is_vm else "no"),
-        ("environments", ", ".join(e.label for e in run.environments)),
+        ("idle neighbours", {"pause": "paused during every trial",
+                             "none": "left running during every trial"}[run.options.isolation]),
         ("VM acceleration", f"{accel}; KVM usable on this host: {kvm}"),
         ("CPU frequency governor", h.governor if h else "?"),
+        ("container runtimes", ", ".join(f"{name} {args}".strip() for name, args in
+                                         sorted(h.container_runtimes.items())) if h else "?"),
         ("hostname", h.hostname if h else "?"),
         ("image hash", run.image_hash or "?"),
         ("git commit", run.git_commit or "?"),
@@ -284,12 +350,15 @@ def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
     """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
     record = run.record
     results = analyse(run.measured(), record.environments)
+    effects = factor_effects(run.measured(), record.environments)
     parity_envs, parity_rows = _parity_table(record.parity)
     groups = _headline(results)
     commands = reproduce_commands(record)
     return {
         "run": record, "labels": {e.name: e.label for e in record.environments},
-        "groups": groups,
+        "groups": groups, "factors": _factor_rows(effects),
+        "factor_figure": _factor_figure(out_dir, effects),
+        "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),
         "verdict_counts": _verdict_counts(results),
         "tcg": "tcg" in record.vm_accels, "tcg_banner": TCG_BANNER,

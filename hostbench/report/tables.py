@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from rich.table import Table
 
 from hostbench.analysis.compare import Comparison
+from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.overheads import MetricResult
 from hostbench.report.text import VERDICT_STYLES, better_text, number, overhead_text
 from hostbench.run.facts import SHOWN_FACTS, EnvFacts
@@ -77,6 +78,24 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
         table.add_row(f"  {labels.get(c.env, c.env)}", str(o.n_bare), number(o.median_bare),
                       str(o.n_other), number(o.median_other), overhead_text(o.overhead_pct),
                       f"{o.p_value:.3f}", verdict_markup(o.verdict))
+    return table
+
+
+def factor_table(effects: Sequence[FactorEffect], title: str) -> Table:
+    """Per metric, each variant against the environment it varies: what its factor costs."""
+    table = metric_table(title, "change: + means the variant is worse than the environment it "
+                                "varies; [95% bootstrap CI]; p: Mann-Whitney U",
+                         ("median base", "median variant", "change [95% CI]", "p"))
+    previous = None
+    for e in effects:
+        if (e.workload, e.metric) != previous:
+            previous = (e.workload, e.metric)
+            add_metric_section(table, e.workload, e.metric, e.unit, e.higher_is_better, 3)
+        o = e.change
+        table.add_row(f"  {e.variant.name} vs {e.base.name}\n    {e.factor}",
+                      number(o.median_bare), number(o.median_other),
+                      overhead_text(o.overhead_pct), f"{o.p_value:.3f}",
+                      verdict_markup(o.verdict))
     return table
 
 

@@ -34,10 +34,20 @@ HOST = HostFacts(
               "qemu": "QEMU emulator version 7.2.22"})
 
 
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "container-hostnet": ("container", {"network": "host"}),
+    "vm-raw": ("vm", {"disk": "raw", "cache": "none", "io": "native"}),
+}
+"""Variants the synthetic runs know: name -> (the environment it varies, its options)."""
+
+
 def environment(name: str, vm_accel: str = "kvm") -> Environment:
-    """``bare``, ``vm``, ``container`` or a variant named after its kind (``container-2``)."""
+    """``bare``, ``vm``, ``container``, a variant of ``VARIANTS``, or another environment named
+    after its kind (``container-2``)."""
     kind = Kind(name.split("-")[0])
-    return Environment(name=name, kind=kind, accel=vm_accel if kind is Kind.VM else None)
+    base, options = VARIANTS.get(name, (None, {}))
+    return Environment(name=name, kind=kind, accel=vm_accel if kind is Kind.VM else None,
+                       variant_of=base, options=options)
 
 
 def spec(vm_accel: str = "kvm") -> StackSpec:

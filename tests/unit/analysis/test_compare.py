@@ -105,3 +105,14 @@ def test_a_vm_accelerated_differently_is_named_and_bannered(store, tmp_path: Pat
     html = write_comparison_report(store.load(A), store.load(B), tmp_path / "cmp").read_text()
     assert "The VM was accelerated differently in the two runs" in html
     assert "A: kvm, B: tcg" in html
+
+
+def test_runs_with_variants_compare_by_name_and_say_what_each_varies(store, tmp_path: Path):
+    envs = ("bare", "container", "container-hostnet")
+    values = {(m, e): v for (m, e), v in two_metric_values().items() if e in ("bare", "container")}
+    values |= {(m, "container-hostnet"): values[(m, "container")] for m, _ in list(values)}
+    make_run(store, A, values, envs=envs)
+    make_run(store, B, values, envs=envs)
+    assert {c.env for c in compare_runs(store, A, B)} == set(envs)
+    html = write_comparison_report(store.load(A), store.load(B), tmp_path / "cmp").read_text()
+    assert "container-hostnet [network: host]" in html

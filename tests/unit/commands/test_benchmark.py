@@ -15,6 +15,7 @@ from hostbench.run.parity import ParityError
 from hostbench.run.records import BenchmarkOptions
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, unreachable
+from tests.unit.synthetic_runs import HOST
 
 ENVS = ("bare", "vm", "container")
 
@@ -24,6 +25,14 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("COLUMNS", "160")
     return tmp_path / "results"
+
+
+@pytest.fixture(autouse=True)
+def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host's facts are read for real by the one test that writes the report; the others
+    take a fixed copy (reading them asks docker, virsh and qemu for their versions)."""
+    if "writes_report" not in request.node.name:
+        monkeypatch.setattr(command.facts_mod, "host_facts", lambda: HOST)
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +61,10 @@ def _options(targets_file: Path, **changes) -> BenchmarkOptions:
     return BenchmarkOptions(**{**values, **changes})
 
 
+def _bench(host: FakeHost, opts: BenchmarkOptions) -> str | None:
+    return command.benchmark(opts, connect=host.connect, control=host.control)
+
+
 def _load(run_id: str):
     with Store.default() as store:
         return store.load(run_id)
@@ -60,7 +73,7 @@ def _load(run_id: str):
 def test_a_run_measures_every_environment_keeps_everything_and_writes_report(targets_file,
                                                                             results, capsys):
     host = FakeHost(slowdown={"vm": 2.0})
-    run_id = command.benchmark(_options(targets_file), connect=host.connect)
+    run_id = _bench(host, _options(targets_file))
     run = _load(run_id)
     record = run.record
     assert record.status == "complete" and run.missing() == []
@@ -77,7 +90,8 @@ def test_a_run_measures_every_environment_keeps_everything_and_writes_report(tar
 
 
 def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
-    run = _load(command.benchmark(_options(targets_file), connect=FakeHost().connect)).record
+    host = FakeHost()
+    run = _load(_bench(host, _options(targets_file))).record
     assert run.workload_seconds == pytest.approx(len(run.plan) * INSIDE_S)
     assert run.wall_seconds == pytest.approx(run.workload_seconds + run.orchestration_seconds)
     assert 0 < run.workload_seconds < run.wall_seconds and run.orchestration_seconds > 0
@@ -86,11 +100,11 @@ def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
 def test_a_mismatch_stops_before_any_trial_unless_overridden(targets_file, published):
     host = FakeHost(memory_limit={"container": 512 * 2**20})
     with pytest.raises(ParityError, match="container: cgroup memory limit"):
-        command.benchmark(_options(targets_file), connect=host.connect)
+        _bench(host, _options(targets_file))
     assert host.made["container"].workload_calls == 0
     with Store.default() as store:
         assert store.latest_run_id() is None
-    run_id = command.benchmark(_options(targets_file, allow_mismatch=True), connect=host.connect)
+    run_id = _bench(host, _options(targets_file, allow_mismatch=True))
     parity = _load(run_id).record.parity
     assert parity and not parity.ok and parity.overridden
     assert published == [run_id]
@@ -99,14 +113,13 @@ def test_a_mismatch_stops_before_any_trial_unless_overridden(targets_file, publi
 def test_a_dead_target_fails_the_run_and_resume_runs_only_what_is_missing(targets_file):
     broken = FakeHost(fail={"container": unreachable(2)})
     with pytest.raises(HostbenchError, match=r"trial\(s\) failed or did not run.*--resume") as err:
-        command.benchmark(_options(targets_file), connect=broken.connect)
+        _bench(broken, _options(targets_file))
     run_id = str(err.value).split()[1].rstrip(":")
     first = _load(run_id)
     assert first.record.status == "failed"
     assert {p.env for p in first.missing()} == {"container"} and len(first.missing()) == 3
     healthy = FakeHost()
-    assert command.benchmark(_options(targets_file, resume=run_id),
-                             connect=healthy.connect) == run_id
+    assert _bench(healthy, _options(targets_file, resume=run_id)) == run_id
     assert {name: e.workload_calls for name, e in healthy.made.items()} == {
         "bare": 0, "vm": 0, "container": 3}
     run = _load(run_id)
@@ -120,8 +133,10 @@ def test_an_interrupt_keeps_the_trials_marks_the_run_and_reports_it(targets_file
         if n == 2:
             raise KeyboardInterrupt
 
+    host = FakeHost(fail={"vm": interrupt})
     with pytest.raises(KeyboardInterrupt):
-        command.benchmark(_options(targets_file), connect=FakeHost(fail={"vm": interrupt}).connect)
+        _bench(host, _options(targets_file))
+    assert host.host is not None and host.host.paused == set()  # nobody left paused
     with Store.default() as store:
         run = store.load(store.latest_run_id())
     assert run.record.status == "interrupted"
@@ -134,7 +149,7 @@ def test_a_fourth_environment_is_planned_checked_and_summarised(tmp_path, capsys
     fourth = Environment(name="container-2", kind=Kind.CONTAINER)
     targets_file = fake_targets(tmp_path, (*DEFAULT_ENVIRONMENTS, fourth))
     host = FakeHost(slowdown={"container-2": 1.25})
-    run = _load(command.benchmark(_options(targets_file), connect=host.connect))
+    run = _load(_bench(host, _options(targets_file)))
     names = [e.name for e in run.record.environments]
     assert names == [*ENVS, "container-2"]
     assert {p.env for p in run.record.plan} == set(names)
@@ -146,17 +161,16 @@ def test_a_fourth_environment_is_planned_checked_and_summarised(tmp_path, capsys
 
 def test_only_the_chosen_environments_run_and_unknown_ones_are_named(targets_file):
     host = FakeHost()
-    run = _load(command.benchmark(_options(targets_file, envs=("bare", "container")),
-                                  connect=host.connect))
+    run = _load(_bench(host, _options(targets_file, envs=("bare", "container"))))
     assert [e.name for e in run.record.environments] == ["bare", "container"]
     assert "vm" not in host.made
     with pytest.raises(HostbenchError, match=r"no target for environment\(s\) \['gvisor'\]"):
-        command.benchmark(_options(targets_file, envs=("gvisor",)), connect=host.connect)
+        _bench(host, _options(targets_file, envs=("gvisor",)))
 
 
 def test_a_dry_run_prints_the_plan_and_runs_nothing(targets_file, capsys):
     host = FakeHost()
-    assert command.benchmark(_options(targets_file, dry_run=True), connect=host.connect) is None
+    assert _bench(host, _options(targets_file, dry_run=True)) is None
     out = capsys.readouterr().out
     assert "plan: 12 trials" in out and "estimated duration" in out and host.made == {}
 
@@ -171,3 +185,28 @@ def test_options_from_the_command_line():
         command.options_from_cli(stack="s", repeat=0, warmup=1)
     with pytest.raises(HostbenchError, match="whole numbers"):
         command.options_from_cli(stack="s", repeat="many", warmup=1)
+
+
+def test_the_other_environments_are_paused_during_each_trial_and_metered(targets_file):
+    host = FakeHost()
+    run = _load(_bench(host, _options(targets_file)))
+    for env, seen in host.paused_while_running.items():
+        assert seen and all(paused == {"vm", "container"} - {env} for paused in seen), env
+    assert host.host.paused == set() and run.record.options.isolation == "pause"
+    assert {t.neighbours_cpu_s for t in run.trials} == {0.0}  # paused: they used nothing
+
+
+def test_without_isolation_the_neighbours_run_and_what_they_use_is_recorded(targets_file):
+    host = FakeHost()
+    run = _load(_bench(host, _options(targets_file, isolation="none")))
+    assert all(paused == set() for seen in host.paused_while_running.values() for paused in seen)
+    bare = [t.neighbours_cpu_s for t in run.trials if t.env == "bare"]
+    assert bare == [pytest.approx(2 * host.host.IDLE_CPU_S)] * len(bare)  # vm and container
+
+
+def test_a_neighbour_that_cannot_be_paused_is_reported_and_the_trials_go_on(targets_file,
+                                                                           capsys):
+    host = FakeHost(broken={"container"})
+    run = _load(_bench(host, _options(targets_file)))
+    assert run.record.status == "complete"
+    assert "idle neighbours: cannot pause container" in capsys.readouterr().out

@@ -173,7 +173,29 @@ def test_a_database_written_before_runs_had_a_format_still_reports(tmp_path: Pat
     assert "failed trial" in html and "parity override" in html
     assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
     assert "vm: TCG (software emulation, not KVM)" in html
-    clean = write_report(kvm, tmp_path / "kvm").html.read_text()
-    assert "vm (KVM)" in clean and 'id="tcg-banner"' not in clean
+    assert kvm.record.label("vm") == "vm (KVM)"
     compared = write_comparison_report(kvm, tcg, tmp_path / "cmp").read_text()
     assert "vm (kvm in A, tcg in B)" in compared
+
+
+def test_a_run_with_variants_shows_what_each_factor_costs(tmp_path: Path):
+    values = two_metric_values()
+    values[("events_per_second", "container-hostnet")] = [1100.0, 1105.0, 1098.0, 1102.0,
+                                                           1101.0]
+    with Store(tmp_path / "hostbench.sqlite") as store:
+        make_run(store, KVM_RUN, values, envs=(*ENVS, "container-hostnet"))
+        paths = write_report(store.load(KVM_RUN), tmp_path / "out")
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    factors = html[html.index('id="factors"'):html.index('id="warnings"')]
+    assert "container-hostnet vs container" in factors and "network: host" in factors
+    assert "<b>-10.1%</b>" in factors and ">faster<" in factors  # 1101 against 1000 events/s
+    assert "read_lat_p99_us" not in factors  # the variant has no latency samples
+    assert "## Factor effects" in md and "plots/factor-effects.png" in md
+    assert (paths.markdown.parent / "plots" / "factor-effects.png").is_file()
+    assert "<td>container-hostnet</td><td>container</td><td>container</td><td>network: host</td>" \
+        in html  # the environments table
+
+
+def test_a_run_without_variants_has_no_factor_section(reports):
+    assert 'id="factors"' not in _html(reports, KVM_RUN)
+    assert "## Factor effects" not in reports[KVM_RUN][0].markdown.read_text()

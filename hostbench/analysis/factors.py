@@ -1,0 +1,51 @@
+"""What each factor costs: every variant against the environment it varies (container-hostnet
+against container is the cost of Docker's NAT), with the same statistics as the overheads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from hostbench.analysis import stats
+from hostbench.analysis.overheads import grouped
+from hostbench.run.records import Sample
+from hostbench.stack.environments import Environment
+
+
+@dataclass(frozen=True)
+class FactorEffect:
+    """One workload metric: ``variant`` against ``base`` (``change.overhead_pct`` + means the
+    variant is worse; ``median_bare`` is the base's median)."""
+
+    workload: str
+    metric: str
+    unit: str
+    higher_is_better: bool
+    variant: Environment
+    base: Environment
+    change: stats.Overhead
+
+    @property
+    def factor(self) -> str:
+        """What the variant changes, e.g. ``network: host``."""
+        return ", ".join(f"{k}: {v}" for k, v in self.variant.changed_options().items()
+                         if getattr(self.base.options, k, None) != v) or "(same options)"
+
+
+def factor_effects(measured: Iterable[Sample], environments: Sequence[Environment]
+                   ) -> list[FactorEffect]:
+    """Every variant whose base was measured too, per workload metric (sorted), in the
+    environments' order."""
+    values, meta = grouped(measured)
+    by_name = {env.name: env for env in environments}
+    effects = []
+    for (workload, metric), (unit, higher) in sorted(meta.items()):
+        for variant in environments:
+            base = by_name.get(variant.variant_of or "")
+            mine = values.get((workload, metric, variant.name))
+            theirs = values.get((workload, metric, base.name)) if base else None
+            if base is None or not mine or not theirs or min(theirs) <= 0:
+                continue
+            effects.append(FactorEffect(workload, metric, unit, higher, variant, base,
+                                         stats.overhead(theirs, mine, higher_is_better=higher)))
+    return effects

@@ -1,0 +1,42 @@
+"""Factor effects: each variant against the environment it varies, on known-truth samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from hostbench.analysis.factors import factor_effects
+from hostbench.analysis.stats import NO_DIFFERENCE
+from hostbench.run.records import Sample
+from tests.unit.synthetic_runs import environment
+
+ENVS = tuple(environment(n) for n in ("bare", "vm", "container", "container-hostnet"))
+
+
+def _samples(env: str, values: list[float], metric: str = "throughput_gbps",
+             higher: bool = True) -> list[Sample]:
+    return [Sample(workload="net-iperf3", env=env, trial=i, warmup=False, position=0,
+                   metric=metric, value=v, unit="Gbit/s", higher_is_better=higher,
+                   timestamp="2026-11-27T00:00:00+00:00") for i, v in enumerate(values)]
+
+
+def test_the_cost_of_a_factor_is_the_variant_against_its_base():
+    nat = [16.0, 16.2, 15.9, 16.1, 16.0]
+    host = [22.0, 22.3, 21.9, 22.1, 22.2]
+    measured = (_samples("bare", [22.5] * 5) + _samples("container", nat)
+                + _samples("container-hostnet", host))
+    (effect,) = factor_effects(measured, ENVS)
+    assert (effect.variant.name, effect.base.name, effect.factor) == (
+        "container-hostnet", "container", "network: host")
+    # the host network gives ~38% more throughput: the variant is faster, by about -38%
+    assert effect.change.ratio.value == pytest.approx(22.1 / 16.0)
+    assert effect.change.overhead_pct.value == pytest.approx((1 - 22.1 / 16.0) * 100)
+    assert effect.change.verdict == "faster" and effect.change.median_bare == 16.0
+
+
+def test_an_equal_variant_shows_no_difference_and_a_missing_base_no_effect():
+    same = [1.0, 1.1, 0.9, 1.05, 0.95]
+    effects = factor_effects(_samples("container", same) + _samples("container-hostnet", same),
+                             ENVS)
+    assert [e.change.verdict for e in effects] == [NO_DIFFERENCE]
+    assert factor_effects(_samples("container-hostnet", same), ENVS) == []
+    assert factor_effects(_samples("vm", same) + _samples("container", same), ENVS) == []
