@@ -256,7 +256,7 @@ def _artifact_paths(manifest: ImageManifest) -> list[str]:
 
 def _point_current(out: Path) -> None:
     link = out.parent / "current"
-    tmp = out.parent / ".current.tmp"
+    tmp = out.parent / f".current.{os.getpid()}.tmp"  # builders running at once do not collide
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(out.name)
     tmp.replace(link)

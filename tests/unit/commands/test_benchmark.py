@@ -9,6 +9,7 @@ import pytest
 
 from hostbench.commands import benchmark as command
 from hostbench.errors import HostbenchError
+from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
@@ -29,24 +30,23 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The host's facts are read for real by the one test that writes the report; the others
-    take a fixed copy (reading them asks docker, virsh and qemu for their versions)."""
-    if "writes_report" not in request.node.name:
+    """The host's facts are read for real by the first test; the others take a fixed copy
+    (reading them asks docker, virsh and qemu for their versions)."""
+    if "keeps_everything" not in request.node.name:
         monkeypatch.setattr(command.facts_mod, "host_facts", lambda: HOST)
 
 
 @pytest.fixture(autouse=True)
-def published(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The runs whose report was written; drawing the plots is left to the one test that
-    checks them (they cost most of a run's time here)."""
+def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs whose report and exports were written (tests/unit/report draws them)."""
     runs: list[str] = []
-    if "writes_report" not in request.node.name:
-        def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, Path]]:
-            runs.append(run.id)
-            out = Path("report-not-drawn")
-            return ReportPaths(out / "report.html", out / "report.md"), (out, out)
 
-        monkeypatch.setattr(command, "publish", publish)
+    def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, Path]]:
+        runs.append(run.id)
+        out = run_dir(run.id)
+        return ReportPaths(out / "report.html", out / "report.md"), (out, out)
+
+    monkeypatch.setattr(command, "publish", publish)
     return runs
 
 
@@ -56,7 +56,7 @@ def targets_file(tmp_path: Path) -> Path:
 
 
 def _options(targets_file: Path, **changes) -> BenchmarkOptions:
-    values = {"targets_file": str(targets_file), "workloads": ("cpu-sysbench",), "repeat": 3,
+    values = {"targets_file": str(targets_file), "workloads": ("cpu-sysbench",), "repeat": 2,
               "warmup": 1, "command_line": "fab benchmark"}
     return BenchmarkOptions(**{**values, **changes})
 
@@ -70,23 +70,23 @@ def _load(run_id: str):
         return store.load(run_id)
 
 
-def test_a_run_measures_every_environment_keeps_everything_and_writes_report(targets_file,
-                                                                            results, capsys):
+def test_a_run_measures_every_environment_keeps_everything_and_reports(targets_file, published,
+                                                                      results, capsys):
     host = FakeHost(slowdown={"vm": 2.0})
     run_id = _bench(host, _options(targets_file))
     run = _load(run_id)
     record = run.record
     assert record.status == "complete" and run.missing() == []
     assert [e.label for e in record.environments] == ["bare", "vm (TCG emulation)", "container"]
-    assert len(run.trials) == len(record.plan) == 3 * (1 + 3)
+    assert len(run.trials) == len(record.plan) == 3 * (1 + 2)
     assert set(run.env_facts) == set(ENVS) and record.parity and record.parity.ok
     assert record.spec and record.spec.stack == "fake" and record.host and record.image_hash
     assert all(e.closed == 1 for e in host.made.values())  # every connection closed
     out = capsys.readouterr().out
     assert "parity ok" in out and "vm (TCG emulation)" in out
     assert "+50.0% [" in out  # the VM's events per second, half of bare metal's
-    assert (results / "runs" / run_id / "report.html").is_file()
-    assert (results / "runs" / run_id / "samples.csv").is_file()
+    assert published == [run_id]
+    assert f"report: {results / 'runs' / run_id / 'report.html'}" in out
 
 
 def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
@@ -117,15 +117,15 @@ def test_a_dead_target_fails_the_run_and_resume_runs_only_what_is_missing(target
     run_id = str(err.value).split()[1].rstrip(":")
     first = _load(run_id)
     assert first.record.status == "failed"
-    assert {p.env for p in first.missing()} == {"container"} and len(first.missing()) == 3
+    assert {p.env for p in first.missing()} == {"container"} and len(first.missing()) == 2
     healthy = FakeHost()
     assert _bench(healthy, _options(targets_file, resume=run_id)) == run_id
     assert {name: e.workload_calls for name, e in healthy.made.items()} == {
-        "bare": 0, "vm": 0, "container": 3}
+        "bare": 0, "vm": 0, "container": 2}
     run = _load(run_id)
     assert run.record.status == "complete" and run.missing() == []
     assert run.record.workload_seconds == pytest.approx(
-        first.record.workload_seconds + 3 * INSIDE_S)  # the sessions add up
+        first.record.workload_seconds + 2 * INSIDE_S)  # the sessions add up
 
 
 def test_an_interrupt_keeps_the_trials_marks_the_run_and_reports_it(targets_file, published):
@@ -172,7 +172,7 @@ def test_a_dry_run_prints_the_plan_and_runs_nothing(targets_file, capsys):
     host = FakeHost()
     assert _bench(host, _options(targets_file, dry_run=True)) is None
     out = capsys.readouterr().out
-    assert "plan: 12 trials" in out and "estimated duration" in out and host.made == {}
+    assert "plan: 9 trials" in out and "estimated duration" in out and host.made == {}
 
 
 def test_options_from_the_command_line():
