@@ -32,6 +32,12 @@ echo "virtualization=$(systemd-detect-virt 2>/dev/null || echo none)"
 echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource \
                     2>/dev/null || echo unknown)"
 echo "seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)"
+cpu=/sys/fs/cgroup/cpu
+if [ -r $cpu/cpu.cfs_quota_us ]; then
+  echo "cpu_quota=$(cat $cpu/cpu.cfs_quota_us) $(cat $cpu/cpu.cfs_period_us)"
+elif [ -r /sys/fs/cgroup/cpu.max ]; then
+  echo "cpu_quota=$(cat /sys/fs/cgroup/cpu.max)"
+fi
 for b in "$@"; do
   if [ -e "$b" ]; then echo "sha256:$b=$(sha256sum "$b" | cut -d' ' -f1)";
   else echo "sha256:$b=missing"; fi
@@ -56,12 +62,27 @@ class EnvFacts(Record):
     virtualization: str = ""
     clocksource: str = ""
     seccomp: str = ""  # the shell's seccomp mode: 0 none, 2 a filter (Docker's default profile)
+    cpu_quota: str = ""  # the cgroup's CPU bandwidth: "quota period" (-1 or max: unlimited)
     binaries: dict[str, str] = Field(default_factory=dict)  # sha256 by path, or "missing"
 
 
-SHOWN_FACTS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "kernel",
-               "os_release", "virtualization", "clocksource", "seccomp")
+SHOWN_FACTS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "cpu_quota",
+               "kernel", "os_release", "virtualization", "clocksource", "seccomp")
 """The facts shown side by side (binary hashes appear as parity checks instead)."""
+
+
+def cpu_bandwidth(quota: str) -> str:
+    """A cgroup's CPU quota as people read it: ``unlimited``, ``0.5 cores``, or ``unknown``
+    where the environment shows none (gVisor)."""
+    parts = quota.split()
+    if len(parts) != 2:
+        return "unknown"
+    if parts[0] in ("-1", "max"):
+        return "unlimited"
+    try:
+        return f"{int(parts[0]) / int(parts[1]):g} cores"
+    except (ValueError, ZeroDivisionError):
+        return "unknown"
 
 
 class HostFacts(Record):

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from hostbench.errors import HostbenchError
 from hostbench.records import Record
-from hostbench.run.facts import EnvFacts
+from hostbench.run.facts import EnvFacts, cpu_bandwidth
 from hostbench.stack.environments import ContainerOptions, Kind
 from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import Target
@@ -105,6 +105,7 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                   expected="same cores and memory", actual=str(sorted(sizes)),
                                   ok=False, rule="every environment gets the same resources"))
     os_releases = {facts[t.name].os_release for t in measured}
+    visible = {cpu_bandwidth(facts[t.name].cpu_quota) for t in measured} - {"unknown"}
     for t in measured:
         f = facts[t.name]
         checks.append(ParityCheck(fact="usable CPU count", env=t.name, expected=str(len(t.cores)),
@@ -119,6 +120,12 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                       rule="the same host cores as the stack declares"))
         if (memory := _memory_check(t, f)) is not None:
             checks.append(memory)
+        bandwidth = cpu_bandwidth(f.cpu_quota)
+        if bandwidth != "unknown":
+            checks.append(ParityCheck(fact="CPU bandwidth", env=t.name,
+                                      expected="the same in every environment",
+                                      actual=bandwidth, ok=len(visible) == 1,
+                                      rule="no environment throttled where others are not"))
         checks.append(ParityCheck(fact="OS release", env=t.name,
                                   expected="the same in every environment",
                                   actual=f.os_release or "?", ok=len(os_releases) == 1,

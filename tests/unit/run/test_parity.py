@@ -143,3 +143,18 @@ def test_gvisor_is_checked_by_its_own_view_strict_on_cores_memory_and_binaries()
     # a runc container without the cgroup limit inside still fails
     bad = failures(check_parity(targets(), {**good_facts(), "container": own_view}, BINARIES))
     assert {c.fact for c in bad} == {"usable CPU list", "cgroup memory limit (bytes)"}
+
+
+def test_a_throttled_container_fails_parity():
+    """`docker update --cpus 0.5`: same cores, same count, half the CPU time (seen here)."""
+    def with_quota(f: EnvFacts, quota: str) -> EnvFacts:
+        return f.model_copy(update={"cpu_quota": quota})
+
+    found = {name: with_quota(f, "-1 100000") for name, f in good_facts().items()}
+    assert failures(check_parity(targets(), found, BINARIES)) == []
+    found["container"] = with_quota(found["container"], "50000 100000")
+    bad = failures(check_parity(targets(), found, BINARIES))
+    assert {(c.env, c.fact) for c in bad} == {(env, "CPU bandwidth") for env in found}
+    assert next(c.actual for c in bad if c.env == "container") == "0.5 cores"
+    found["container"] = with_quota(found["container"], "")  # gVisor shows none: not compared
+    assert failures(check_parity(targets(), found, BINARIES)) == []
