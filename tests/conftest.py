@@ -1,8 +1,11 @@
-"""Shared fixtures: every test gets its own state and build directories."""
+"""Shared fixtures (every test gets its own state directory), and how the tests share both
+cores: unit tests spread over the workers module by module, while every e2e test stays on one
+worker, in file order, because they share the stacks a session boots."""
 
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 LEGACY_DB = Path(__file__).resolve().parent / "data" / "legacy" / "results-format1.sqlite"
@@ -14,3 +17,18 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(state))
     return state
+
+
+class StacksTogether(LoadScopeScheduling):
+    """Load by module, except that all of tests/e2e is one unit of work."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith("tests/e2e/"):
+            return "tests/e2e"
+        return super()._split_scope(nodeid)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:
+    if config.getvalue("dist") == "loadscope":
+        return StacksTogether(config, log)
+    return None
