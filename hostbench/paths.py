@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hostbench.errors import HostbenchError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_RECIPE_DIR = PROJECT_ROOT / "image"
 STACKS_DIR = PROJECT_ROOT / "stacks"
@@ -39,5 +41,8 @@ def results_dir() -> Path:
 
 
 def run_dir(run_id: str) -> Path:
-    """A run's report, exports and raw outputs."""
+    """A run's report, exports and raw outputs; a run id is one plain name, so that no id
+    reaches outside the runs directory."""
+    if run_id in ("", ".", "..") or "/" in run_id or "\\" in run_id:
+        raise HostbenchError(f"{run_id!r} is not a run id (e.g. 20261126-150102-3f2a)")
     return results_dir() / "runs" / run_id
