@@ -72,6 +72,10 @@ class Parser:
             raise ParseError(self.name, "output is empty")
         values = self.function(text)
         assert set(values) == set(self.metrics), f"{self.name} reports what it declares"
+        for metric, value in values.items():
+            if value < 0:  # rates, times and counts all: a sign means the output is not sane
+                raise ParseError(self.name, f"{metric} is {value:g} {self.metrics[metric].unit}"
+                                            ": a negative value cannot be a measurement")
         return values
 
 

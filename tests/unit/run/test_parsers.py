@@ -315,3 +315,20 @@ def test_parse_error_is_a_hostbench_error() -> None:
     assert (error.parser_name, error.problem) == (
         "sysbench_cpu", "no 'events per second' line in output")
     assert str(error) == "sysbench_cpu: no 'events per second' line in output"
+
+
+@pytest.mark.parametrize(("parser", "filename", "old", "metric"), [
+    ("iperf3_json", "iperf3-tcp.json", "18323721539.570927", "throughput_gbps"),
+    ("fio_json", "fio-randread.json", "48439.840240", "read_iops"),
+    ("stress_ng_switch", "stress-ng-switch.yaml", "8829.779954", "context_switch_ns"),
+])
+def test_a_negative_value_is_refused_where_it_is_parsed(parser, filename, old, metric):
+    text = sample(filename).replace(old, "-" + old)
+    assert text != sample(filename)
+    message = parse_error(parser, text)
+    assert metric in message and "negative" in message
+
+
+def test_text_parsers_read_no_sign():
+    text = re.sub(r"events per second:\s+\S+", "events per second: -5", sample("sysbench-cpu.txt"))
+    assert "no 'events per second' line" in parse_error("sysbench_cpu", text)
