@@ -92,6 +92,17 @@ def _memory_check(t: Target, f: EnvFacts) -> ParityCheck | None:
     return None
 
 
+def _clock_check(t: Target, f: EnvFacts) -> ParityCheck | None:
+    """A clocksource that ticks in jiffies times a 5-second trial to a few milliseconds; an
+    environment that shows none (gVisor) is not judged."""
+    if f.clocksource in ("", "unknown"):
+        return None
+    return ParityCheck(fact="clocksource", env=t.name, expected="not jiffies-based",
+                       actual=f.clocksource, ok="jiffies" not in f.clocksource,
+                       rule="a clock fit for timing (jiffies tick at 100-1000 Hz: give the "
+                            "VM a TSC, HPET or ACPI PM timer, as hostbench's domain does)")
+
+
 def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                  reference_binaries: Mapping[str, str]) -> list[ParityCheck]:
     """Every rule for every environment that reported facts; `ok` says whether it holds."""
@@ -126,6 +137,8 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                       expected="the same in every environment",
                                       actual=bandwidth, ok=len(visible) == 1,
                                       rule="no environment throttled where others are not"))
+        if (clock := _clock_check(t, f)) is not None:
+            checks.append(clock)
         checks.append(ParityCheck(fact="OS release", env=t.name,
                                   expected="the same in every environment",
                                   actual=f.os_release or "?", ok=len(os_releases) == 1,

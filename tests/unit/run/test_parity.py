@@ -158,3 +158,23 @@ def test_a_throttled_container_fails_parity():
     assert next(c.actual for c in bad if c.env == "container") == "0.5 cores"
     found["container"] = with_quota(found["container"], "")  # gVisor shows none: not compared
     assert failures(check_parity(targets(), found, BINARIES)) == []
+
+
+@pytest.mark.parametrize(("clocksource", "ok"), [("tsc", True), ("kvm-clock", True),
+                                                  ("acpi_pm", True), ("refined-jiffies", False),
+                                                  ("jiffies", False)])
+def test_a_clock_that_ticks_in_jiffies_fails_parity(clocksource, ok):
+    found = good_facts()
+    found["vm"] = found["vm"].model_copy(update={"clocksource": clocksource})
+    clock = [c for c in check_parity(targets(), found, BINARIES)
+             if c.fact == "clocksource" and c.env == "vm"]
+    assert [c.ok for c in clock] == [ok]
+    if not ok:
+        assert "jiffies" in clock[0].rule and "TSC" in clock[0].rule
+
+
+def test_a_clocksource_the_environment_does_not_show_is_not_judged():
+    found = good_facts()
+    found["container"] = found["container"].model_copy(update={"clocksource": "unknown"})
+    assert not [c for c in check_parity(targets(), found, BINARIES)
+                if c.fact == "clocksource" and c.env == "container"]
