@@ -6,7 +6,9 @@ import sys
 from fabric import task
 
 from hostbench.commands.benchmark import benchmark as run_benchmark
-from hostbench.commands.benchmark import options_from_cli, run_parity
+from hostbench.commands.benchmark import calibrate as run_calibrate
+from hostbench.commands.benchmark import options_from_cli
+from hostbench.commands.parity import run_parity
 from hostbench.commands.provision import down as direct_down
 from hostbench.commands.provision import up as direct_up
 from hostbench.console import run_cli
@@ -15,6 +17,25 @@ from hostbench.report.run_report import run_report
 from hostbench.stack.spec import load_stack_file
 
 DEFAULT_STACK = "local"
+TARGETS = {"stack": f"stack whose targets to use (default {DEFAULT_STACK})",
+           "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"}
+TRIALS = {
+    "suite": "quick | standard (default quick)",
+    "repeat": "measured rounds per workload (default 5), or auto: more rounds while a verdict "
+              "is inconclusive (see --min-repeat, --max-repeat, --budget-min)",
+    "min_repeat": "with --repeat auto: the rounds every workload gets (default 5)",
+    "max_repeat": "with --repeat auto: the most rounds a workload gets (default 15)",
+    "budget_min": "with --repeat auto: the time budget in minutes (default: twice the minimum)",
+    "warmup": "warm-up rounds, not counted (default 1)",
+    "workload": "only these workloads (comma-separated)",
+    "dry_run": "print the plan and its estimated duration, run nothing",
+    "isolation": "pause: the other environments are paused during each trial (default); "
+                 "none: they stay up (their host CPU is recorded either way)",
+}
+
+
+def _options(**flags):
+    return options_from_cli(**flags, command_line=shlex.join(sys.argv))
 
 
 @task(help={"stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK})"})
@@ -30,32 +51,36 @@ def down(c, stack=DEFAULT_STACK):
 
 
 @task(help={
-    "stack": f"stack whose targets to use (default {DEFAULT_STACK})",
-    "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`",
-    "suite": "quick | standard (default quick)",
-    "repeat": "measured trials per workload and environment (default 5)",
-    "warmup": "warm-up trials, not counted (default 1)",
-    "workload": "only these workloads (comma-separated)",
+    **TARGETS, **TRIALS,
     "env": "only these environments (comma-separated, e.g. bare,vm,container)",
-    "dry_run": "print the plan and its estimated duration, run nothing",
-    "resume": "finish the missing trials of run RUN",
+    "margin": "the margin m in percent for every workload (default: each workload's own)",
+    "resume": "finish the missing trials of run RUN, with the options it was started with",
     "allow_mismatch": "run even when the parity check fails (recorded with the run)",
-    "isolation": "pause: the other environments are paused during each trial (default); "
-                 "none: they stay up (their host CPU is recorded either way)",
 })
-def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat=5, warmup=1,
-              workload=None, env=None, dry_run=False, resume=None, allow_mismatch=False,
+def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat="5",
+              min_repeat=None, max_repeat=None, budget_min=None, warmup=1, workload=None,
+              env=None, margin=None, dry_run=False, resume=None, allow_mismatch=False,
               isolation="pause"):
     """Parity check, then every workload in every environment of the stack, interleaved."""
-    run_cli(lambda: run_benchmark(options_from_cli(
-        stack=stack, targets_file=targets_file, suite=suite, repeat=repeat, warmup=warmup,
-        workload=workload, env=env, dry_run=dry_run, resume=resume,
-        allow_mismatch=allow_mismatch, isolation=isolation,
-        command_line=shlex.join(sys.argv))))
+    run_cli(lambda: run_benchmark(_options(
+        stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
+        min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
+        workload=workload, env=env, margin=margin, dry_run=dry_run, resume=resume,
+        allow_mismatch=allow_mismatch, isolation=isolation)))
 
 
-@task(help={"stack": f"stack whose targets to check (default {DEFAULT_STACK})",
-            "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"})
+@task(help={**TARGETS, **TRIALS})
+def calibrate(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat="5",
+              min_repeat=None, max_repeat=None, budget_min=None, warmup=1, workload=None,
+              dry_run=False, isolation="pause"):
+    """Bare metal against bare metal: this host's noise floor, below which no margin goes."""
+    run_cli(lambda: run_calibrate(_options(
+        stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
+        min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
+        workload=workload, dry_run=dry_run, isolation=isolation)))
+
+
+@task(help=TARGETS)
 def parity(c, stack=DEFAULT_STACK, targets_file=None):
     """Read facts inside each environment and check that they are alike."""
     run_cli(lambda: run_parity(stack, targets_file))

@@ -8,7 +8,7 @@ from hostbench.analysis import stats
 from hostbench.analysis.overheads import Key, grouped
 from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
-from hostbench.run.records import RunRecord
+from hostbench.run.records import NOT_RECORDED, Margins, RunRecord
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,11 @@ def env_labels(a: RunRecord, b: RunRecord) -> dict[str, str]:
     return labels
 
 
+def comparison_margins(a: RunRecord, b: RunRecord) -> Margins:
+    """B is judged against A within B's margins (A's when B recorded none)."""
+    return b.margins or a.margins or NOT_RECORDED
+
+
 def _order(a: StoredRun, b: StoredRun) -> dict[str, int]:
     names = [e.name for e in a.record.environments] + [e.name for e in b.record.environments]
     return {name: i for i, name in enumerate(dict.fromkeys(names))}
@@ -57,6 +62,7 @@ def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str
         return (k[0], k[1], order.get(k[2], len(order)))
 
     common = sorted(set(a_values) & set(b_values), key=sort_key)
+    margins = comparison_margins(a.record, b.record)
     if not common:
         def listing(values: dict[Key, list[float]]) -> str:
             if not values:
@@ -78,7 +84,8 @@ def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str
                          "ratio can be formed; not compared")
         else:
             results.append(Comparison(workload, metric, unit, higher, env, stats.overhead(
-                a_values[key], b_values[key], higher_is_better=higher)))
+                a_values[key], b_values[key], higher_is_better=higher,
+                margin_pct=margins.of(workload, metric))))
     for run_id, mine, other in ((a.id, a_values, b_values), (b.id, b_values, a_values)):
         only = sorted(set(mine) - set(other), key=sort_key)
         if only:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import grouped
-from hostbench.run.records import Sample
+from hostbench.run.records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
 
@@ -32,8 +32,8 @@ class FactorEffect:
                          if getattr(self.base.options, k, None) != v) or "(same options)"
 
 
-def factor_effects(measured: Iterable[Sample], environments: Sequence[Environment]
-                   ) -> list[FactorEffect]:
+def factor_effects(measured: Iterable[Sample], environments: Sequence[Environment],
+                   margins: Margins = NOT_RECORDED) -> list[FactorEffect]:
     """Every variant whose base was measured too, per workload metric (sorted), in the
     environments' order."""
     values, meta = grouped(measured)
@@ -47,5 +47,7 @@ def factor_effects(measured: Iterable[Sample], environments: Sequence[Environmen
             if base is None or not mine or not theirs or min(theirs) <= 0:
                 continue
             effects.append(FactorEffect(workload, metric, unit, higher, variant, base,
-                                         stats.overhead(theirs, mine, higher_is_better=higher)))
+                                         stats.overhead(theirs, mine, higher_is_better=higher,
+                                                        margin_pct=margins.of(workload,
+                                                                              metric))))
     return effects

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hostbench.analysis import stats
-from hostbench.run.records import Sample
+from hostbench.run.records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
 
@@ -24,7 +24,9 @@ class MetricResult:
     samples: list[Sample]  # measured (not warm-up), in the order they ran
     summary: stats.Summary
     outliers: list[bool]  # per sample: modified z-score above 3.5 within this environment
-    overhead: stats.Overhead | None  # None for bare metal and when bare metal has no samples
+    overhead: stats.Overhead | None  # None for bare metal, and with the reason below
+    no_overhead: str = ""  # why another environment has no overhead
+
 
     @property
     def key(self) -> tuple[str, str]:
@@ -51,10 +53,20 @@ def grouped(measured: Iterable[Sample]) -> tuple[dict[Key, list[float]], Meta]:
     return {key: [s.value for s in mine] for key, mine in groups.items()}, meta
 
 
-def analyse(measured: Iterable[Sample], environments: Sequence[Environment]
-            ) -> list[MetricResult]:
+def _against_bare(bare: list[float], values: list[float], higher: bool, margin_pct: float
+                  ) -> tuple[stats.Overhead | None, str]:
+    """The overhead of ``values`` against bare metal, or why there is none."""
+    if not bare:
+        return None, "no bare-metal data"
+    if min(bare) <= 0:
+        return None, "bare metal measured 0: no ratio"
+    return stats.overhead(bare, values, higher_is_better=higher, margin_pct=margin_pct), ""
+
+
+def analyse(measured: Iterable[Sample], environments: Sequence[Environment],
+            margins: Margins = NOT_RECORDED) -> list[MetricResult]:
     """Measured samples grouped per workload metric (sorted) and environment (in the order
-    given), each compared with the baseline environment."""
+    given), each compared with the baseline environment within the metric's margin."""
     groups, meta = grouped_samples(measured)
     baseline = next((env.name for env in environments if env.is_baseline), None)
     results = []
@@ -65,9 +77,9 @@ def analyse(measured: Iterable[Sample], environments: Sequence[Environment]
             if not mine:
                 continue
             values = [s.value for s in mine]
-            overhead = (stats.overhead(bare, values, higher_is_better=higher)
-                        if not env.is_baseline and bare else None)
+            overhead, why = (None, "") if env.is_baseline else _against_bare(
+                bare, values, higher, margins.of(workload, metric))
             results.append(MetricResult(workload, metric, unit, higher, env, mine,
                                         stats.summarize(values), stats.outliers(values),
-                                        overhead))
+                                        overhead, why))
     return results

@@ -15,11 +15,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import mannwhitneyu
 
+from hostbench.run.workloads import DEFAULT_MARGIN_PCT
+
 DEFAULT_SEED = 20240917
 """Seed of the generator used when no ``rng`` is given: results are reproducible."""
 
-Verdict = Literal["slower", "faster", "no measurable difference"]
-NO_DIFFERENCE: Verdict = "no measurable difference"
+Verdict = Literal["slower", "faster", "equivalent", "inconclusive"]
+VERDICTS: tuple[Verdict, ...] = ("slower", "faster", "equivalent", "inconclusive")
 ALPHA = 0.05
 """Significance level of every verdict (95% confidence intervals)."""
 
@@ -50,7 +52,9 @@ class Overhead:
     median_bare: float
     median_other: float
     higher_is_better: bool
+    margin_pct: float
     verdict: Verdict
+    hint: str = ""  # what would resolve an inconclusive verdict
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,40 @@ def _to_pct(ratio: Estimate, higher_is_better: bool) -> Estimate:
     )
 
 
+def judge(pct: Estimate, p_value: float, n_a: int, n_b: int, margin_pct: float,
+          alpha: float = ALPHA) -> tuple[Verdict, str]:
+    """The verdict on an overhead (or change) ``pct`` with its CI, given the margin ``m``:
+
+    * slower / faster: the CI lies entirely beyond +m / below -m, and the Mann-Whitney test
+      agrees (p < alpha);
+    * equivalent: the CI lies entirely within +-m (two one-sided tests, each at alpha / 2: a
+      difference inside the margin may still be significant, and is shown with its value);
+    * inconclusive: anything else, with what would resolve it.
+    """
+    if margin_pct < 0:
+        raise ValueError(f"the margin must not be negative, got {margin_pct}")
+    if min(n_a, n_b) < 2:
+        return "inconclusive", "at least 2 measured trials per environment are needed"
+    if -margin_pct <= pct.low and pct.high <= margin_pct:
+        return "equivalent", ""
+    beyond = pct.low > margin_pct or pct.high < -margin_pct
+    if beyond and p_value < alpha:
+        return ("slower" if pct.low > margin_pct else "faster"), ""
+    if beyond:
+        return "inconclusive", (f"the test cannot confirm it with {n_a} vs {n_b} trials "
+                                f"(p = {p_value:.3f}): more trials")
+    if pct.high - pct.low > 2 * margin_pct:
+        return "inconclusive", (f"the CI is wider than the margin of +-{margin_pct:g}%: more "
+                                "trials, or a quieter host")
+    return "inconclusive", (f"the CI crosses the margin of +-{margin_pct:g}%: more trials "
+                            "would tell")
+
+
 def overhead(
     bare: ArrayLike,
     other: ArrayLike,
     higher_is_better: bool,
+    margin_pct: float = DEFAULT_MARGIN_PCT,
     confidence: float = 1.0 - ALPHA,
     n_boot: int = 2000,
     rng: np.random.Generator | int | None = None,
@@ -151,11 +185,10 @@ def overhead(
     """Compare ``other`` (VM or container) with ``bare`` (bare metal) on one metric.
 
     The ratio of medians other/bare gets a percentile-bootstrap CI, each group resampled
-    independently.  ``bare`` values must be > 0 and ``other`` values >= 0.  The verdict is
-    "slower" (overhead > 0) or "faster" only when the overhead CI excludes 0 AND the
-    Mann-Whitney test rejects equality at 1 - ``confidence``; otherwise "no measurable
-    difference".  (With very few trials a bootstrap CI is too narrow to trust on its own:
-    2 vs 2 samples give p >= 0.33 however far apart they are.)
+    independently.  ``bare`` values must be > 0 and ``other`` values >= 0.  The verdict
+    (``judge``) weighs the overhead's CI against the practical margin ``margin_pct`` and the
+    Mann-Whitney test.  (With very few trials a bootstrap CI is too narrow to trust on its
+    own: 2 vs 2 samples give p >= 0.33 however far apart they are.)
     """
     b = _as_sample(bare, "bare")
     o = _as_sample(other, "other")
@@ -172,12 +205,7 @@ def overhead(
     pct = _to_pct(ratio, higher_is_better)
 
     p_value = _mann_whitney_p(b, o)
-    verdict: Verdict
-    if min(b.size, o.size) < 2 or pct.low <= 0.0 <= pct.high or p_value >= alpha:
-        verdict = NO_DIFFERENCE
-    else:
-        verdict = "slower" if pct.value > 0 else "faster"
-
+    verdict, hint = judge(pct, p_value, int(b.size), int(o.size), margin_pct, alpha)
     return Overhead(
         ratio=ratio,
         overhead_pct=pct,
@@ -187,7 +215,9 @@ def overhead(
         median_bare=med_b,
         median_other=med_o,
         higher_is_better=higher_is_better,
+        margin_pct=margin_pct,
         verdict=verdict,
+        hint=hint,
     )
 
 

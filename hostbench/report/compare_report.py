@@ -52,11 +52,12 @@ def comparison_context(a: StoredRun, b: StoredRun, comparisons: list[Comparison]
                    if underpowered(c.change)})
     if weak:
         notes.append(f"with {', '.join(f'{x} vs {y}' for x, y in weak)} measured trials the "
-                     f"Mann-Whitney test can never reach p < {ALPHA}: those verdicts are 'no "
-                     "measurable difference' whatever the medians say")
+                     f"Mann-Whitney test can never reach p < {ALPHA}: those verdicts cannot be "
+                     "'slower' or 'faster' whatever the medians say")
     bars = [plots.ChangeBar(f"{c.workload} {c.metric} · {labels.get(c.env, c.env)}",
                             c.change.overhead_pct.value, c.change.overhead_pct.low,
-                            c.change.overhead_pct.high, c.change.verdict) for c in comparisons]
+                            c.change.overhead_pct.high, c.change.verdict, c.change.margin_pct)
+            for c in comparisons]
     plot = save_plot(out_dir, name, f"change of {b.id} against {a.id}",
                      plots.change_figure(bars, f"B = {b.id} against A = {a.id}"))
     accels = (_accel_text(a.record), _accel_text(b.record))

@@ -26,18 +26,24 @@ PALETTE = ("#3b6ea8", "#d9822b", "#3f9152", "#8e44ad", "#17a2b8", "#8c564b", "#e
 green, variants after them (red is kept for outliers and 'slower')."""
 OTHER_COLOR = "#777777"
 LOG_SPAN = 8.0  # values spanning more than this factor are plotted on a log axis
-VERDICT_COLORS = {"slower": "#c0392b", "faster": "#2e8b57"}
+VERDICT_COLORS = {"slower": "#c0392b", "faster": "#2e8b57", "equivalent": "#1f5f99",
+                  "inconclusive": "#d08a00"}
+LINEAR_WITHIN = 10.0
+"""Percent: the axis of a forest plot is linear within +-10% and logarithmic beyond, so a few
+percent stay readable next to an emulated VM's thousands."""
 
 
 @dataclass(frozen=True)
 class ChangeBar:
-    """One row of a forest plot: a label, a signed change in percent with its CI, a verdict."""
+    """One row of a forest plot: a label, a signed change in percent with its CI, a verdict,
+    and the margin +-m within which a change is none."""
 
     label: str
     value: float
     low: float
     high: float
     verdict: str
+    margin: float = 0.0
 
 
 def _figure(width: float, height: float, layout: str | None = None) -> Figure:
@@ -143,19 +149,43 @@ def metric_figure(title: str, ylabel: str, results: Sequence[MetricResult],
     return png(fig)
 
 
-def change_figure(bars: Sequence[ChangeBar], title: str) -> bytes:
-    """A forest plot: each row's change in percent with its 95% CI; + is worse."""
-    # One figure per comparison: a layout engine is affordable and fits the long labels.
-    fig = _figure(9.0, 1.0 + 0.27 * max(len(bars), 1), layout="constrained")
+def change_figure(bars: Sequence[ChangeBar], title: str,
+                  xlabel: str = "change in % (+ is worse), 95% bootstrap CI") -> bytes:
+    """A forest plot: each row's change in percent with its 95% CI and its margin +-m shaded,
+    coloured by verdict; + is worse."""
+    from matplotlib.patches import Patch
+
+    # One figure per report: a layout engine is affordable and fits the long labels.
+    fig = _figure(9.0, 1.4 + 0.27 * max(len(bars), 1), layout="constrained")
     ax = fig.subplots()
     for y, bar in enumerate(reversed(bars)):
         color = VERDICT_COLORS.get(bar.verdict, OTHER_COLOR)
+        if bar.margin:
+            ax.fill_betweenx([y - 0.4, y + 0.4], -bar.margin, bar.margin, color="#1f5f99",
+                             alpha=0.12, lw=0)
         ax.hlines(y, bar.low, bar.high, colors=color, lw=2)
         ax.plot([bar.value], [y], "o", color=color, ms=5)
     ax.axvline(0, color="#333333", lw=0.8)
+    ax.set_xscale("symlog", linthresh=LINEAR_WITHIN)
+    ax.set_xlim(_padded(min([-LINEAR_WITHIN, *(min(b.low, -b.margin) for b in bars)])),
+                _padded(max([LINEAR_WITHIN, *(max(b.high, b.margin) for b in bars)])))
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:+g}%" if v else "0")
+    ax.set_ylim(-0.6, len(bars) - 0.4)
     ax.set_yticks(range(len(bars)), [b.label for b in reversed(bars)], fontsize=8)
-    ax.set_xlabel("change in % (+ is worse), 95% bootstrap CI", fontsize=8)
+    ax.set_xlabel(xlabel + f"; linear within ±{LINEAR_WITHIN:g}%, logarithmic beyond",
+                  fontsize=8)
     ax.tick_params(labelsize=8)
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title, fontsize=10)
+    shown = dict.fromkeys(b.verdict for b in bars)
+    handles = [Patch(color=VERDICT_COLORS.get(v, OTHER_COLOR), label=v) for v in shown]
+    if any(b.margin for b in bars):
+        handles.append(Patch(color="#1f5f99", alpha=0.12, label="margin ±m"))
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=len(handles),
+               frameon=False)
     return png(fig)
+
+
+def _padded(limit: float) -> float:
+    """A symlog axis limit with room for the dot at its end."""
+    return limit * 1.6 if abs(limit) > LINEAR_WITHIN else limit * 1.15

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import functools
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
-from hostbench.report.text import interval, number, overhead_text, percent
+from hostbench.report.text import interval, number, overhead_text, percent, verdict_text
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 PLOTS_DIRNAME = "plots"
@@ -26,35 +28,68 @@ class Plot:
     data_uri: str
 
 
-def md_cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: no pipes or line breaks."""
-    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+MD_SPECIAL = re.compile(r"([\\`*<>|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\](?=[(\[:]))")
+"""What Markdown would read as markup: emphasis (``_`` inside a word is none), code, raw HTML,
+table cells, and the ``]`` that makes a link of ``[text](target)`` (a CI like ``[+1.0, +2.0]``
+stays as it is)."""
 
 
-def md_code(value: Any) -> str:
+def md_text(value: Any) -> str:
+    """Any value as literal Markdown text on one line; text a filter already made safe (a code
+    block, a code span, a link target) is left as it is."""
+    if isinstance(value, markupsafe.Markup):
+        return value
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return MD_SPECIAL.sub(r"\\\1", text)
+
+
+def md_code(value: Any) -> markupsafe.Markup:
     """Text safe inside a fenced Markdown code block."""
-    return str(value).replace("```", "'''")
+    return markupsafe.Markup(str(value).replace("```", "'''"))
+
+
+def md_span(value: Any) -> markupsafe.Markup:
+    """Text safe inside an inline code span (written between single backticks)."""
+    return markupsafe.Markup(" ".join(str(value).replace("`", "'").splitlines()))
+
+
+def md_link(value: Any) -> markupsafe.Markup:
+    """A relative file path as a Markdown link target."""
+    return markupsafe.Markup(urllib.parse.quote(str(value)))
+
+
+def _with_filters(env: jinja2.Environment) -> jinja2.Environment:
+    env.filters.update(num=number, when=when, percent=percent, interval=interval,
+                       overhead=overhead_text,
+                       verdict=lambda o: verdict_text(o.verdict, o.margin_pct))
+    return env
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
-                                            default_for_string=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(cell=md_cell, code=md_code, num=number, when=when, percent=percent,
-                       interval=interval, overhead=overhead_text)
+def _html_environment() -> jinja2.Environment:
+    return _with_filters(jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True))
+
+
+@functools.cache
+def _markdown_environment() -> jinja2.Environment:
+    """Every expression is escaped as Markdown text unless ``code``, ``span`` or ``link``
+    marked it, so tool output or names in a run cannot turn into markup."""
+    env = _with_filters(jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=False, finalize=md_text,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True))
+    env.filters.update(code=md_code, span=md_span, link=md_link)
     return env
 
 
 def render(template: str, **context: Any) -> str:
-    """Render one of hostbench/templates with ``context``."""
-    return _environment().get_template(template).render(**context)
+    """Render one of hostbench/templates with ``context`` (``*.md.j2`` as Markdown, escaped as
+    such; the rest as HTML, autoescaped)."""
+    env = _markdown_environment() if template.endswith(".md.j2") else _html_environment()
+    return env.get_template(template).render(**context)
 
 
 def slug(*parts: str) -> str:

@@ -12,19 +12,21 @@ import yaml
 
 from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
-from hostbench.analysis.stats import ALPHA, NO_DIFFERENCE, underpowered
+from hostbench.analysis.stats import ALPHA, VERDICTS, underpowered
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report import plots
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
+from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
-from hostbench.report.text import better_text, interval, number, percent
+from hostbench.report.text import better_text, interval, number, percent, verdict_text
+from hostbench.report.verdict_export import export_verdicts
 from hostbench.results.export import export_run
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import RunRecord, Sample
+from hostbench.run.records import Margins, RunRecord, Sample
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -64,7 +66,9 @@ class HeadlineRow:
     overhead: str
     overhead_ci: str
     p: str
-    verdict: str
+    verdict: str  # as shown: "equivalent (±3%)"
+    kind: str  # slower, faster, equivalent, inconclusive, baseline or none
+    hint: str  # what would resolve an inconclusive verdict
     underpowered: bool  # too few trials for the test to ever reject "no difference"
 
 
@@ -74,6 +78,7 @@ class MetricGroup:
     metric: str
     unit: str
     better: str
+    margin: str  # the margin and where it comes from
     rows: list[HeadlineRow]
 
 
@@ -94,6 +99,7 @@ class FactorRow:
     change_ci: str
     p: str
     verdict: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ def _by_metric(results: Sequence[MetricResult]) -> dict[MetricKey, list[MetricRe
     return groups
 
 
-def _headline(results: Sequence[MetricResult]) -> list[MetricGroup]:
+def _headline(results: Sequence[MetricResult], margins: Margins) -> list[MetricGroup]:
     groups = []
     for (workload, metric), mine in _by_metric(results).items():
         rows = []
@@ -139,9 +145,11 @@ def _headline(results: Sequence[MetricResult]) -> list[MetricGroup]:
                 overhead=percent(o.overhead_pct.value) if o else "",
                 overhead_ci=interval(o.overhead_pct) if o else "",
                 p=f"{o.p_value:.3f}" if o else "", verdict=result_verdict(r),
-                underpowered=bool(o and underpowered(o))))
+                kind=o.verdict if o else ("baseline" if r.env.is_baseline else "none"),
+                hint=o.hint if o else "", underpowered=bool(o and underpowered(o))))
         groups.append(MetricGroup(workload, metric, mine[0].unit,
-                                  better_text(mine[0].higher_is_better), rows))
+                                  better_text(mine[0].higher_is_better),
+                                  margins.describe(workload, metric), rows))
     return groups
 
 
@@ -151,7 +159,8 @@ def _factor_rows(effects: Sequence[FactorEffect]) -> list[FactorRow]:
         variant=e.variant.label, base=e.base.label, factor=e.factor,
         median_base=number(e.change.median_bare), median_variant=number(e.change.median_other),
         change=percent(e.change.overhead_pct.value), change_ci=interval(e.change.overhead_pct),
-        p=f"{e.change.p_value:.3f}", verdict=e.change.verdict) for e in effects]
+        p=f"{e.change.p_value:.3f}", verdict=verdict_text(e.change.verdict, e.change.margin_pct),
+        kind=e.change.verdict) for e in effects]
 
 
 def _factor_figure(out_dir: Path, effects: Sequence[FactorEffect]) -> Plot | None:
@@ -159,9 +168,24 @@ def _factor_figure(out_dir: Path, effects: Sequence[FactorEffect]) -> Plot | Non
         return None
     bars = [plots.ChangeBar(f"{e.workload} {e.metric} · {e.variant.name} vs {e.base.name}",
                             e.change.overhead_pct.value, e.change.overhead_pct.low,
-                            e.change.overhead_pct.high, e.change.verdict) for e in effects]
+                            e.change.overhead_pct.high, e.change.verdict, e.change.margin_pct)
+            for e in effects]
     return save_plot(out_dir, "factor-effects", "factor effects",
                      plots.change_figure(bars, "each variant against the environment it varies"))
+
+
+def _overview_figure(out_dir: Path, results: Sequence[MetricResult]) -> Plot | None:
+    """The picture first: every overhead against bare metal, with its CI, margin and verdict."""
+    bars = [plots.ChangeBar(f"{r.workload} {r.metric} · {r.env.label}",
+                            r.overhead.overhead_pct.value, r.overhead.overhead_pct.low,
+                            r.overhead.overhead_pct.high, r.overhead.verdict,
+                            r.overhead.margin_pct)
+            for r in results if r.overhead is not None]
+    if not bars:
+        return None
+    return save_plot(out_dir, "overview", "overhead against bare metal",
+                     plots.change_figure(bars, "overhead against bare metal, every metric",
+                                         "overhead in % (+ is worse), 95% bootstrap CI"))
 
 
 def _environment_rows(run: StoredRun) -> list[EnvironmentRow]:
@@ -180,14 +204,13 @@ def _environment_rows(run: StoredRun) -> list[EnvironmentRow]:
 
 
 def _verdict_counts(results: Sequence[MetricResult]) -> list[str]:
-    """One line per compared environment: how many metrics are slower, faster, alike."""
+    """One line per compared environment: how many metrics got each verdict."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for r in results:
         if r.overhead:
             counts[r.env.label][r.overhead.verdict] += 1
-    return [f"{label}: slower on {c['slower']}, faster on {c['faster']}, "
-            f"no measurable difference on {c[NO_DIFFERENCE]} of {sum(c.values())} metrics"
-            for label, c in counts.items()]
+    return [f"{label}: " + ", ".join(f"{v} on {c[v]}" for v in VERDICTS)
+            + f" of {sum(c.values())} metrics" for label, c in counts.items()]
 
 
 def _parity_notices(parity: ParityVerdict | None) -> list[Notice]:
@@ -227,9 +250,11 @@ def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
         if r.summary.rsd > RSD_LIMIT:
             notices.append(Notice("noisy", f"{where}: RSD {r.summary.rsd:.1f}% over "
                                   f"{r.summary.n} measured trials (above {RSD_LIMIT:.0f}%)"))
-        if not r.env.is_baseline and r.overhead is None:
-            notices.append(Notice("no baseline", f"{where}: bare metal has no measured "
-                                  "samples, so there is no overhead"))
+        if r.no_overhead:
+            notices.append(Notice("no baseline", f"{where}: {r.no_overhead}, so there is no "
+                                  "overhead"))
+        if r.overhead is not None and r.overhead.verdict == "inconclusive":
+            notices.append(Notice("inconclusive", f"{where}: {r.overhead.hint}"))
         for sample, flagged in zip(r.samples, r.outliers, strict=True):
             if flagged:
                 notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "
@@ -240,8 +265,8 @@ def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
     if weak:
         sizes = ", ".join(f"{a} vs {b}" for a, b in weak)
         notices.append(Notice("too few trials", f"with {sizes} measured trials the Mann-Whitney "
-                              f"test can never reach p < {ALPHA}, so those verdicts are 'no "
-                              "measurable difference' whatever the medians say; run with "
+                              f"test can never reach p < {ALPHA}, so those verdicts cannot be "
+                              "'slower' or 'faster' whatever the medians say; run with "
                               "--repeat 5 or more"))
     return notices
 
@@ -349,14 +374,16 @@ def _figures(out_dir: Path, results: Sequence[MetricResult], samples: Sequence[S
 def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
     """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
     record = run.record
-    results = analyse(run.measured(), record.environments)
-    effects = factor_effects(run.measured(), record.environments)
+    results = analyse(run.measured(), record.environments, record.verdict_margins)
+    effects = factor_effects(run.measured(), record.environments, record.verdict_margins)
     parity_envs, parity_rows = _parity_table(record.parity)
-    groups = _headline(results)
+    groups = _headline(results, record.verdict_margins)
     commands = reproduce_commands(record)
     return {
         "run": record, "labels": {e.name: e.label for e in record.environments},
         "groups": groups, "factors": _factor_rows(effects),
+        "overview": _overview_figure(out_dir, results),
+        "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
         "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),
@@ -387,19 +414,23 @@ def write_report(run: StoredRun, out_dir: Path | None = None) -> ReportPaths:
     return paths
 
 
-def publish(run: StoredRun, out_dir: Path | None = None) -> tuple[ReportPaths, tuple[Path, Path]]:
-    """The report and the sample exports (JSONL, CSV) of a run, side by side."""
+def publish(run: StoredRun, out_dir: Path | None = None
+            ) -> tuple[ReportPaths, tuple[Path, ...]]:
+    """The report, the sample exports (JSONL, CSV) and the verdicts (CSV) of a run."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
-    return write_report(run, out), export_run(run, out)
+    return write_report(run, out), (*export_run(run, out), export_verdicts(run, out))
 
 
 def run_report(run_id: str | None = None) -> ReportPaths:
-    """`fab report`: write the report and exports of a run (default: the latest); print paths."""
+    """`fab report`: print a run's summary (default: the latest run), write its report and
+    exports, and print their paths."""
     with Store.default() as store:
         run_id = run_id or store.latest_run_id()
         if run_id is None:
             raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
-        paths, exports = publish(store.load(run_id))
+        run = store.load(run_id)
+    print_summary(run, table_console())
+    paths, exports = publish(run)
     console = table_console(highlight=False, soft_wrap=True)
     console.print(f"report of run {run_id}:")
     for path in (paths.html, paths.markdown, *exports):

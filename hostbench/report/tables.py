@@ -9,7 +9,13 @@ from rich.table import Table
 from hostbench.analysis.compare import Comparison
 from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.overheads import MetricResult
-from hostbench.report.text import VERDICT_STYLES, better_text, number, overhead_text
+from hostbench.report.text import (
+    VERDICT_STYLES,
+    better_text,
+    number,
+    overhead_text,
+    verdict_text,
+)
 from hostbench.run.facts import SHOWN_FACTS, EnvFacts
 from hostbench.run.parity import ParityCheck
 from hostbench.run.schedule import PlannedTrial
@@ -36,14 +42,16 @@ def metric_table(title: str, caption: str, columns: tuple[str, ...]) -> Table:
 
 
 def verdict_markup(verdict: str) -> str:
-    style = VERDICT_STYLES.get(verdict)
+    style = VERDICT_STYLES.get(verdict.split(" ")[0])
     return f"[{style}]{verdict}[/]" if style else verdict
 
 
 def result_verdict(r: MetricResult) -> str:
     if r.env.is_baseline:
         return "baseline"
-    return r.overhead.verdict if r.overhead else "no bare-metal data"
+    if r.overhead is None:
+        return r.no_overhead
+    return verdict_text(r.overhead.verdict, r.overhead.margin_pct)
 
 
 def summary_table(results: Sequence[MetricResult], title: str) -> Table:
@@ -77,7 +85,7 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
         o = c.change
         table.add_row(f"  {labels.get(c.env, c.env)}", str(o.n_bare), number(o.median_bare),
                       str(o.n_other), number(o.median_other), overhead_text(o.overhead_pct),
-                      f"{o.p_value:.3f}", verdict_markup(o.verdict))
+                      f"{o.p_value:.3f}", verdict_markup(verdict_text(o.verdict, o.margin_pct)))
     return table
 
 
@@ -95,7 +103,7 @@ def factor_table(effects: Sequence[FactorEffect], title: str) -> Table:
         table.add_row(f"  {e.variant.name} vs {e.base.name}\n    {e.factor}",
                       number(o.median_bare), number(o.median_other),
                       overhead_text(o.overhead_pct), f"{o.p_value:.3f}",
-                      verdict_markup(o.verdict))
+                      verdict_markup(verdict_text(o.verdict, o.margin_pct)))
     return table
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hostbench.analysis.stats import Estimate
 
-VERDICT_STYLES = {"slower": "red", "faster": "green"}
+VERDICT_STYLES = {"slower": "red", "faster": "green", "equivalent": "blue",
+                  "inconclusive": "yellow"}
 
 
 def number(value: float) -> str:
@@ -23,6 +24,11 @@ def interval(estimate: Estimate) -> str:
 def overhead_text(estimate: Estimate) -> str:
     """A signed overhead or change in percent with its CI: ``+8.9% [+7.1, +10.1]``."""
     return f"{percent(estimate.value)} {interval(estimate)}"
+
+
+def verdict_text(verdict: str, margin_pct: float) -> str:
+    """``equivalent (+-3%)``: an equivalence is only ever within a margin."""
+    return f"{verdict} (±{margin_pct:g}%)" if verdict == "equivalent" else verdict
 
 
 def better_text(higher_is_better: bool) -> str:

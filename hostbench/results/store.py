@@ -26,7 +26,14 @@ from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import RunRecord, RunStatus, Sample, TrialRecord, timestamp
+from hostbench.run.records import (
+    RunRecord,
+    RunStatus,
+    Sample,
+    Stopping,
+    TrialRecord,
+    timestamp,
+)
 from hostbench.run.schedule import PlannedTrial
 from hostbench.stack.environments import BARE_METAL, DEFAULT_ENVIRONMENTS, Kind
 
@@ -101,17 +108,22 @@ ALTER TABLE runs DROP COLUMN tool_versions;
     3: """
 ALTER TABLE trials ADD COLUMN neighbours_cpu_s REAL;
 """,
+    # 3 -> 4: the margins the verdicts of a run are judged with.
+    4: """
+ALTER TABLE runs ADD COLUMN margins TEXT;
+ALTER TABLE runs ADD COLUMN stopping TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_COLUMNS = ("id", "format", "started_at", "finished_at", "status", "stack", "suite",
                "command_line", "git_commit", "image_hash", "environments", "plan", "options",
-               "host_facts", "stack_config", "parity", "workload_seconds",
+               "host_facts", "stack_config", "parity", "margins", "stopping", "workload_seconds",
                "orchestration_seconds", "wall_seconds")
 _RECORD_FIELD = {"host_facts": "host", "stack_config": "spec"}
 """Columns whose record field has another name."""
 JSON_COLUMNS = frozenset({"environments", "plan", "options", "host_facts", "stack_config",
-                          "parity"})
+                          "parity", "margins", "stopping"})
 
 
 def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +192,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_emptied(self.path)
         try:
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except sqlite3.Error as exc:
@@ -207,6 +220,11 @@ class Store:
         # FULL: a commit survives a power cut too, not only a killed process.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        if problems != ["ok"]:
+            raise HostbenchError(
+                f"{self.path} is damaged ({'; '.join(problems)}); the runs in it may be "
+                "recoverable with `sqlite3 FILE .recover`: move it aside to start a new one")
         with self._tx():  # the write lock: another process may be creating or upgrading it
             tables = {r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -301,6 +319,23 @@ class Store:
     def set_parity(self, run_id: str, parity: ParityVerdict) -> None:
         self._update(run_id, parity=parity.model_dump(mode="json"))
 
+    def set_stopping(self, run_id: str, stopping: Stopping) -> None:
+        self._update(run_id, stopping=stopping.model_dump(mode="json"))
+
+    def extend_plan(self, run_id: str, trials: list[PlannedTrial]) -> None:
+        """Add rounds to a run's plan (``--repeat auto`` decides them as it goes)."""
+        plan = [*self.get_run(run_id).plan, *trials]
+        self._update(run_id, plan=[p.model_dump(mode="json") for p in plan])
+
+    def latest_calibration(self, stack: str, hostname: str) -> StoredRun | None:
+        """The newest complete `fab calibrate` run of this stack on this host."""
+        row = self._conn.execute(
+            "SELECT id FROM runs WHERE stack = ? AND status = 'complete' "
+            "AND json_extract(options, '$.purpose') = 'calibration' "
+            "AND json_extract(host_facts, '$.hostname') = ? ORDER BY rowid DESC LIMIT 1",
+            (stack, hostname)).fetchone()
+        return None if row is None else self.load(row[0])
+
     def reopen_run(self, run_id: str) -> None:
         """A resumed run is running again until it finishes."""
         self._update(run_id, status="running", finished_at=None)
@@ -375,6 +410,16 @@ class Store:
             return build()
         except (pydantic.ValidationError, json.JSONDecodeError) as exc:
             raise HostbenchError(f"{self.path}: {what} cannot be read: {exc}") from None
+
+
+def _refuse_emptied(path: Path) -> None:
+    """An existing file of 0 bytes (and no write-ahead log) is what is left of a database whose
+    runs are gone, not a new database: say so rather than start again over it."""
+    wal = path.with_name(path.name + "-wal")
+    if (path.is_file() and path.stat().st_size == 0
+            and not (wal.is_file() and wal.stat().st_size > 0)):
+        raise HostbenchError(f"{path} is empty (0 bytes): not a results database, and whatever "
+                             "runs it held are gone; move it aside to start a new one")
 
 
 def _execute_all(conn: sqlite3.Connection, script: str) -> None:

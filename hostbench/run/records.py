@@ -11,13 +11,14 @@ import secrets
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from hostbench.records import Record
 from hostbench.run.facts import HostFacts
 from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.schedule import PlannedTrial
+from hostbench.run.workloads import DEFAULT_MARGIN_PCT
 from hostbench.stack.environments import Environment
 from hostbench.stack.spec import StackSpec
 
@@ -87,13 +88,59 @@ class TrialRecord(Record):
         return (self.workload, self.env, self.trial)
 
 
+class Margins(Record):
+    """The practical margin m of every verdict of a run: per workload (its file, or --margin),
+    and never below the host's noise floor per metric (from a `fab calibrate` run)."""
+
+    workloads: dict[str, float] = Field(default_factory=dict)
+    source: Literal["workload files", "command line", "not recorded"] = "workload files"
+    floors: dict[str, float] = Field(default_factory=dict)  # "workload metric" -> floor, %
+    floor_run: str | None = None
+
+    def of(self, workload: str, metric: str) -> float:
+        return max(self.workloads.get(workload, DEFAULT_MARGIN_PCT),
+                   self.floors.get(f"{workload} {metric}", 0.0))
+
+    def describe(self, workload: str, metric: str) -> str:
+        """Where the margin of a metric comes from, for the report."""
+        m = self.of(workload, metric)
+        floor = self.floors.get(f"{workload} {metric}", 0.0)
+        if floor and floor >= self.workloads.get(workload, DEFAULT_MARGIN_PCT):
+            return f"+-{m:.3g}% (the host's noise floor, calibration run {self.floor_run})"
+        if self.source == "not recorded":
+            return f"+-{m:.3g}% (this run recorded no margin: the default is applied)"
+        return f"+-{m:.3g}% (from the {self.source})"
+
+
+NOT_RECORDED = Margins(source="not recorded")
+"""What a run stored before margins existed is judged with."""
+
+
+class Stopping(Record):
+    """How `--repeat auto` decided the rounds of each workload."""
+
+    minimum: int
+    maximum: int
+    budget_s: float
+    rounds: dict[str, int] = Field(default_factory=dict)  # workload -> measured rounds run
+    reasons: dict[str, str] = Field(default_factory=dict)  # workload -> why it stopped
+
+
+Purpose = Literal["benchmark", "calibration"]
+
+
 class BenchmarkOptions(Record):
-    """What `fab benchmark` was asked to do (stored with the run, restored on --resume)."""
+    """What `fab benchmark` (or `fab calibrate`) was asked to do (stored with the run, restored
+    on --resume)."""
 
     stack: str = "local"
     targets_file: str | None = None
     suite: str = "quick"
-    repeat: int = 5
+    repeat: int | Literal["auto"] = 5
+    min_repeat: int = 5  # with repeat auto: the rounds every workload gets
+    max_repeat: int = 15  # with repeat auto: the rounds no workload goes beyond
+    budget_min: float | None = None  # with repeat auto: the time budget (default: see plan)
+    margin: float | None = None  # overrides every workload's margin_pct
     warmup: int = 1
     workloads: tuple[str, ...] = ()
     envs: tuple[str, ...] = ()
@@ -101,6 +148,7 @@ class BenchmarkOptions(Record):
     resume: str | None = None
     allow_mismatch: bool = False
     isolation: Isolation = "pause"
+    purpose: Purpose = "benchmark"
     command_line: str = ""
 
 
@@ -123,9 +171,15 @@ class RunRecord(Record):
     host: HostFacts | None = None
     spec: StackSpec | None = None
     parity: ParityVerdict | None = None
+    margins: Margins | None = None
+    stopping: Stopping | None = None
     workload_seconds: float | None = None
     orchestration_seconds: float | None = None
     wall_seconds: float | None = None
+
+    @property
+    def purpose(self) -> Purpose:
+        return self.options.purpose
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -139,6 +193,10 @@ class RunRecord(Record):
             return self.environment(name).label
         except KeyError:
             return name
+
+    @property
+    def verdict_margins(self) -> Margins:
+        return self.margins or NOT_RECORDED
 
     @property
     def vm_accels(self) -> set[str]:

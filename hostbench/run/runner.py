@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.progress import (
     BarColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -177,21 +179,46 @@ def _describe(ctx: RunContext, p: PlannedTrial) -> str:
     return f"{p.workload} {ctx.targets[p.env].environment.label} {kind} {p.trial}"
 
 
-def run_plan(ctx: RunContext, plan: list[PlannedTrial], trial_estimate_s: Mapping[str, float]
-             ) -> None:
-    """All trials of `plan` in order, each handed over at once, with a progress bar whose ETA is
-    weighted by each workload's estimated trial time."""
+@dataclass
+class TrialProgress:
+    """One progress display for a whole run, whose ETA is weighted by each workload's estimated
+    trial time; rounds that `--repeat auto` adds extend it."""
+
+    progress: Progress
+    task: TaskID
+    estimate_s: Mapping[str, float]  # per trial, by workload
+    done: int = 0
+    count: int = 0
+
+    def add(self, trials: list[PlannedTrial]) -> None:
+        self.count += len(trials)
+        total = (self.progress.tasks[self.task].total or 0.0) + sum(
+            self.estimate_s[p.workload] for p in trials)
+        self.progress.update(self.task, total=total, count=self.count)
+
+
+@contextmanager
+def trial_progress(console: Console, estimate_s: Mapping[str, float], note: str = ""
+                   ) -> Iterator[TrialProgress]:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-               TextColumn("{task.fields[done]}/{task.fields[count]} trials"),
+               TextColumn("{task.fields[done]}/{task.fields[count]} trials" + note),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    total = sum(trial_estimate_s[p.workload] for p in plan)
-    with Progress(*columns, console=ctx.console, transient=False) as progress:
-        task = progress.add_task("benchmark", total=total, done=0, count=len(plan))
-        for done, planned in enumerate(plan, start=1):
-            progress.update(task, description=_describe(ctx, planned))
-            start = time.monotonic()
-            trial = run_trial(ctx, planned)
-            mark = "[green]ok[/]" if trial.status == "ok" else f"[red]failed[/] {trial.error}"
-            progress.console.print(f"  {_describe(ctx, planned)}: {mark} "
-                                   f"[dim]({time.monotonic() - start:.1f}s)[/]", highlight=False)
-            progress.update(task, advance=trial_estimate_s[planned.workload], done=done)
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("benchmark", total=0.0, done=0, count=0)
+        yield TrialProgress(progress, task, estimate_s)
+
+
+def run_plan(ctx: RunContext, plan: list[PlannedTrial], shown: TrialProgress) -> None:
+    """All trials of ``plan`` in order, each handed over at once, shown in ``shown``."""
+    shown.add(plan)
+    for planned in plan:
+        shown.progress.update(shown.task, description=_describe(ctx, planned))
+        start = time.monotonic()
+        trial = run_trial(ctx, planned)
+        mark = "[green]ok[/]" if trial.status == "ok" else f"[red]failed[/] {trial.error}"
+        shown.progress.console.print(f"  {_describe(ctx, planned)}: {mark} "
+                                     f"[dim]({time.monotonic() - start:.1f}s)[/]",
+                                     highlight=False)
+        shown.done += 1
+        shown.progress.update(shown.task, advance=shown.estimate_s[planned.workload],
+                              done=shown.done)

@@ -38,6 +38,9 @@ from hostbench.records import NotBool, Record, validated
 from hostbench.run.parsers import PARSERS, Metric
 
 CATEGORIES = ("cpu", "memory", "disk", "network", "kernel")
+DEFAULT_MARGIN_PCT = 3.0
+"""The practical margin m of a workload's verdicts when its file gives none: a difference within
++-m% is no difference that matters."""
 BUILTIN_VALUES = ("duration", "threads")
 """Placeholders every workload command may use."""
 SERVER_VALUES = ("server_address", "port")
@@ -85,6 +88,9 @@ class WorkloadFile(Record):
     metrics: Annotated[list[Token], Field(min_length=1)]
     host_server: HostServerSpec | None = None
     scratch_mib: Annotated[int, Field(ge=1), NotBool] | None = None
+    margin_pct: Annotated[float, Field(gt=0, le=50), NotBool] = Field(
+        DEFAULT_MARGIN_PCT, description="a difference within +-margin_pct% counts as none "
+                                        "(equivalent); never below the host's noise floor")
 
     @field_validator("parameters")
     @classmethod

@@ -40,6 +40,7 @@ class FakeExecutor:
     slowdown: float = 1.0
     fail: Callable[[int], Exception | int | None] = lambda _n: None
     memory_limit: int | None = None  # a container's cgroup limit in bytes (default: as declared)
+    noise: float = 0.0  # events per second vary by +-noise (a fraction), trial after trial
     calls: list[list[str]] = field(default_factory=list)
     workload_calls: int = 0
     closed: int = 0
@@ -77,8 +78,13 @@ class FakeExecutor:
         time.sleep(INSIDE_S)
         text = (OUTPUTS / "sysbench-cpu.txt").read_text()
         text = re.sub(r"events per second:\s+\S+",
-                      f"events per second:  {SYSBENCH_EPS / self.slowdown:.2f}", text)
+                      f"events per second:  {self._eps():.2f}", text)
         return ExecResult(text, "", 0, INSIDE_S, INSIDE_S + 0.05)
+
+    def _eps(self) -> float:
+        """Alternating above and below the median: a spread the statistics cannot narrow much."""
+        sign = (-1) ** self.workload_calls
+        return SYSBENCH_EPS / self.slowdown * (1 + sign * self.noise)
 
     def close(self) -> None:
         self.closed += 1
@@ -166,6 +172,7 @@ class FakeHost:
     fail: dict[str, Callable[[int], Exception | int | None]] = field(default_factory=dict)
     memory_limit: dict[str, int] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
+    noise: dict[str, float] = field(default_factory=dict)
     made: dict[str, FakeExecutor] = field(default_factory=dict)
     host: FakeControl | None = None
     paused_while_running: dict[str, list[set[str]]] = field(default_factory=dict)
@@ -177,7 +184,8 @@ class FakeHost:
             return self.fail.get(name, lambda _n: None)(n)
 
         executor = FakeExecutor(target, self.slowdown.get(target.name, 1.0), fail,
-                                self.memory_limit.get(target.name))
+                                self.memory_limit.get(target.name),
+                                self.noise.get(target.name, 0.0))
         self.made[target.name] = executor
         return executor
 

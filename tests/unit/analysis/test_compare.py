@@ -10,7 +10,6 @@ from rich.console import Console
 
 from hostbench.analysis.compare import Comparison, env_labels
 from hostbench.analysis.compare import compare_runs as compare_stored
-from hostbench.analysis.stats import NO_DIFFERENCE
 from hostbench.errors import HostbenchError
 from hostbench.report.compare_report import write_comparison_report
 from hostbench.report.tables import comparison_table
@@ -49,7 +48,7 @@ def test_a_2x_slowdown_is_detected_with_the_right_sign(store):
         assert c.change.verdict == "slower" and c.change.overhead_pct.low > 0
         assert c.change.median_bare > 0 and c.change.n_bare == c.change.n_other == 5
     for env in ("bare", "container"):  # unchanged between the runs
-        assert result[("read_lat_p99_us", env)].change.verdict == NO_DIFFERENCE
+        assert result[("read_lat_p99_us", env)].change.verdict == "equivalent"
 
     # The other way round, B is the better run: same size, opposite sign.
     reverse = {(c.metric, c.env): c for c in compare_runs(store, B, A)}
@@ -63,7 +62,7 @@ def test_identical_runs_show_no_measurable_difference(store):
     comparisons = compare_runs(store, A, SAME)
     assert len(comparisons) == 6
     for c in comparisons:
-        assert c.change.verdict == NO_DIFFERENCE
+        assert c.change.verdict == "equivalent"
         assert c.change.overhead_pct.value == pytest.approx(0.0)
 
 
@@ -84,7 +83,7 @@ def test_console_table_and_report(store, tmp_path: Path):
     console.print(comparison_table(comparisons, A, B,
                                    env_labels(store.get_run(A), store.get_run(B))))
     text = console.export_text()
-    assert "+100.0% [" in text and "slower" in text and NO_DIFFERENCE in text
+    assert "+100.0% [" in text and "slower" in text and "equivalent (±3%)" in text
 
     html_path = write_comparison_report(store.load(A), store.load(B), tmp_path / "cmp")
     html = html_path.read_text()

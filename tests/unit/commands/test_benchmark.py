@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hostbench.commands import benchmark as command
+from hostbench.commands import session
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
@@ -33,7 +34,7 @@ def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """The host's facts are read for real by the first test; the others take a fixed copy
     (reading them asks docker, virsh and qemu for their versions)."""
     if "keeps_everything" not in request.node.name:
-        monkeypatch.setattr(command.facts_mod, "host_facts", lambda: HOST)
+        monkeypatch.setattr(session.facts_mod, "host_facts", lambda: HOST)
 
 
 @pytest.fixture(autouse=True)
@@ -41,12 +42,12 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The runs whose report and exports were written (tests/unit/report draws them)."""
     runs: list[str] = []
 
-    def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, Path]]:
+    def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, ...]]:
         runs.append(run.id)
         out = run_dir(run.id)
         return ReportPaths(out / "report.html", out / "report.md"), (out, out)
 
-    monkeypatch.setattr(command, "publish", publish)
+    monkeypatch.setattr(session, "publish", publish)
     return runs
 
 
@@ -183,8 +184,16 @@ def test_options_from_the_command_line():
                                                                      ("bare", "vm"))
     with pytest.raises(HostbenchError, match="--repeat must be at least 1"):
         command.options_from_cli(stack="s", repeat=0, warmup=1)
-    with pytest.raises(HostbenchError, match="whole numbers"):
+    with pytest.raises(HostbenchError, match="--repeat must be a number, got 'many'"):
         command.options_from_cli(stack="s", repeat="many", warmup=1)
+    auto = command.options_from_cli(stack="s", repeat="auto", warmup=1, min_repeat="3",
+                                    max_repeat="9", margin="2.5")
+    assert (auto.repeat, auto.min_repeat, auto.max_repeat, auto.margin) == ("auto", 3, 9, 2.5)
+    for flags, words in (({"min_repeat": 1}, "--min-repeat"), ({"margin": 0}, "--margin"),
+                         ({"min_repeat": 9, "max_repeat": 3}, "at most --max-repeat"),
+                         ({"isolation": "some"}, "--isolation")):
+        with pytest.raises(HostbenchError, match=words):
+            command.options_from_cli(stack="s", repeat="auto", warmup=1, **flags)
 
 
 def test_the_other_environments_are_paused_during_each_trial_and_metered(targets_file):
@@ -210,3 +219,44 @@ def test_a_neighbour_that_cannot_be_paused_is_reported_and_the_trials_go_on(targ
     run = _load(_bench(host, _options(targets_file)))
     assert run.record.status == "complete"
     assert "idle neighbours: cannot pause container" in capsys.readouterr().out
+
+
+def test_repeat_auto_adds_rounds_while_a_verdict_is_open_and_records_why_it_stopped(
+        targets_file, capsys):
+    host = FakeHost(noise={"container": 0.06})  # +-6% around bare metal's: never decided
+    opts = _options(targets_file, repeat="auto", min_repeat=3, max_repeat=6, warmup=0)
+    run = _load(_bench(host, opts))
+    stopping = run.record.stopping
+    assert stopping is not None and (stopping.minimum, stopping.maximum) == (3, 6)
+    rounds = stopping.rounds["cpu-sysbench"]
+    assert 3 < rounds <= 6 and len(run.record.plan) == 3 * rounds  # every round stored
+    assert run.missing() == [] and run.record.status == "complete"
+    assert "inconclusive" in stopping.reasons["cpu-sysbench"] or "maximum" in \
+        stopping.reasons["cpu-sysbench"]
+    out = capsys.readouterr().out
+    assert "--repeat auto: 3 measured rounds a workload" in out
+    assert f"cpu-sysbench: {rounds} measured rounds" in out
+
+
+def test_repeat_auto_stops_at_the_minimum_when_every_verdict_is_in(targets_file):
+    host = FakeHost(slowdown={"vm": 2.0})
+    run = _load(_bench(host, _options(targets_file, repeat="auto", min_repeat=3, warmup=0)))
+    assert run.record.stopping.rounds == {"cpu-sysbench": 3}
+    assert run.record.stopping.reasons == {"cpu-sysbench": "every metric has a verdict"}
+
+
+def test_calibration_is_bare_metal_against_bare_metal_and_floors_later_margins(targets_file,
+                                                                                capsys):
+    host = FakeHost(noise={"bare": 0.02})
+    calibration = _load(command.calibrate(_options(targets_file), connect=host.connect,
+                                          control=host.control))
+    assert [e.name for e in calibration.record.environments] == ["bare", "bare-2"]
+    assert calibration.record.purpose == "calibration" and set(host.made) == {"bare", "bare-2"}
+    assert "noise floor of this host" in capsys.readouterr().out
+    run = _load(_bench(FakeHost(), _options(targets_file)))
+    margins = run.record.margins
+    assert margins.floor_run == calibration.id and margins.source == "workload files"
+    assert margins.floors["cpu-sysbench events_per_second"] > 0
+    assert margins.of("cpu-sysbench", "events_per_second") >= 2.0  # the workload's own
+    forced = _load(_bench(FakeHost(), _options(targets_file, margin=7.5))).record.margins
+    assert forced.source == "command line" and forced.workloads == {"cpu-sysbench": 7.5}

@@ -10,7 +10,7 @@ import pytest
 
 from hostbench.analysis.overheads import analyse
 from hostbench.report.compare_report import write_comparison_report
-from hostbench.report.run_report import ReportPaths, write_report
+from hostbench.report.run_report import ReportPaths, run_report, write_report
 from hostbench.report.text import number
 from hostbench.results.store import Store
 from tests.conftest import LEGACY_DB
@@ -95,7 +95,7 @@ def test_html_is_self_contained(reports):
 def test_every_plot_is_embedded(reports):
     for run in (TCG_RUN, KVM_RUN):
         found = EMBEDDED.findall(_html(reports, run))
-        assert len(found) == N_METRICS  # one figure (trials + drift) per workload metric
+        assert len(found) == 1 + N_METRICS  # the overview, then trials + drift per metric
         for data in found:
             assert base64.b64decode(data).startswith(b"\x89PNG")
 
@@ -119,7 +119,7 @@ def test_markdown_links_existing_pngs(reports):
     for paths, _ in reports.values():
         md = paths.markdown.read_text()
         links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-        assert len(links) == N_METRICS
+        assert len(links) == 1 + N_METRICS  # the overview, then one per metric
         for link in links:
             target = paths.markdown.parent / link
             assert link.endswith(".png") and target.is_file()
@@ -148,7 +148,7 @@ def test_default_directory_is_the_runs_folder(tmp_path: Path, monkeypatch):
 
 
 def test_a_failing_report_only_warns_at_the_end_of_a_run(tmp_path: Path, monkeypatch, capsys):
-    from hostbench.commands.benchmark import write_outputs
+    from hostbench.commands.session import write_outputs
 
     with Store(tmp_path / "hostbench.sqlite") as store:
         make_run(store, KVM_RUN, {("events_per_second", env): [1.0, 1.1] for env in ENVS},
@@ -173,9 +173,23 @@ def test_a_database_written_before_runs_had_a_format_still_reports(tmp_path: Pat
     assert "failed trial" in html and "parity override" in html
     assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
     assert "vm: TCG (software emulation, not KVM)" in html
+    assert "this run recorded no margin: the default is applied" in html
     assert kvm.record.label("vm") == "vm (KVM)"
     compared = write_comparison_report(kvm, tcg, tmp_path / "cmp").read_text()
     assert "vm (kvm in A, tcg in B)" in compared
+
+
+def test_fab_report_prints_an_old_runs_summary_then_writes_its_files(tmp_path: Path, monkeypatch,
+                                                                     capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "hostbench.sqlite").write_bytes(LEGACY_DB.read_bytes())
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(results))
+    paths = run_report("20261120-110000-bbbb")
+    out = capsys.readouterr().out
+    assert "run 20261120-110000-bbbb" in out and "vm (TCG emulation)" in out
+    assert out.index("overhead vs bare") < out.index(str(paths.html))
+    assert paths.html.is_file()
 
 
 def test_a_run_with_variants_shows_what_each_factor_costs(tmp_path: Path):
@@ -198,3 +212,33 @@ def test_a_run_with_variants_shows_what_each_factor_costs(tmp_path: Path):
 def test_a_run_without_variants_has_no_factor_section(reports):
     assert 'id="factors"' not in _html(reports, KVM_RUN)
     assert "## Factor effects" not in reports[KVM_RUN][0].markdown.read_text()
+
+
+HOSTILE = ("<script>alert(1)</script> [click](http://evil.example) **loud** __bold__ `tick` "
+           "a|b\nnext")
+
+
+def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
+    from dataclasses import replace
+
+    from hostbench.run.records import TrialRecord
+
+    with Store(tmp_path / "hostbench.sqlite") as store:
+        make_run(store, KVM_RUN, two_metric_values(), warmup=0)
+        store.add_trial(TrialRecord(run_id=KVM_RUN, workload="cpu-sysbench", env="vm", trial=9,
+                                    warmup=False, position=0, status="failed", command="run",
+                                    started_at="2026-11-26T16:00:00+00:00", error=HOSTILE))
+        run = store.load(KVM_RUN)
+    host = run.record.host.model_copy(update={"cpu_model": HOSTILE,
+                                              "versions": {"tool_x": "1.0 `x` <b>"}})
+    run = replace(run, record=run.record.model_copy(update={"host": host}))
+    md = write_report(run, tmp_path / "out").markdown.read_text()
+    text = re.sub(r"```.*?```", "", md, flags=re.S)  # code blocks show any text as it is
+    assert "<script>" not in text and "\\<script\\>" in text
+    assert "[click](http" not in text and "[click\\](http" in text and "**loud**" not in text
+    assert "__bold__" not in text and "\\_\\_bold\\_\\_" in text
+    assert "a\\|b" in md
+    assert "tool_x `1.0 'x' <b>`" in md  # a code span shows its text as it is
+    links = re.findall(r"\]\((plots/[^)]*)\)", md)
+    assert links and all("\\" not in link and (tmp_path / "out" / link).is_file()
+                          for link in links)

@@ -216,6 +216,32 @@ def test_not_a_database_names_path(tmp_path: Path):
     assert str(bogus) in str(info.value) and "not a database" in str(info.value)
 
 
+def test_an_empty_file_is_not_taken_for_a_new_database(tmp_path: Path):
+    emptied = tmp_path / "hostbench.sqlite"
+    emptied.write_bytes(b"")  # e.g. truncated by a full disk: its runs are gone, say so
+    with pytest.raises(HostbenchError, match=r"is empty \(0 bytes\)"):
+        Store(emptied)
+    assert emptied.stat().st_size == 0
+
+
+def test_a_database_damaged_mid_file_is_named_when_opened(db: Path):
+    with Store(db) as store:
+        store.create_run(_run())
+        for trial in range(40):
+            store.add_trial(_trial(RUN, "sysbench-cpu", "bare", trial, raw_path="x" * 500,
+                                   samples=(_sample("sysbench-cpu", "bare", trial),)))
+    with sqlite3.connect(db) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    assert pages > 4
+    with db.open("r+b") as f:
+        f.seek(page * (pages - 2))
+        f.write(b"\xff" * page)
+    with pytest.raises(HostbenchError) as info:
+        Store(db)
+    assert str(db) in str(info.value) and "damaged" in str(info.value)
+
+
 def test_foreign_sqlite_database_is_refused(tmp_path: Path):
     other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as conn:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from hostbench.run.records import TrialRecord
-from hostbench.run.runner import RunContext, cleanup_scratch, run_plan
+from hostbench.run.runner import RunContext, cleanup_scratch, run_plan, trial_progress
 from hostbench.run.schedule import plan
 from hostbench.run.workloads import load_catalogue
 from tests.unit.fakes import INSIDE_S, SYSBENCH_EPS, FakeHost, fake_targets, load, timing_out
@@ -32,7 +32,8 @@ def _run(tmp_path: Path, targets, host: FakeHost, workloads: list[str], warmup: 
                      saved.append, tmp_path / "raw", Console(file=io.StringIO()),
                      host_tree="/tree")
     trials = plan(workloads, ENVS, warmup, repeat)
-    run_plan(ctx, trials, {w: 5.0 for w in workloads})
+    with trial_progress(ctx.console, {w: 5.0 for w in workloads}) as shown:
+        run_plan(ctx, trials, shown)
     return saved, ctx
 
 

@@ -1,0 +1,91 @@
+"""`fab parity`, and the parity check that opens every benchmark: facts read inside each
+environment, compared by the rules of each one's kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hostbench.console import table_console
+from hostbench.errors import HostbenchError
+from hostbench.image.manifest import load_manifest
+from hostbench.reach.executors import Executor, executor_for
+from hostbench.report.tables import facts_table, failures_table
+from hostbench.run import facts as facts_mod
+from hostbench.run.facts import EnvFacts
+from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
+from hostbench.stack.targets import Target, Targets, resolve_targets
+
+console = table_console()
+
+Connect = Callable[[Target, str], Executor]
+"""Makes the executor of one target (with the stack's private key); tests pass fakes."""
+
+
+def chosen_targets(targets: Targets, names: tuple[str, ...]) -> dict[str, Target]:
+    """The targets to measure, in the stack's order (all of them when none are named)."""
+    ordered = [env.name for env in targets.environments]
+    unknown = [n for n in names if n not in targets.targets]
+    if unknown:
+        raise HostbenchError(f"{targets.source}: no target for environment(s) {unknown}; "
+                             f"it has: {', '.join(ordered)}")
+    return {name: targets.targets[name] for name in (names or ordered)}
+
+
+def connect_all(chosen: Mapping[str, Target], key: str, connect: Connect) -> dict[str, Executor]:
+    return {name: connect(target, key) for name, target in chosen.items()}
+
+
+def close_all(executors: Mapping[str, Executor]) -> None:
+    for executor in executors.values():
+        executor.close()
+
+
+def _reference_binaries(targets: Targets) -> dict[str, str]:
+    """sha256 of each benchmark binary as built (from the image manifest the targets name)."""
+    try:
+        return load_manifest(Path(targets.image.manifest)).binaries
+    except HostbenchError as exc:
+        raise HostbenchError(f"{targets.source}: image.manifest: {exc}; the parity check needs "
+                             "the image's binary hashes (run scripts/build-image)") from None
+
+
+def _collect(chosen: Mapping[str, Target], executors: Mapping[str, Executor],
+             binaries: list[str]) -> dict[str, EnvFacts]:
+    found = {}
+    with console.status("reading facts inside each environment") as status:
+        for name, executor in executors.items():
+            status.update(f"reading facts inside {chosen[name].environment.label}")
+            found[name] = facts_mod.collect(executor, binaries)
+    return found
+
+
+def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[str, Executor],
+           allow_mismatch: bool) -> tuple[dict[str, EnvFacts], ParityVerdict]:
+    """Facts per environment and the parity verdict; raises ParityError unless overridden."""
+    reference = _reference_binaries(targets)
+    found = _collect(chosen, executors, sorted(reference))
+    console.print(facts_table(found, {n: t.environment.label for n, t in chosen.items()}))
+    result = verdict(check_parity(list(chosen.values()), found, reference), allow_mismatch)
+    if result.failures:
+        console.print(failures_table(result.failures))
+        if not allow_mismatch:
+            raise ParityError(result.failures)
+        console.print(f"[bold yellow]--allow-mismatch: running despite {len(result.failures)} "
+                      "parity mismatch(es); this is recorded with the run[/]")
+    else:
+        console.print(f"[green]parity ok[/]: {len(result.checks)} checks passed in "
+                      f"{', '.join(found)}")
+    return found, result
+
+
+def run_parity(stack: str, targets_file: str | None, connect: Connect = executor_for) -> bool:
+    """`fab parity`: the check alone, on every environment of the stack."""
+    targets = resolve_targets(stack, targets_file)
+    chosen = chosen_targets(targets, ())
+    executors = connect_all(chosen, targets.ssh_private_key, connect)
+    try:
+        parity(targets, chosen, executors, allow_mismatch=False)
+    finally:
+        close_all(executors)
+    return True

@@ -1,0 +1,244 @@
+"""One measuring session of `fab benchmark` or `fab calibrate`: parity, the run stored, every
+trial (a fixed count, or rounds decided as it goes with `--repeat auto`), and whatever happens,
+the run finished, summarised and reported."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hostbench.analysis.adaptive import decide
+from hostbench.analysis.calibration import noise_floors
+from hostbench.analysis.overheads import analyse
+from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
+from hostbench.errors import HostbenchError
+from hostbench.paths import run_dir
+from hostbench.report.run_report import publish
+from hostbench.report.summary import print_summary
+from hostbench.results.store import Store, StoredRun
+from hostbench.run import facts as facts_mod
+from hostbench.run.neighbours import Control, Neighbours
+from hostbench.run.records import (
+    BenchmarkOptions,
+    Margins,
+    RunRecord,
+    Sample,
+    Stopping,
+    TrialRecord,
+    new_run_id,
+    timestamp,
+)
+from hostbench.run.runner import (
+    RunContext,
+    TrialProgress,
+    cleanup_scratch,
+    run_plan,
+    trial_progress,
+)
+from hostbench.run.schedule import PlannedTrial, rotation
+from hostbench.run.workloads import Workload
+from hostbench.stack.environments import Kind
+from hostbench.stack.targets import Target, Targets
+
+PER_TRIAL_OVERHEAD_S = 1.5
+"""Estimated orchestration per trial (SSH command, transfers, parsing, storing) for plans."""
+
+
+@dataclass
+class Session:
+    store: Store
+    opts: BenchmarkOptions
+    targets: Targets
+    chosen: dict[str, Target]
+    catalogue: Mapping[str, Workload]
+    trials: list[PlannedTrial]  # all of them, or with --repeat auto the minimum rounds
+    previous: RunRecord | None  # the run being resumed
+    connect: Connect
+    host: Control  # every VM and container of the stack, for pausing and metering
+    budget_s: float = 0.0  # with --repeat auto
+    measured: list[Sample] = field(default_factory=list)
+
+    def trial_estimate_s(self) -> dict[str, float]:
+        return {w: self.catalogue[w].duration(self.opts.suite) + PER_TRIAL_OVERHEAD_S
+                for w in {p.workload for p in self.trials}}
+
+    def margins(self, hostname: str) -> Margins:
+        """Per workload its file's margin (or --margin), never below the noise floor that
+        calibrating this stack on this host measured."""
+        names = dict.fromkeys(p.workload for p in self.trials)
+        if self.opts.margin is not None:
+            margins = Margins(workloads={w: self.opts.margin for w in names},
+                              source="command line")
+        else:
+            margins = Margins(workloads={w: self.catalogue[w].margin_pct for w in names})
+        if self.opts.purpose == "calibration":
+            return margins
+        calibration = self.store.latest_calibration(self.targets.stack, hostname)
+        if calibration is None:
+            return margins
+        floors = {f.key: f.floor_pct for f in noise_floors(calibration)}
+        return margins.model_copy(update={"floors": floors, "floor_run": calibration.id})
+
+
+def measure(session: Session) -> str:
+    """Parity, then every trial; the run is finished and reported whatever happens."""
+    store, opts, previous = session.store, session.opts, session.previous
+    neighbours = Neighbours(session.host, opts.isolation)
+    _resume_all(neighbours)  # a run killed while others were paused left them so
+    executors = connect_all(session.chosen, session.targets.ssh_private_key, session.connect)
+    wall_start = time.monotonic()
+    ctx: RunContext | None = None
+    run_id = previous.id if previous else None
+    status = "failed"
+    previous_signal = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        found, parity_verdict = parity(session.targets, session.chosen, executors,
+                                       opts.allow_mismatch)
+        if run_id is None:
+            run_id = _new_run(session).id
+        else:
+            store.reopen_run(run_id)
+        store.set_parity(run_id, parity_verdict)
+        for name, env_facts in found.items():
+            store.put_env_facts(run_id, name, env_facts)
+        console.print(f"run [bold]{run_id}[/] -> {store.path}")
+        ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
+                         lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
+                         host_tree=_host_tree(session.targets), neighbours=neighbours)
+        note = ""
+        if opts.repeat == "auto" and previous is None:
+            note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
+                    f"budget {session.budget_s / 60:.0f} min)")
+        with trial_progress(console, session.trial_estimate_s(), note) as shown:
+            if note:
+                store.set_stopping(run_id, _adaptive(session, ctx, shown, wall_start))
+            else:
+                run_plan(ctx, session.trials, shown)
+        status = "complete" if store.load(run_id).missing() == [] else "failed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        console.print(f"[yellow]interrupted: completed trials are kept; finish with "
+                      f"`fab benchmark --resume {run_id}`[/]")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_signal)
+        _resume_all(neighbours)
+        if ctx is not None:
+            cleanup_scratch(ctx)
+        close_all(executors)
+        for problem in sorted(neighbours.problems):
+            console.print(f"[yellow]idle neighbours: {problem}[/]", soft_wrap=True)
+        if run_id is not None:
+            _finish(store, run_id, status, previous, ctx, time.monotonic() - wall_start)
+            if status == "interrupted":
+                write_outputs(store.load(run_id))
+    run = store.load(run_id)
+    print_summary(run, console)
+    write_outputs(run)
+    missing = run.missing()
+    if missing:
+        raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
+                             f"fixing the cause, `fab benchmark --resume {run_id}` runs them")
+    return run_id
+
+
+def _save(session: Session, trial: TrialRecord) -> None:
+    session.store.add_trial(trial)
+    if trial.status == "ok" and not trial.warmup:
+        session.measured.extend(trial.samples)
+
+
+def _host_tree(targets: Targets) -> str | None:
+    trees = [t.rootfs for t in targets.targets.values() if t.kind is Kind.BARE]
+    return trees[0] if trees else None
+
+
+def _new_run(session: Session) -> RunRecord:
+    targets, opts = session.targets, session.opts
+    host = facts_mod.host_facts()
+    run = RunRecord(
+        id=new_run_id(), started_at=timestamp(), stack=targets.stack, suite=opts.suite,
+        command_line=opts.command_line, git_commit=facts_mod.git_commit(),
+        image_hash=targets.image.hash,
+        environments=tuple(t.environment for t in session.chosen.values()),
+        plan=tuple(session.trials), options=opts, host=host, spec=targets.spec,
+        margins=session.margins(host.hostname))
+    session.store.create_run(run)
+    return run
+
+
+def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: float
+              ) -> Stopping:
+    """Each workload's minimum rounds, then one more round at a time while the rule says so."""
+    opts, run_id = session.opts, ctx.run_id
+    record = session.store.get_run(run_id)
+    envs, margins = list(session.chosen), record.verdict_margins
+    stopping = Stopping(minimum=opts.min_repeat, maximum=opts.max_repeat,
+                        budget_s=session.budget_s)
+    for workload in dict.fromkeys(p.workload for p in session.trials):
+        run_plan(ctx, [p for p in session.trials if p.workload == workload], shown)
+        widths: dict[tuple[str, str], list[float]] = defaultdict(list)
+        index, rounds = opts.warmup + opts.min_repeat, opts.min_repeat
+        while True:
+            mine = [s for s in session.measured if s.workload == workload]
+            results = analyse(mine, record.environments, margins)
+            for r in results:
+                if r.overhead is not None:
+                    widths[(r.env.name, r.metric)].append(
+                        r.overhead.overhead_pct.high - r.overhead.overhead_pct.low)
+            decision = decide(results, widths, rounds, opts.min_repeat, opts.max_repeat,
+                              time.monotonic() - started, session.budget_s)
+            if not decision.more:
+                break
+            more = [PlannedTrial(workload=workload, trial=index, warmup=False, env=env,
+                                 position=position)
+                    for position, env in enumerate(rotation(envs, index))]
+            session.store.extend_plan(run_id, more)
+            run_plan(ctx, more, shown)
+            index, rounds = index + 1, rounds + 1
+        console.print(f"  {workload}: {rounds} measured rounds ({decision.reason})",
+                      highlight=False)
+        stopping = stopping.model_copy(update={
+            "rounds": {**stopping.rounds, workload: rounds},
+            "reasons": {**stopping.reasons, workload: decision.reason}})
+    return stopping
+
+
+def _sigterm_as_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _resume_all(neighbours: Neighbours) -> None:
+    for name in neighbours.control.names():
+        try:
+            neighbours.control.resume(name)
+        except HostbenchError as exc:
+            neighbours.problems.add(str(exc))
+
+
+def write_outputs(run: StoredRun) -> None:
+    """Write the run's report and exports and print where; a failure only warns: the trials are
+    already stored, and `fab report --run ID` can try again."""
+    try:
+        paths, _exports = publish(run)
+    except Exception as exc:
+        console.print(f"[yellow]warning: could not write the report of run {run.id}: "
+                      f"{type(exc).__name__}: {exc}; retry with `fab report --run {run.id}`[/]",
+                      soft_wrap=True)
+        return
+    console.print(f"report: {paths.html}", soft_wrap=True)
+
+
+def _finish(store: Store, run_id: str, status: str, previous: RunRecord | None,
+            ctx: RunContext | None, wall: float) -> None:
+    """Record status and the split of wall time (added to earlier sessions of a resumed run)."""
+    workload = (previous.workload_seconds or 0.0 if previous else 0.0) + (
+        ctx.workload_seconds if ctx else 0.0)
+    total = (previous.wall_seconds or 0.0 if previous else 0.0) + wall
+    store.finish_run(run_id, status, workload_seconds=workload,  # type: ignore[arg-type]
+                     orchestration_seconds=max(total - workload, 0.0), wall_seconds=total)
+
+
