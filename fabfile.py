@@ -57,10 +57,9 @@ def down(c, stack=DEFAULT_STACK):
     "resume": "finish the missing trials of run RUN, with the options it was started with",
     "allow_mismatch": "run even when the parity check fails (recorded with the run)",
 })
-def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat="5",
-              min_repeat=None, max_repeat=None, budget_min=None, warmup=1, workload=None,
-              env=None, margin=None, dry_run=False, resume=None, allow_mismatch=False,
-              isolation="pause"):
+def benchmark(c, stack=None, targets_file=None, suite=None, repeat=None, min_repeat=None,
+              max_repeat=None, budget_min=None, warmup=None, workload=None, env=None,
+              margin=None, dry_run=False, resume=None, allow_mismatch=False, isolation=None):
     """Parity check, then every workload in every environment of the stack, interleaved."""
     run_cli(lambda: run_benchmark(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
@@ -70,9 +69,9 @@ def benchmark(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat="
 
 
 @task(help={**TARGETS, **TRIALS})
-def calibrate(c, stack=DEFAULT_STACK, targets_file=None, suite="quick", repeat="5",
-              min_repeat=None, max_repeat=None, budget_min=None, warmup=1, workload=None,
-              dry_run=False, isolation="pause"):
+def calibrate(c, stack=None, targets_file=None, suite=None, repeat=None, min_repeat=None,
+              max_repeat=None, budget_min=None, warmup=None, workload=None, dry_run=False,
+              isolation=None):
     """Bare metal against bare metal: this host's noise floor, below which no margin goes."""
     run_cli(lambda: run_calibrate(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,

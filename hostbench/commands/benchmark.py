@@ -41,9 +41,11 @@ def _number(kwargs: dict[str, Any], key: str, kind: type, flag: str) -> None:
 
 
 def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
-    """Options from Fabric task flags (comma-separated lists for workloads and environments)."""
-    kwargs["workloads"] = _csv(kwargs.pop("workload", None))
-    kwargs["envs"] = _csv(kwargs.pop("env", None))
+    """Options from Fabric task flags (comma-separated lists for workloads and environments);
+    a flag not given is None, so the options know which were given (``model_fields_set``)."""
+    for flag, field in (("workload", "workloads"), ("env", "envs")):
+        if (given := kwargs.pop(flag, None)) is not None:
+            kwargs[field] = _csv(given)
     if kwargs.get("repeat") != "auto":
         _number(kwargs, "repeat", int, "repeat")
     for key, kind in (("warmup", int), ("min_repeat", int), ("max_repeat", int),
@@ -94,14 +96,43 @@ def _environments_for_dry_run(opts: BenchmarkOptions) -> dict[str, Environment]:
     return {env.name: env for env in envs}
 
 
-def _resumed(store: Store, opts: BenchmarkOptions) -> tuple[BenchmarkOptions, RunRecord,
-                                                             list[PlannedTrial]]:
+RESUME_MAY_GIVE = frozenset({"resume", "dry_run", "command_line", "targets_file",
+                             "allow_mismatch"})
+"""What a resume may set anew; every other option is the run's own."""
+FLAGS = {"workloads": "workload", "envs": "env"}
+
+
+def _flag(name: str, value: object) -> str:
+    shown = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    return f"--{FLAGS.get(name, name).replace('_', '-')} {shown}"
+
+
+def _conflicts(given: BenchmarkOptions, started: BenchmarkOptions) -> list[str]:
+    """The options given with --resume that differ from the run's, each as its flag."""
+    return [f"{_flag(name, getattr(given, name))} (the run has "
+            f"{_flag(name, getattr(started, name)).split(' ', 1)[1]})"
+            for name in sorted(given.model_fields_set - RESUME_MAY_GIVE)
+            if getattr(given, name) != getattr(started, name)]
+
+
+def _resumed(store: Store, opts: BenchmarkOptions, catalogue: Mapping[str, Workload]
+             ) -> tuple[BenchmarkOptions, RunRecord, list[PlannedTrial]]:
+    """The options the run was started with, and its missing trials."""
     previous = store.get_run(opts.resume or "")
+    if conflicts := _conflicts(opts, previous.options):
+        raise HostbenchError(f"--resume {previous.id} finishes the run with the options it was "
+                             f"started with; these differ: {'; '.join(conflicts)}")
+    missing = store.load(previous.id).missing()
+    if gone := sorted({p.workload for p in missing} - set(catalogue)):
+        raise HostbenchError(
+            f"run {previous.id} has trials of {', '.join(gone)} to run, but "
+            f"{', '.join(f'workloads/{w}.yaml' for w in gone)} no longer exists (renamed or "
+            "removed?): restore it to resume the run, or start a new run")
     opts = previous.options.model_copy(update={
         "resume": previous.id, "dry_run": opts.dry_run, "command_line": opts.command_line,
         "targets_file": opts.targets_file or previous.options.targets_file,
         "envs": tuple(e.name for e in previous.environments)})
-    return opts, previous, store.load(previous.id).missing()
+    return opts, previous, missing
 
 
 def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
@@ -111,7 +142,7 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
     with Store.default() as store:
         previous: RunRecord | None = None
         if opts.resume:
-            opts, previous, trials = _resumed(store, opts)
+            opts, previous, trials = _resumed(store, opts, catalogue)
             if not trials:
                 console.print(f"run {previous.id} has nothing missing")
                 return previous.id

@@ -260,3 +260,45 @@ def test_calibration_is_bare_metal_against_bare_metal_and_floors_later_margins(t
     assert margins.of("cpu-sysbench", "events_per_second") >= 2.0  # the workload's own
     forced = _load(_bench(FakeHost(), _options(targets_file, margin=7.5))).record.margins
     assert forced.source == "command line" and forced.workloads == {"cpu-sysbench": 7.5}
+
+
+def _failed_run(targets_file: Path, **changes) -> str:
+    with pytest.raises(HostbenchError) as err:
+        _bench(FakeHost(fail={"container": unreachable(2)}), _options(targets_file, **changes))
+    return str(err.value).split()[1].rstrip(":")
+
+
+def test_resume_restores_the_stack_and_every_option_it_was_started_with(targets_file,
+                                                                        monkeypatch):
+    run_id = _failed_run(targets_file, stack="lab")
+    asked: list[tuple[str, str | None]] = []
+    resolve = command.resolve_targets
+    monkeypatch.setattr(command, "resolve_targets",
+                        lambda stack, path: asked.append((stack, path)) or resolve(stack, path))
+    # restating an option with the value the run had is no conflict
+    resumed = BenchmarkOptions(resume=run_id, repeat=2, command_line="fab benchmark --resume")
+    assert _bench(FakeHost(), resumed) == run_id
+    assert asked == [("lab", str(targets_file))]
+    assert _load(run_id).missing() == []
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"repeat": 3}, "--repeat 3 (the run has 2)"),
+    ({"workloads": ("memory-sysbench",)}, "--workload memory-sysbench (the run has cpu-sysbench)"),
+    ({"stack": "other"}, "--stack other (the run has lab)"),
+    ({"isolation": "none"}, "--isolation none (the run has pause)"),
+])
+def test_resume_refuses_options_that_conflict_with_the_run(targets_file, change, message):
+    run_id = _failed_run(targets_file, stack="lab")
+    with pytest.raises(HostbenchError) as err:
+        _bench(FakeHost(), BenchmarkOptions(resume=run_id, **change))
+    assert f"--resume {run_id}" in str(err.value) and message in str(err.value)
+
+
+def test_resume_names_a_workload_whose_file_is_gone(targets_file, monkeypatch):
+    run_id = _failed_run(targets_file)
+    catalogue = command.load_catalogue()
+    monkeypatch.setattr(command, "load_catalogue",
+                        lambda: {k: v for k, v in catalogue.items() if k != "cpu-sysbench"})
+    with pytest.raises(HostbenchError, match=r"cpu-sysbench.*workloads/cpu-sysbench\.yaml"):
+        _bench(FakeHost(), BenchmarkOptions(resume=run_id))
