@@ -3,10 +3,13 @@ container (SSH). Every command is an argv list, quoted with shlex.join where a s
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,8 +21,14 @@ from hostbench.reach.ssh import TargetUnreachable, connection
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target
 
-# Runs "$@" and reports how long it ran, measured inside the environment, on stderr.
-_TIMED = ('t0=$(date +%s%N); "$@"; rc=$?; t1=$(date +%s%N); '
+# Runs "$@" with the caller's guard as stdin, which nothing writes to: when it closes
+# (hostbench ended, was interrupted or killed, the SSH channel closed), a watcher kills the
+# command's whole process group (coreutils timeout makes its own, out of the terminal's reach).
+_GUARD = ('exec 3<&0 </dev/null; "$@" 3<&- & p=$!; '
+          '{ read -r _ <&3; kill -s KILL -- -"$p" "$p"; } 2>/dev/null & w=$!; exec 3<&-; '
+          'wait "$p"; rc=$?; kill "$w" 2>/dev/null; ')
+# ... and reports how long it ran, measured inside the environment, on stderr.
+_TIMED = ('t0=$(date +%s%N); ' + _GUARD + 't1=$(date +%s%N); '
           'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
@@ -55,6 +64,11 @@ def timed_argv(argv: list[str], timeout: float) -> list[str]:
     return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", *argv]
 
 
+def guarded_argv(argv: list[str]) -> list[str]:
+    """`argv` killed when its guard (stdin) closes; see ``guarded_popen``."""
+    return ["sh", "-c", _GUARD + "exit $rc", "sh", *argv]
+
+
 def split_elapsed(stderr: str) -> tuple[str, float | None]:
     match = _ELAPSED.search(stderr)
     if not match:
@@ -65,6 +79,31 @@ def split_elapsed(stderr: str) -> tuple[str, float | None]:
 def _result(stdout: str, stderr: str, code: int, start: float) -> ExecResult:
     stderr, inside = split_elapsed(stderr)
     return ExecResult(stdout, stderr, code, inside, time.monotonic() - start)
+
+
+@contextmanager
+def guarded_popen(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """Start ``argv`` with a guard pipe as its stdin, held open while the block runs; on the way
+    out, however it ends, the guard closes (so a ``_TIMED`` command or a guarded server kills
+    what it started) and the process is reaped. The kernel closes the guard too if hostbench
+    is killed outright."""
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(argv, stdin=read_end, **popen)
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    try:
+        yield proc
+    finally:
+        os.close(write_end)
+        try:
+            proc.wait(timeout=KILL_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def chroot_argv(rootfs: str, cpuset: str, argv: list[str]) -> list[str]:
@@ -80,15 +119,16 @@ class ChrootExecutor:
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:
         start = time.monotonic()
-        try:
-            proc = subprocess.run(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout)),
-                                  capture_output=True, text=True, errors="replace",
-                                  timeout=timeout + 2 * KILL_GRACE_S, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise TrialTimeout(f"no result after {timeout:.0f}s") from None
+        with guarded_popen(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           errors="replace") as proc:
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout + 2 * KILL_GRACE_S)
+            except subprocess.TimeoutExpired:
+                raise TrialTimeout(f"no result after {timeout:.0f}s") from None
         if proc.returncode == 124:
             raise TrialTimeout(f"no result after {timeout:.0f}s")
-        return _result(proc.stdout, proc.stderr, proc.returncode, start)
+        return _result(stdout, stderr, proc.returncode, start)
 
     def close(self) -> None:
         pass

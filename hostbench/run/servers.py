@@ -7,11 +7,12 @@ import ipaddress
 import os
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
-from hostbench.reach.executors import chroot_argv
+from hostbench.reach.executors import chroot_argv, guarded_argv, guarded_popen
 from hostbench.stack.spec import cpuset
 
 READY_TIMEOUT_S = 15.0
@@ -51,37 +52,36 @@ class HostServerProcess:
                  log: Path) -> None:
         self.argv, self.address, self.port = argv, address, port
         self.rootfs, self.cpuset, self.log = rootfs, cpuset, log
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._running = ExitStack()
 
     def __enter__(self) -> HostServerProcess:
         if is_listening(self.address, self.port):
             raise ServerError(f"port {self.address}:{self.port} is already in use on the host; "
                               "stop whatever listens there")
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(chroot_argv(self.rootfs, self.cpuset, self.argv),
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            with self.log.open("ab") as out:
+                # its own session: Ctrl-C reaches hostbench, which stops the server in order
+                proc = self._running.enter_context(guarded_popen(
+                    chroot_argv(self.rootfs, self.cpuset, guarded_argv(self.argv)),
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            self._wait_until_listening(proc)
+        except BaseException:  # an interrupt while starting, too: nothing is left running
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_listening(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not is_listening(self.address, self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
+            if proc.poll() is not None or time.monotonic() > deadline:
                 raise ServerError(f"host server {' '.join(self.argv)} did not listen on "
                                   f"{self.address}:{self.port}; see {self.log}")
             time.sleep(0.05)
-        return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        """Close the server's guard: it is killed and reaped (idempotent)."""
+        self._running.close()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

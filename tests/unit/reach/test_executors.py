@@ -1,14 +1,47 @@
-"""The timing wrapper and timeout wrapper run for real in a local shell."""
+"""The timing, timeout and guard wrappers run for real in a local shell; bare-metal trials and
+host servers run for real (in a chroot of /) and are killed the ways hostbench can end."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
+from pathlib import Path
 
-from hostbench.reach.executors import split_elapsed, timed_argv
+import pytest
+
+from hostbench.paths import PROJECT_ROOT
+from hostbench.reach.executors import guarded_popen, split_elapsed, timed_argv
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True)
+    with guarded_popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        stdout, stderr = proc.communicate()
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
+
+def processes(*argv: str) -> list[int]:
+    """PIDs of every process whose command line is exactly ``argv``."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes() == wanted:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_for(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_elapsed_time_is_measured_inside_and_removed_from_stderr():
@@ -32,3 +65,45 @@ def test_a_command_running_past_its_timeout_is_killed():
 
 def test_output_without_the_marker_has_no_elapsed_time():
     assert split_elapsed("plain error\n") == ("plain error\n", None)
+
+
+def test_a_command_whose_guard_closes_is_killed_with_everything_it_started():
+    argv = timed_argv(["sh", "-c", "sleep 3010 & sleep 3011; wait"], timeout=60)
+    with guarded_popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+        assert wait_for(lambda: processes("sleep", "3010") and processes("sleep", "3011"))
+    assert wait_for(lambda: not processes("sleep", "3010") and not processes("sleep", "3011"))
+
+
+CHILD = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even where it is ignored
+from hostbench.reach.executors import ChrootExecutor
+from hostbench.run.servers import HostServerProcess
+from pathlib import Path
+what, cpu, log = sys.argv[1:]
+if what == "trial":
+    ChrootExecutor("bare", "/", cpu).run(["sleep", "3020"], timeout=60)
+else:
+    with HostServerProcess(["sleep", "3021"], "127.0.0.1", 9, "/", cpu, Path(log)):
+        pass
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bare-metal trials need root (chroot, mounts)")
+@pytest.mark.parametrize("what", ["trial", "server"])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_nothing_outlives_hostbench_however_it_ends(what, how, tmp_path):
+    """A bare-metal trial, and a host server still starting (it never listens: port 9)."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    child = subprocess.Popen([sys.executable, "-c", CHILD, what, cpu, str(tmp_path / "log")],
+                             cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL)
+    started = ("sleep", "3020" if what == "trial" else "3021")
+    try:
+        assert wait_for(lambda: processes(*started)), "the command never started"
+        child.send_signal(how)
+        child.wait(timeout=15)
+        assert wait_for(lambda: not processes(*started), timeout=5), f"{started} outlived it"
+    finally:
+        child.kill()
+        for pid in processes(*started):
+            os.kill(pid, signal.SIGKILL)
