@@ -19,6 +19,7 @@ from hostbench.run.records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.workloads import Workload, load_catalogue, select
 from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
@@ -169,8 +170,9 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         _print_plan(trials, durations, opts.suite, environments, opts, budget_s)
         if targets is None:
             return None
-        return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
-                               connect, control(targets.targets), budget_s))
+        with stack_lock(targets.stack, opts.command_line or f"fab benchmark ({opts.purpose})"):
+            return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
+                                   connect, control(targets.targets), budget_s))
 
 
 def _two_baselines(targets: Targets) -> dict[str, Target]:

@@ -27,6 +27,7 @@ from hostbench.provision.plan import (
 )
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.stack.keys import ensure_stack_key
+from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, Targets, saved_targets_file
 
@@ -57,6 +58,11 @@ def save_targets(targets: Targets) -> None:
 
 def up(spec: StackSpec) -> Targets:
     """Create every environment, wait until each answers SSH, save and return the targets."""
+    with stack_lock(spec.stack, f"fab up --stack {spec.stack}"):
+        return _up(spec)
+
+
+def _up(spec: StackSpec) -> Targets:
     plan = plan_for(spec)
     key = ensure_stack_key(spec.stack)
     backend = DirectBackend(plan)
@@ -107,6 +113,11 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, private_key: str,
 
 def down(spec: StackSpec) -> list[str]:
     """Remove everything of the stack; returns what was removed."""
+    with stack_lock(spec.stack, f"fab down --stack {spec.stack}"):
+        return _down(spec)
+
+
+def _down(spec: StackSpec) -> list[str]:
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed = backend.destroy(lambda what: status.update(f"removing {what}"))

@@ -3,6 +3,7 @@ and report, failures, interrupts and resume, and the split of wall time."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,14 @@ def test_resume_names_a_workload_whose_file_is_gone(targets_file, monkeypatch):
                         lambda: {k: v for k, v in catalogue.items() if k != "cpu-sysbench"})
     with pytest.raises(HostbenchError, match=r"cpu-sysbench.*workloads/cpu-sysbench\.yaml"):
         _bench(FakeHost(), BenchmarkOptions(resume=run_id))
+
+
+def test_a_benchmark_of_a_busy_stack_is_refused_before_it_starts(targets_file):
+    from hostbench.stack.lock import StackBusy, stack_lock
+
+    host = FakeHost()
+    with stack_lock("fake", "fab benchmark --stack fake"), pytest.raises(StackBusy) as busy:
+        _bench(host, _options(targets_file))
+    assert f"PID {os.getpid()}" in str(busy.value) and host.made == {}
+    with Store.default() as store:
+        assert store.latest_run_id() is None
