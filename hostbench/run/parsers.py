@@ -70,7 +70,13 @@ class Parser:
     def __call__(self, text: str) -> dict[str, float]:
         if not text.strip():
             raise ParseError(self.name, "output is empty")
-        values = self.function(text)
+        try:
+            values = self.function(text)
+        except ParseError:
+            raise
+        except Exception as exc:  # output no tool writes: the trial's failure, not the run's
+            raise ParseError(self.name, f"output could not be read ({type(exc).__name__}: "
+                                        f"{str(exc)[:200]})") from None
         assert set(values) == set(self.metrics), f"{self.name} reports what it declares"
         for metric, value in values.items():
             if value < 0:  # rates, times and counts all: a sign means the output is not sane
@@ -147,6 +153,8 @@ def _json_document(parser: str, text: str, errors: str) -> dict[str, Any]:
         document, _ = json.JSONDecoder().raw_decode(text, match.end() - 1)
     except json.JSONDecodeError as exc:
         raise ParseError(parser, f"JSON output is invalid or truncated: {exc}") from None
+    except RecursionError:
+        raise ParseError(parser, "JSON output is nested too deeply to be a tool's report") from None
     if not isinstance(document, dict):
         raise ParseError(parser, "JSON output is not an object")
     return document

@@ -8,6 +8,7 @@ the stack, or from the Pulumi CLI; validated with errors naming the source and f
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import subprocess
@@ -69,6 +70,15 @@ class Target(Record):
     accel: Accel | None = None
 
     _options = model_validator(mode="before")(options_of_its_kind)
+
+    @field_validator("host_address")
+    @classmethod
+    def _an_ipv4_address(cls, value: str) -> str:
+        """Host servers listen on it (and are found listening in /proc/net/tcp)."""
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError(f"must be an IPv4 address, got {value!r}") from None
 
     @model_validator(mode="after")
     def _reachable(self) -> Self:

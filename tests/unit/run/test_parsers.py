@@ -332,3 +332,13 @@ def test_a_negative_value_is_refused_where_it_is_parsed(parser, filename, old, m
 def test_text_parsers_read_no_sign():
     text = re.sub(r"events per second:\s+\S+", "events per second: -5", sample("sysbench-cpu.txt"))
     assert "no 'events per second' line" in parse_error("sysbench_cpu", text)
+
+
+@pytest.mark.parametrize(("parser", "text"), [
+    ("stress_ng_switch", "---\nmetrics:\n  - {? [1, 2] : 3, stressor: switch}\n...\n"),
+    ("stress_ng_switch", "---\nmetrics:\n  - 1: switch\n...\n"),
+    ("fio_json", "{" + '"jobs": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("iperf3_json", '{"end": {"sum_received": ' + "[" * 100_000 + "]" * 100_000 + "}}"),
+])
+def test_hostile_output_is_a_parse_error_never_a_crash(parser, text):
+    assert parse_error(parser, text).startswith(f"{parser}: ")
