@@ -89,7 +89,10 @@ def _up(spec: StackSpec) -> Targets:
                           f"after {time.monotonic() - start:.0f}s")
     except BaseException:
         console.print("[red]bringing the stack up failed; removing what was created[/]")
-        down(spec)
+        try:
+            _down(spec)
+        except HostbenchError as exc:  # the failure that stopped `up` is the one to report
+            console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise
     targets = targets_document(plan, key.private_openssh, addresses, gateways)
     save_targets(targets)
@@ -120,8 +123,12 @@ def down(spec: StackSpec) -> list[str]:
 def _down(spec: StackSpec) -> list[str]:
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
-        removed = backend.destroy(lambda what: status.update(f"removing {what}"))
-    saved_targets_file(spec.stack).unlink(missing_ok=True)
+        removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))
     for what in removed:
         console.print(f"[green]removed[/] {what}")
+    if problems:
+        raise HostbenchError(f"stack {spec.stack} is not fully removed; still there: "
+                             f"{'; '.join(problems)}. Run `fab down --stack {spec.stack}` again "
+                             "once that is mended")
+    saved_targets_file(spec.stack).unlink(missing_ok=True)
     return removed

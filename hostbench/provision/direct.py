@@ -6,6 +6,7 @@ from __future__ import annotations
 import docker
 import libvirt
 
+from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
 from hostbench.provision.plan import ContainerPlan, ResourcePlan, VmPlan
 
@@ -54,10 +55,21 @@ class DirectBackend:
     def vm_address(self, domain: libvirt.virDomain, timeout: float, show: Show) -> str:
         return libvirt_backend.wait_for_lease(self.libvirt, self.plan, domain, timeout, show)
 
-    def destroy(self, show: Show) -> list[str]:
-        """Remove everything of the stack; returns what was removed."""
-        removed = [f"container {name}"
-                   for name in docker_backend.destroy(self.docker, self.plan)]
-        libvirt_backend.destroy(self.libvirt, self.plan, lambda what: (removed.append(what),
-                                                                      show(what)))
-        return removed
+    def destroy(self, show: Show) -> tuple[list[str], list[str]]:
+        """Remove everything of the stack that can be reached, one engine not stopping the
+        other; returns what was removed and what could not be (with why)."""
+        removed: list[str] = []
+        problems: list[str] = []
+        try:
+            removed += [f"container {name}"
+                        for name in docker_backend.destroy(self.docker, self.plan)]
+        except HostbenchError as exc:
+            problems.append(f"containers {', '.join(c.name for c in self.plan.containers)} "
+                            f"(and their scratch directories): {exc}")
+        try:
+            gone, failed = libvirt_backend.destroy(self.libvirt, self.plan, show)
+            removed += gone
+            problems += failed
+        except HostbenchError as exc:
+            problems.append(f"the VMs, pool and network of stack {self.plan.stack}: {exc}")
+        return removed, problems

@@ -99,8 +99,11 @@ def gateway(container: Container) -> str:
 def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:
     """Remove the stack's containers and their scratch directories; returns their names."""
     removed = []
-    for container in stack_containers(dc, plan):
-        container.remove(force=True)
-        removed.append(container.name)
+    try:
+        for container in stack_containers(dc, plan):
+            container.remove(force=True)
+            removed.append(container.name)
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"removing the containers failed: {exc}") from None
     shutil.rmtree(plan.scratch_root, ignore_errors=True)
     return removed

@@ -216,30 +216,51 @@ def wait_for_lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt
                        f"(accel {plan.spec.accel}); its console: virsh console {domain.name()}")
 
 
-def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show) -> None:
-    """Remove domains, volumes, pool and network; absent parts are skipped, failures raised."""
-    try:
-        for domain in stack_domains(conn, plan):
-            show(f"domain {domain.name()}")
-            if domain.isActive():
-                domain.destroy()
-            domain.undefine()
-        if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
-            show(f"pool {plan.pool}")
-            if not pool.isActive():
-                pool.create(0)
-            pool.refresh(0)
-            overlays_first = sorted(pool.listAllVolumes(0),
-                                    key=lambda v: v.name() == plan.base_disk.name)
-            for vol in overlays_first:
-                vol.delete(0)
-            pool.destroy()
-            pool.delete(0)
-            pool.undefine()
-        if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
-            show(f"network {plan.network.name}")
-            if network.isActive():
-                network.destroy()
-            network.undefine()
-    except libvirt.libvirtError as exc:
-        raise LibvirtError(f"removing the VMs of stack {plan.stack} failed: {exc}") from None
+def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
+            ) -> tuple[list[str], list[str]]:
+    """Remove domains, volumes, pool and network, each as far as it goes: absent parts are
+    skipped; returns what was removed and what could not be (with why)."""
+    removed: list[str] = []
+    problems: list[str] = []
+
+    def attempt(what: str, remove: Callable[[], None]) -> None:
+        show(what)
+        try:
+            remove()
+            removed.append(what)
+        except libvirt.libvirtError as exc:
+            problems.append(f"{what}: {exc}")
+
+    for domain in stack_domains(conn, plan):
+        attempt(f"domain {domain.name()}", lambda d=domain: _remove_domain(d))
+    if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
+        attempt(f"pool {plan.pool}", lambda: _remove_pool(pool, plan))
+    if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
+        attempt(f"network {plan.network.name}", lambda: _remove_network(network))
+    return removed, problems
+
+
+def _remove_domain(domain: libvirt.virDomain) -> None:
+    if domain.isActive():
+        domain.destroy()
+    domain.undefine()
+
+
+def _remove_pool(pool: libvirt.virStoragePool, plan: ResourcePlan) -> None:
+    """Its volumes (overlays before the base they sit on), then the pool; a pool defined but
+    never built (no directory, so it cannot start) has no volumes and is only undefined."""
+    if not pool.isActive() and plan.pool_path.is_dir():
+        pool.create(0)
+    if pool.isActive():
+        pool.refresh(0)
+        for vol in sorted(pool.listAllVolumes(0), key=lambda v: v.name() == plan.base_disk.name):
+            vol.delete(0)
+        pool.destroy()
+        pool.delete(0)
+    pool.undefine()
+
+
+def _remove_network(network: libvirt.virNetwork) -> None:
+    if network.isActive():
+        network.destroy()
+    network.undefine()
