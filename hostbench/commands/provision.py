@@ -17,6 +17,7 @@ from rich.console import Console
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.direct import DirectBackend
+from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
     BOOT_TIMEOUT_S,
     NO_IMAGE,
@@ -70,6 +71,8 @@ def _up(spec: StackSpec) -> Targets:
     if existing:
         raise HostbenchError(f"stack {spec.stack} is already (partly) up: {', '.join(existing)}; "
                              "run `fab down` first")
+    if plan.vms:
+        check_network(spec, plan.network)
     start = time.monotonic()
     gateways, addresses = {}, {}
     try:

@@ -18,6 +18,7 @@ import pulumi_libvirt as libvirt
 from hostbench.errors import ConfigError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.cmdline import cmdline_maps
+from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
     ContainerPlan,
     ResourcePlan,
@@ -145,6 +146,8 @@ def declare_stack() -> None:
     except ConfigError as exc:
         raise ConfigError(spec.source, f"{PREFIX}image_manifest", str(exc)) from None
     plan = resource_plan(spec, image)
+    if plan.vms:
+        check_network(spec, plan.network)
     key = ensure_stack_key(stack)
     shared = LibvirtShared(plan) if plan.vms else None
     vms = {vm.env.name: VmEnvironment(plan, vm, shared, key.public_openssh)

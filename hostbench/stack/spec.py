@@ -7,6 +7,7 @@ becomes the ``StackSpec`` that provisioning, the targets and every stored run ca
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -17,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
-from hostbench.paths import PROJECT_ROOT, STACKS_DIR
+from hostbench.paths import PROJECT_ROOT, STACKS_DIR, libvirt_pool_dir
 from hostbench.records import NotBool, Record, validated
 from hostbench.stack.accel import kvm_usable, resolve_accel
 from hostbench.stack.environments import (
@@ -35,6 +36,8 @@ from hostbench.stack.environments import (
 PROJECT = "hostbench"
 PREFIX = f"{PROJECT}:"
 DEFAULT_MANIFEST = "build/images/current/manifest.json"
+MAX_STACK_NAME = 12
+"""So that the bridge ``hb-<stack>`` fits Linux's 15 characters uncut."""
 
 
 def cpuset(cores: tuple[int, ...] | list[int]) -> str:
@@ -141,16 +144,59 @@ class StackSpec(StackConfig):
                               if env.kind is Kind.VM else env for env in self.environments))
 
 
-def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | None = None,
-            kvm_ok: bool | None = None) -> StackSpec:
-    """The config checked against this host (or the given CPUs and KVM usability)."""
-    host_cpus = set(os.sched_getaffinity(0)) if host_cpus is None else host_cpus
-    kvm_ok = kvm_usable() if kvm_ok is None else kvm_ok
-    unknown = sorted(set(config.cores) - host_cpus)
+def _memory_mib() -> int:
+    """This host's MemTotal in MiB."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise ConfigError("/proc/meminfo", "MemTotal", "is missing")
+
+
+def _disk_gib() -> int:
+    """The size of the filesystem the VMs' volumes live on, in GiB."""
+    place = libvirt_pool_dir("x").parent
+    while not place.exists():
+        place = place.parent
+    stat = os.statvfs(place)
+    return stat.f_blocks * stat.f_frsize // 2**30
+
+
+def _check_host_limits(config: StackConfig, source: str, cpus: set[int], memory_mib: int,
+                       disk_gib: int) -> None:
+    """Cores that exist and leave one for hostbench and its host-side servers; memory and disk
+    that fit."""
+    unknown = sorted(set(config.cores) - cpus)
     if unknown:
         raise ConfigError(source, f"{PREFIX}cores", f"core(s) {unknown} do not exist or are not "
                                                     f"usable on this host (usable: "
-                                                    f"{sorted(host_cpus)})")
+                                                    f"{sorted(cpus)})")
+    if set(config.cores) == cpus:
+        raise ConfigError(source, f"{PREFIX}cores", f"{list(config.cores)} is every usable core "
+                                                    "of this host: leave at least one for "
+                                                    "hostbench and the host-side servers, which "
+                                                    "would otherwise share the measured cores")
+    vms = sum(1 for e in config.environments or DEFAULT_ENVIRONMENTS if e.kind == Kind.VM)
+    if config.memory_mib > memory_mib or vms * config.memory_mib > memory_mib:
+        problem = (f"{vms} VMs x {config.memory_mib} MiB is" if vms > 1
+                   else f"{config.memory_mib} MiB is")
+        raise ConfigError(source, f"{PREFIX}memory_mib",
+                          f"{problem} more than this host's {memory_mib} MiB")
+    if config.disk_gib > disk_gib:
+        raise ConfigError(source, f"{PREFIX}disk_gib", f"{config.disk_gib} GiB is larger than "
+                                                       f"the {disk_gib} GiB filesystem the VM "
+                                                       "volumes live on")
+
+
+def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | None = None,
+            kvm_ok: bool | None = None, host_memory_mib: int | None = None,
+            host_disk_gib: int | None = None) -> StackSpec:
+    """The config checked against this host (or the given CPUs, KVM usability, memory and
+    disk)."""
+    _check_host_limits(config, source,
+                       set(os.sched_getaffinity(0)) if host_cpus is None else host_cpus,
+                       _memory_mib() if host_memory_mib is None else host_memory_mib,
+                       _disk_gib() if host_disk_gib is None else host_disk_gib)
+    kvm_ok = kvm_usable() if kvm_ok is None else kvm_ok
     if config.accel == "kvm" and not kvm_ok:
         raise ConfigError(source, f"{PREFIX}accel", "is kvm but KVM is not usable here (needs "
                                                     "/dev/kvm and the vmx or svm CPU flag); use "
@@ -201,13 +247,18 @@ def _environments(declared: list[EnvironmentConfig], accel: str, source: str
     return tuple(envs)
 
 
-def spec_from_mapping(stack: str, config: dict[str, Any], source: str,
-                      host_cpus: set[int] | None = None, kvm_ok: bool | None = None) -> StackSpec:
-    """Validate stack config values (keys without the ``hostbench:`` prefix) on this host."""
+def spec_from_mapping(stack: str, config: dict[str, Any], source: str, **host: Any
+                      ) -> StackSpec:
+    """Validate stack config values (keys without the ``hostbench:`` prefix) on this host
+    (``host``: see ``resolve``)."""
     if not stack.replace("-", "").isalnum():
         raise ConfigError(source, "(stack name)", f"{stack!r} must be letters, digits and dashes")
-    return resolve(stack, validated(StackConfig, config, source, PREFIX), source, host_cpus,
-                   kvm_ok)
+    if len(stack) > MAX_STACK_NAME:
+        raise ConfigError(source, "(stack name)",
+                          f"{stack!r} is longer than {MAX_STACK_NAME} characters: its bridge "
+                          f"hb-{stack} would be cut to the 15 characters Linux allows, and "
+                          "could be another stack's")
+    return resolve(stack, validated(StackConfig, config, source, PREFIX), source, **host)
 
 
 def stack_file(stack: str) -> Path:
@@ -227,3 +278,22 @@ def load_stack_file(stack: str, path: Path | None = None, **host: Any) -> StackS
             raise ConfigError(str(path), f"config.{key}", f"is not a {PREFIX}* key")
         stripped[str(key).removeprefix(PREFIX)] = value
     return spec_from_mapping(stack, stripped, str(path), **host)
+
+
+def declared_networks(directory: Path = STACKS_DIR) -> dict[str, str]:
+    """The VM network each stack file in ``directory`` declares (the default where it declares
+    none), by stack name; files that do not read are left to their own validation."""
+    default = StackConfig.model_fields["network_cidr"].default
+    found = {}
+    for path in sorted(directory.glob("Pulumi.*.yaml")):
+        try:
+            config = load_mapping(path).get("config")
+        except ConfigError:
+            continue
+        if not isinstance(config, dict):
+            continue
+        cidr = str(config.get(f"{PREFIX}network_cidr", default))
+        with contextlib.suppress(ValueError):
+            ipaddress.IPv4Network(cidr, strict=False)
+            found[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = cidr
+    return found

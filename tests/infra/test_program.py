@@ -31,6 +31,7 @@ def schemas() -> ProviderSchemas:
 @pytest.fixture
 def config(tmp_path: Path) -> dict:
     return {"cores": [1], "memory_mib": 1024, "disk_gib": 8, "accel": "tcg", "ssh_port": 2222,
+            "network_cidr": "10.213.7.0/24",  # no shipped stack's, no route of a test host
             "image_manifest": str(write_manifest(tmp_path))}
 
 
@@ -65,10 +66,16 @@ def test_each_environment_is_one_component_and_the_shared_parts_another(config):
                        "hostbench-test-root": ["hostbench:env:Vm"]}
 
 
-def test_names_sizes_and_ports_come_from_the_one_resource_plan(config, tmp_path):
+@pytest.fixture
+def four_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host with four usable cores, so that a stack may pin two and leave two free."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+
+
+def test_names_sizes_and_ports_come_from_the_one_resource_plan(config, tmp_path, four_cores):
     config.update(cores=[0, 1], memory_mib=1536, disk_gib=12, ssh_port=2300)
     mocks, _ = run_program(config)
-    spec = spec_from_mapping("test", config, "test", host_cpus={0, 1}, kvm_ok=False)
+    spec = spec_from_mapping("test", config, "test", host_cpus={0, 1, 2, 3}, kvm_ok=False)
     plan = resource_plan(spec, load_manifest(Path(config["image_manifest"])))
     (vm,), (ctr,) = plan.vms, plan.containers
     (domain,) = mocks.by_token(DOMAIN)
@@ -87,7 +94,7 @@ def test_names_sizes_and_ports_come_from_the_one_resource_plan(config, tmp_path)
     assert (net.inputs["name"], net.inputs["bridge"]) == (plan.network.name, plan.network.bridge)
 
 
-def test_vm_and_container_get_the_same_cores_and_memory(config):
+def test_vm_and_container_get_the_same_cores_and_memory(config, four_cores):
     config.update(cores=[0, 1], memory_mib=1536)
     mocks, _ = run_program(config)
     (domain,) = mocks.by_token(DOMAIN)
@@ -141,7 +148,7 @@ def test_outputs_follow_the_targets_contract(config, tmp_path):
         "user": "root", "container": "hostbench-test", "host_address": "172.17.0.1",
         "cores": [1], "memory_mib": 1024, "options": {
             "runtime": "runc", "network": "bridge", "seccomp": "default", "storage": "volume"}}
-    assert targets["vm"]["host_address"] == "192.168.150.1"
+    assert targets["vm"]["host_address"] == "10.213.7.1"
     assert targets["bare"]["host_address"] == "127.0.0.1"
     assert targets["bare"]["cores"] == [1]
     assert exports.values["image"]["docker_tag"] == "hostbench:ffffffffffffffff"
@@ -186,6 +193,8 @@ def test_domain_type_follows_accel_and_kvm_usability(config, monkeypatch, accel,
     ({"memory_mib": "lots"}, "hostbench:memory_mib", "valid integer"),
     ({"cores": []}, "hostbench:cores", "non-empty list"),
     ({"cores": [99]}, "hostbench:cores", "do not exist"),
+    ({"network_cidr": "192.168.150.0/25"}, "hostbench:network_cidr",
+     "overlaps stack local's network 192.168.150.0/24"),
     ({"accel": "xen"}, "hostbench:accel", "'auto', 'kvm' or 'tcg'"),
     ({"ssh_port": 22}, "hostbench:ssh_port", "greater than or equal to 1024"),
     ({"memroy_mib": 512}, "hostbench:memroy_mib", "not a known field"),

@@ -10,7 +10,7 @@ from hostbench.errors import ConfigError
 from hostbench.stack.environments import Kind
 from hostbench.stack.spec import load_stack_file, stack_file
 
-HOST = {"host_cpus": {0, 1}, "kvm_ok": False}
+HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -30,8 +30,8 @@ def test_the_shipped_default_stack_loads():
 
 def test_auto_accel_picks_kvm_only_when_usable(tmp_path):
     path = _write(tmp_path, "config:\n  hostbench:cores: [0, 1]\n  hostbench:memory_mib: 512\n")
-    assert load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True).accel == "kvm"
-    assert load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=False).accel == "tcg"
+    assert load_stack_file("t", path, host_cpus={0, 1, 2}, kvm_ok=True).accel == "kvm"
+    assert load_stack_file("t", path, host_cpus={0, 1, 2}, kvm_ok=False).accel == "tcg"
 
 
 @pytest.mark.parametrize(("text", "field", "words"), [
@@ -59,6 +59,16 @@ def test_auto_accel_picks_kvm_only_when_usable(tmp_path):
      "hostbench:accel", "'auto', 'kvm' or 'tcg'"),
     ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:memroy: 5\n",
      "hostbench:memroy", "not a known field (known: accel, cores"),
+    ("config:\n  hostbench:cores: [0, 1]\n  hostbench:memory_mib: 512\n", "hostbench:cores",
+     "every usable core of this host"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 9000\n", "hostbench:memory_mib",
+     "more than this host's 8192 MiB"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 3000\n  hostbench:environments:\n"
+     "    - {name: vm, kind: vm}\n    - {name: vm-raw, kind: vm, variant_of: vm}\n"
+     "    - {name: vm-b, kind: vm, variant_of: vm}\n", "hostbench:memory_mib",
+     "3 VMs x 3000 MiB is more than this host's 8192 MiB"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:disk_gib: 500\n",
+     "hostbench:disk_gib", "larger than the 100 GiB filesystem"),
     ("config: {hostbench:cores: [1]\n", "(file)", "not valid YAML"),
     ("- just\n- a list\n", "(top level)", "mapping"),
 ])
@@ -135,3 +145,11 @@ def test_a_kvm_only_option_is_fine_where_kvm_is_usable(tmp_path):
                       "    - {name: v, kind: vm, options: {cpu_model: host-passthrough}}\n")
     (env,) = load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True).environments
     assert (env.vm.cpu_model, env.accel) == ("host-passthrough", None)
+
+
+def test_a_stack_name_whose_bridge_name_would_be_cut_is_refused(tmp_path):
+    path = _write(tmp_path, "config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n")
+    assert load_stack_file("twelve-chars", path, **HOST).stack == "twelve-chars"
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("thirteen-char", path, **HOST)
+    assert err.value.field == "(stack name)" and "hb-thirteen-char" in err.value.problem
