@@ -10,15 +10,17 @@ from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.reach.executors import Executor, executor_for
+from hostbench.reach.ssh import StackAccess
 from hostbench.report.tables import facts_table, failures_table
 from hostbench.run import facts as facts_mod
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
+from hostbench.stack.keys import known_hosts_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
 console = table_console()
 
-Connect = Callable[[Target, str], Executor]
+Connect = Callable[[Target, StackAccess], Executor]
 """Makes the executor of one target (with the stack's private key); tests pass fakes."""
 
 
@@ -32,8 +34,14 @@ def chosen_targets(targets: Targets, names: tuple[str, ...]) -> dict[str, Target
     return {name: targets.targets[name] for name in (names or ordered)}
 
 
-def connect_all(chosen: Mapping[str, Target], key: str, connect: Connect) -> dict[str, Executor]:
-    return {name: connect(target, key) for name, target in chosen.items()}
+def access(targets: Targets) -> StackAccess:
+    """The stack key, and the host keys pinned for the stack's environments."""
+    return StackAccess(targets.ssh_private_key, known_hosts_file(targets.stack))
+
+
+def connect_all(chosen: Mapping[str, Target], targets: Targets, connect: Connect
+                ) -> dict[str, Executor]:
+    return {name: connect(target, access(targets)) for name, target in chosen.items()}
 
 
 def close_all(executors: Mapping[str, Executor]) -> None:
@@ -83,7 +91,7 @@ def run_parity(stack: str, targets_file: str | None, connect: Connect = executor
     """`fab parity`: the check alone, on every environment of the stack."""
     targets = resolve_targets(stack, targets_file)
     chosen = chosen_targets(targets, ())
-    executors = connect_all(chosen, targets.ssh_private_key, connect)
+    executors = connect_all(chosen, targets, connect)
     try:
         parity(targets, chosen, executors, allow_mismatch=False)
     finally:

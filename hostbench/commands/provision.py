@@ -26,8 +26,8 @@ from hostbench.provision.plan import (
     resource_plan,
     targets_document,
 )
-from hostbench.reach.ssh import wait_for_ssh
-from hostbench.stack.keys import ensure_stack_key
+from hostbench.reach.ssh import StackAccess, wait_for_ssh
+from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, Targets, saved_targets_file
@@ -73,20 +73,23 @@ def _up(spec: StackSpec) -> Targets:
                              "run `fab down` first")
     if plan.vms:
         check_network(spec, plan.network)
+    # new environments have new host keys: each is pinned when `up` first reaches it
+    known_hosts_file(spec.stack).unlink(missing_ok=True)
+    access = StackAccess(key.private_openssh, known_hosts_file(spec.stack))
     start = time.monotonic()
     gateways, addresses = {}, {}
     try:
         for ctr in plan.containers:
             with console.status(f"creating container {ctr.name}"):
                 gateways[ctr.env.name] = backend.create_container(ctr, key.public_openssh)
-                wait_for_ssh("127.0.0.1", ctr.ssh_port, SSH_USER, key.private_openssh,
+                wait_for_ssh("127.0.0.1", ctr.ssh_port, SSH_USER, access,
                              CONTAINER_SSH_TIMEOUT_S, f"container {ctr.name}")
             console.print(f"[green]up[/] container {ctr.name} (cores {ctr.cpuset}, "
                           f"{ctr.memory_mib} MiB, ssh 127.0.0.1:{ctr.ssh_port})")
         for vm in plan.vms:
             with console.status(f"creating VM {vm.domain}") as status:
-                addresses[vm.env.name] = _boot(backend, vm, key.public_openssh,
-                                               key.private_openssh, status.update)
+                addresses[vm.env.name] = _boot(backend, vm, key.public_openssh, access,
+                                               status.update)
             console.print(f"[green]up[/] VM {vm.domain} ({spec.accel}, {vm.vcpus} vCPU pinned to "
                           f"{spec.cpuset}, {vm.memory_mib} MiB, ssh {addresses[vm.env.name]}) "
                           f"after {time.monotonic() - start:.0f}s")
@@ -103,7 +106,7 @@ def _up(spec: StackSpec) -> Targets:
     return targets
 
 
-def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, private_key: str,
+def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAccess,
           status: Callable[[str], None]) -> str:
     """Create the VM and wait until it answers SSH; returns its address."""
     def show(msg: str) -> None:
@@ -111,7 +114,7 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, private_key: str,
 
     domain = backend.create_vm(vm, public_key, show)
     address = backend.vm_address(domain, BOOT_TIMEOUT_S, show)
-    wait_for_ssh(address, 22, SSH_USER, private_key, BOOT_TIMEOUT_S, f"VM {vm.domain}",
+    wait_for_ssh(address, 22, SSH_USER, access, BOOT_TIMEOUT_S, f"VM {vm.domain}",
                  on_wait=lambda e: show(f"waiting for SSH ({e})"),
                  still_alive=lambda: bool(domain.isActive()))
     return address
@@ -133,5 +136,6 @@ def _down(spec: StackSpec) -> list[str]:
         raise HostbenchError(f"stack {spec.stack} is not fully removed; still there: "
                              f"{'; '.join(problems)}. Run `fab down --stack {spec.stack}` again "
                              "once that is mended")
+    known_hosts_file(spec.stack).unlink(missing_ok=True)
     saved_targets_file(spec.stack).unlink(missing_ok=True)
     return removed

@@ -88,7 +88,7 @@ def measure(session: Session) -> str:
     store, opts, previous = session.store, session.opts, session.previous
     neighbours = Neighbours(session.host, opts.isolation)
     _resume_all(neighbours)  # a run killed while others were paused left them so
-    executors = connect_all(session.chosen, session.targets.ssh_private_key, session.connect)
+    executors = connect_all(session.chosen, session.targets, session.connect)
     wall_start = time.monotonic()
     ctx: RunContext | None = None
     run_id = previous.id if previous else None

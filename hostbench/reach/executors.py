@@ -17,7 +17,13 @@ import invoke
 import paramiko
 from fabric import Connection
 
-from hostbench.reach.ssh import TargetUnreachable, connection
+from hostbench.reach.ssh import (
+    StackAccess,
+    TargetUnreachable,
+    close,
+    connection,
+    host_key_changed,
+)
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target
 
@@ -134,25 +140,25 @@ class ChrootExecutor:
         pass
 
 
-def executor_for(target: Target, private_key: str) -> Executor:
+def executor_for(target: Target, access: StackAccess) -> Executor:
     """Bare metal runs in the image tree on this host; every other environment over SSH."""
     if target.kind is Kind.BARE:
         assert target.rootfs is not None  # a bare target always has one (Target validates it)
         return ChrootExecutor(target.name, target.rootfs, target.cpuset)
     assert target.host and target.port and target.user
-    return SSHExecutor(target.name, target.host, target.port, target.user, private_key)
+    return SSHExecutor(target.name, target.host, target.port, target.user, access)
 
 
 class SSHExecutor:
     """The VM or the container, over one SSH connection kept open for the whole run."""
 
-    def __init__(self, env: str, host: str, port: int, user: str, key: str) -> None:
-        self.env, self.host, self.port, self.user, self.key = env, host, port, user, key
+    def __init__(self, env: str, host: str, port: int, user: str, access: StackAccess) -> None:
+        self.env, self.host, self.port, self.user, self.access = env, host, port, user, access
         self._conn: Connection | None = None
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = connection(self.host, self.port, self.user, self.key)
+            self._conn = connection(self.host, self.port, self.user, self.access)
         return self._conn
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:
@@ -164,6 +170,9 @@ class SSHExecutor:
         except invoke.CommandTimedOut:
             self.close()
             raise TrialTimeout(f"no result after {timeout:.0f}s") from None
+        except paramiko.BadHostKeyException as exc:
+            self.close()
+            raise host_key_changed(self.env, self.host, self.port, self.access, exc) from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
@@ -178,5 +187,5 @@ class SSHExecutor:
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            close(self._conn)
             self._conn = None

@@ -7,9 +7,11 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
-from fabric import Connection
+from fabric import Config, Connection
 
 from hostbench.errors import HostbenchError
 
@@ -22,20 +24,58 @@ class TargetUnreachable(HostbenchError):
     pass
 
 
+class HostKeyChanged(HostbenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackAccess:
+    """How hostbench reaches a stack's environments: its key, and the host keys pinned when
+    each environment was first reached (by `fab up`, or the first run of a Pulumi stack)."""
+
+    private_key: str
+    known_hosts: Path
+
+
 def private_key(openssh_text: str) -> paramiko.PKey:
     return paramiko.Ed25519Key.from_private_key(io.StringIO(openssh_text))
 
 
-def connection(host: str, port: int, user: str, key_text: str, timeout: float = 15.0
+def connection(host: str, port: int, user: str, access: StackAccess, timeout: float = 15.0
                ) -> Connection:
-    """A Fabric Connection that authenticates with the stack key only (no agent, no passwords)."""
-    return Connection(host=host, port=port, user=user, connect_timeout=timeout,
-                      connect_kwargs={"pkey": private_key(key_text), "allow_agent": False,
-                                      "look_for_keys": False, "banner_timeout": timeout,
-                                      "auth_timeout": timeout})
+    """A Fabric Connection that authenticates with the stack key only (no agent, no passwords),
+    ignores the user's ~/.ssh/config (no ProxyCommand, no agent forwarding into an environment)
+    and accepts only the host key pinned for the address, pinning it on first contact."""
+    conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
+                      config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
+                      connect_kwargs={"pkey": private_key(access.private_key),
+                                      "allow_agent": False, "look_for_keys": False,
+                                      "banner_timeout": timeout, "auth_timeout": timeout})
+    access.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    access.known_hosts.touch(mode=0o600, exist_ok=True)
+    # Known keys are checked (a mismatch raises BadHostKeyException); an address seen for the
+    # first time is added to the file (Fabric's AutoAddPolicy saves to the file loaded here).
+    conn.client.load_host_keys(str(access.known_hosts))
+    return conn
 
 
-def wait_for_ssh(host: str, port: int, user: str, key_text: str, timeout: float,
+def close(conn: Connection) -> None:
+    """Close the connection, and its transport even when opening it failed half-way (Fabric
+    only closes what it finished opening, and the transport's thread would linger)."""
+    conn.close()
+    conn.client.close()
+
+
+def host_key_changed(what: str, host: str, port: int, access: StackAccess,
+                     exc: paramiko.BadHostKeyException) -> HostKeyChanged:
+    return HostKeyChanged(
+        f"{what} ({host}:{port}) answered with host key {exc.key.get_fingerprint().hex()}, not "
+        f"the one pinned in {access.known_hosts} when it was first reached: something else may "
+        "answer at that address. If the stack was re-created outside `fab up` (e.g. `pulumi "
+        "destroy` and `pulumi up`), delete that file and run again")
+
+
+def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: float,
                  what: str, on_wait: Callable[[str], None] | None = None,
                  still_alive: Callable[[], bool] | None = None) -> None:
     """Poll until `user@host:port` accepts the key and runs a command, or raise after `timeout`."""
@@ -47,9 +87,14 @@ def wait_for_ssh(host: str, port: int, user: str, key_text: str, timeout: float,
         try:
             with socket.create_connection((host, port), timeout=5):
                 pass
-            with connection(host, port, user, key_text, timeout=10) as conn:
+            conn = connection(host, port, user, access, timeout=10)
+            try:
                 conn.run("true", hide=True, in_stream=False)
+            finally:
+                close(conn)
             return
+        except paramiko.BadHostKeyException as exc:
+            raise host_key_changed(what, host, port, access, exc) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             last = f"{type(exc).__name__}: {exc}"
         if on_wait:

@@ -23,6 +23,11 @@ def key_path(stack: str) -> Path:
     return stack_state_dir(stack) / "id_ed25519"
 
 
+def known_hosts_file(stack: str) -> Path:
+    """The host keys of the stack's environments, pinned when each was first reached."""
+    return stack_state_dir(stack) / "known_hosts"
+
+
 def _public_of(private_pem: bytes, comment: str) -> str:
     key = serialization.load_ssh_private_key(private_pem, password=None)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,

@@ -18,6 +18,7 @@ import libvirt
 import pytest
 
 from hostbench.commands import provision
+from hostbench.commands.parity import access
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.reach.ssh import connection
@@ -56,7 +57,7 @@ def variants(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan,
 def _run(targets: Targets, env: str, command: str) -> str:
     t = targets.targets[env]
     assert t.host and t.port and t.user
-    with connection(t.host, t.port, t.user, targets.ssh_private_key) as conn:
+    with connection(t.host, t.port, t.user, access(targets)) as conn:
         return conn.run(command, hide=True, in_stream=False, warn=True).stdout
 
 

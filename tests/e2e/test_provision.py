@@ -9,13 +9,16 @@ import docker
 import libvirt
 import pytest
 
-from hostbench.reach.ssh import connection
+from hostbench.reach.ssh import StackAccess, connection
+from hostbench.stack.keys import known_hosts_file
 from hostbench.stack.targets import Target, load_targets_file, saved_targets_file
+from tests.e2e.conftest import E2E_STACK
 
 
 def _run(target: Target, key: str, command: str) -> str:
     assert target.host and target.port and target.user
-    with connection(target.host, target.port, target.user, key) as conn:
+    access = StackAccess(key, known_hosts_file(E2E_STACK))
+    with connection(target.host, target.port, target.user, access) as conn:
         return conn.run(command, hide=True, in_stream=False).stdout
 
 

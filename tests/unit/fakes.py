@@ -18,7 +18,7 @@ from hostbench.image.manifest import ImageManifest
 from hostbench.provision.control import ControlError
 from hostbench.provision.plan import resource_plan, targets_document
 from hostbench.reach.executors import ExecResult, TrialTimeout
-from hostbench.reach.ssh import TargetUnreachable
+from hostbench.reach.ssh import StackAccess, TargetUnreachable
 from hostbench.run.facts import FACTS_SCRIPT
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from hostbench.stack.spec import StackSpec
@@ -177,7 +177,7 @@ class FakeHost:
     host: FakeControl | None = None
     paused_while_running: dict[str, list[set[str]]] = field(default_factory=dict)
 
-    def connect(self, target: Target, _key: str) -> FakeExecutor:
+    def connect(self, target: Target, _access: StackAccess) -> FakeExecutor:
         def fail(n: int, name: str = target.name) -> Exception | int | None:
             if self.host is not None:
                 self.paused_while_running.setdefault(name, []).append(set(self.host.paused))

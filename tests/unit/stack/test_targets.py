@@ -9,6 +9,7 @@ import pytest
 
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.reach.executors import ChrootExecutor, SSHExecutor, executor_for
+from hostbench.reach.ssh import StackAccess
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import load_targets_file, resolve_targets, saved_targets_file
 
@@ -44,9 +45,9 @@ def test_a_pulumi_shaped_document_loads(tmp_path):
     assert [(e.name, e.kind, e.label) for e in targets.environments] == [
         ("bare", Kind.BARE, "bare"), ("vm", Kind.VM, "vm (TCG emulation)"),
         ("container", Kind.CONTAINER, "container")]
-    key = targets.ssh_private_key
-    assert isinstance(executor_for(targets.targets["bare"], key), ChrootExecutor)
-    assert isinstance(executor_for(targets.targets["vm"], key), SSHExecutor)
+    access = StackAccess(targets.ssh_private_key, tmp_path / "known_hosts")
+    assert isinstance(executor_for(targets.targets["bare"], access), ChrootExecutor)
+    assert isinstance(executor_for(targets.targets["vm"], access), SSHExecutor)
 
 
 def test_environments_follow_the_stack_not_the_json_key_order(tmp_path):

