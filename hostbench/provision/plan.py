@@ -105,7 +105,7 @@ class ResourcePlan:
     initrd: VolumePlan
     vms: tuple[VmPlan, ...]
     containers: tuple[ContainerPlan, ...]
-    scratch_root: Path  # the containers' scratch directories are below it
+    scratch_root: Path  # the scratch directories of the containers and bare metal are below it
 
     @property
     def prefix(self) -> str:
@@ -201,7 +201,8 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
     spec = plan.spec
     common = {"cores": spec.cores, "memory_mib": spec.memory_mib}
     targets = {"bare": Target(name="bare", kind=Kind.BARE, rootfs=plan.image.rootfs,
-                              host_address="127.0.0.1", **common)}
+                              scratch=str(plan.scratch_root / "bare"), host_address="127.0.0.1",
+                              **common)}
     for vm in plan.vms:
         targets[vm.env.name] = Target(
             name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of, options=vm.env.options,

@@ -39,8 +39,12 @@ _TIMED = ('t0=$(date +%s%N); ' + _GUARD + 't1=$(date +%s%N); '
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
 # process, nothing leaks to the host), then runs the command pinned to the stack's cores.
-_CHROOT = ('r=$1; c=$2; shift 2; mount -t proc proc "$r/proc" && mount --rbind /sys "$r/sys" '
-           '&& mount --rbind /dev "$r/dev" && exec chroot "$r" taskset -c "$c" "$@"')
+# A scratch directory of the host, if given, is bound at /scratch, so that what workloads write
+# there (and whatever a killed one leaves) never lands in the cached image tree.
+_CHROOT = ('r=$1; c=$2; s=$3; shift 3; mount -t proc proc "$r/proc" && mount --rbind /sys '
+           '"$r/sys" && mount --rbind /dev "$r/dev" && { [ -z "$s" ] || { mkdir -p "$s" '
+           '"$r/scratch" && mount --bind "$s" "$r/scratch"; }; } && '
+           'exec chroot "$r" taskset -c "$c" "$@"')
 KILL_GRACE_S = 5
 
 
@@ -112,20 +116,22 @@ def guarded_popen(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[An
             proc.wait()
 
 
-def chroot_argv(rootfs: str, cpuset: str, argv: list[str]) -> list[str]:
+def chroot_argv(rootfs: str, cpuset: str, argv: list[str], scratch: str | None = None
+                ) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _CHROOT, "sh",
-            rootfs, cpuset, *argv]
+            rootfs, cpuset, scratch or "", *argv]
 
 
 class ChrootExecutor:
     """Bare metal: this host's kernel, the image's tree as root, pinned with taskset."""
 
-    def __init__(self, env: str, rootfs: str, cpuset: str) -> None:
-        self.env, self.rootfs, self.cpuset = env, rootfs, cpuset
+    def __init__(self, env: str, rootfs: str, cpuset: str, scratch: str | None = None) -> None:
+        self.env, self.rootfs, self.cpuset, self.scratch = env, rootfs, cpuset, scratch
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:
         start = time.monotonic()
-        with guarded_popen(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout)),
+        with guarded_popen(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout),
+                                       self.scratch),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            errors="replace") as proc:
             try:
@@ -144,7 +150,7 @@ def executor_for(target: Target, access: StackAccess) -> Executor:
     """Bare metal runs in the image tree on this host; every other environment over SSH."""
     if target.kind is Kind.BARE:
         assert target.rootfs is not None  # a bare target always has one (Target validates it)
-        return ChrootExecutor(target.name, target.rootfs, target.cpuset)
+        return ChrootExecutor(target.name, target.rootfs, target.cpuset, target.scratch)
     assert target.host and target.port and target.user
     return SSHExecutor(target.name, target.host, target.port, target.user, access)
 

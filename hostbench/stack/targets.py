@@ -62,6 +62,7 @@ class Target(Record):
     variant_of: EnvName | None = None
     options: ContainerOptions | VmOptions | None = None
     rootfs: str | None = None
+    scratch: str | None = None  # bare metal: the host directory bound at /scratch in the tree
     host: str | None = None
     port: Annotated[int, Field(ge=1, le=65535), NotBool] | None = None
     user: str | None = None

@@ -56,6 +56,8 @@ def test_the_targets_name_every_environment_with_how_to_reach_it(tmp_path):
                                                                 "tcg")
     assert targets.targets["container-hostnet"].port == 2301
     assert targets.targets["bare"].rootfs == str(tmp_path / "rootfs")
+    # bare metal's scratch is the stack's, beside the containers', never in the image tree
+    assert targets.targets["bare"].scratch == str(plan.scratch_root / "bare")
 
 
 def test_a_stack_whose_image_is_gone_can_still_be_planned_for_removal():
