@@ -247,15 +247,25 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, committed on success and rolled back on any exception."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        """A write transaction, committed on success and rolled back on any exception; a write
+        the disk refuses (full, read-only, I/O error) is named, with what to do."""
         try:
-            yield self._conn
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise HostbenchError(f"{self.path}: another process kept the database busy "
+                                     f"for 30 s ({exc}); try again when it is done") from None
+            raise HostbenchError(
+                f"{self.path}: cannot write ({exc}); what was stored before is kept. Free space "
+                "(or fix the file's permissions), then `fab benchmark --resume RUN` runs what "
+                "is missing") from None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

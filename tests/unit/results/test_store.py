@@ -305,3 +305,19 @@ def test_runs_of_format_1_read_as_environments_with_the_vm_accel(legacy: Path):
     assert kvm.env_facts["vm"].clocksource == "kvm-clock"
     assert {s.env for s in kvm.measured()} == {"bare", "vm", "container"}
     assert kvm.missing() == []
+
+
+def test_a_full_disk_is_named_and_what_was_stored_stays(db: Path):
+    with Store(db) as store:
+        store.create_run(_run())
+        store.add_trial(_trial(RUN, "sysbench-cpu", "bare", 0))
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here
+        with pytest.raises(HostbenchError) as full:
+            for trial in range(1, 50):
+                store.add_trial(_trial(RUN, "sysbench-cpu", "bare", trial, raw_path="x" * 4000))
+        assert str(db) in str(full.value) and "full" in str(full.value)
+        assert "--resume" in str(full.value)
+    with Store(db) as store:
+        assert (RUN, "sysbench-cpu", "bare", 0) in {(t.run_id, *t.key)
+                                                    for t in store.load(RUN).trials}
