@@ -57,7 +57,8 @@ def _core_list(value: Any) -> Any:
         value = [value]
     if not isinstance(value, list | tuple) or not value:
         raise ValueError(f"must be a non-empty list of host core numbers, got {value!r}")
-    if len(set(value)) != len(value):
+    numbers = [v for v in value if isinstance(v, int)]  # the rest fails as items, below
+    if len(set(numbers)) != len(numbers):
         raise ValueError(f"lists a core twice: {list(value)}")
     return value
 

@@ -1,0 +1,143 @@
+"""Property tests: whatever a loader or parser is given, only hostbench's own errors escape,
+each naming its source; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import string
+import tempfile
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hostbench.commands.benchmark import options_from_cli
+from hostbench.errors import HostbenchError
+from hostbench.run.parsers import PARSERS, ParseError, parse
+from hostbench.run.workloads import load_workload
+from hostbench.stack.spec import load_stack_file, spec_from_mapping
+from hostbench.stack.targets import parse_targets
+from tests.unit.stack.test_targets import document
+
+OUTPUTS = Path(__file__).resolve().parent.parent / "data" / "outputs"
+HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
+SETTINGS = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
+           | st.text(max_size=20))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=12)
+keys = st.sampled_from(["cores", "memory_mib", "disk_gib", "accel", "ssh_port", "network_cidr",
+                        "image_manifest", "environments", "colour"])
+
+
+def _named(exc: HostbenchError, source: str) -> None:
+    assert source in str(exc), f"the message does not name {source}: {exc}"
+
+
+@SETTINGS
+@given(st.dictionaries(keys, values, max_size=6))
+def test_stack_config_values(config):
+    try:
+        spec_from_mapping("lab", config, "stacks/Pulumi.lab.yaml", **HOST)
+    except HostbenchError as exc:
+        _named(exc, "stacks/Pulumi.lab.yaml")
+
+
+@SETTINGS
+@given(st.text(max_size=300) | values.map(lambda v: yaml.safe_dump({"config": v})))
+def test_stack_files(text):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "Pulumi.lab.yaml"
+        path.write_text(text)
+        try:
+            load_stack_file("lab", path, **HOST)
+        except HostbenchError as exc:
+            _named(exc, str(path))
+
+
+def _with(document: dict, path: tuple[str, ...], value: object) -> dict:
+    """``document`` with the value at ``path`` replaced (or added)."""
+    changed = json.loads(json.dumps(document))
+    where = changed
+    for key in path[:-1]:
+        where = where.setdefault(key, {}) if isinstance(where, dict) else where
+    if isinstance(where, dict):
+        where[path[-1]] = value
+    return changed
+
+
+TARGET_KEYS = ("kind", "cores", "memory_mib", "host_address", "host", "port", "user", "accel",
+               "rootfs", "scratch", "options", "variant_of")
+targets_like = st.tuples(
+    st.sampled_from([("stack",), ("spec",), ("image",), ("ssh_private_key",), ("targets",),
+]
+                    + [("targets", env, key) for env in ("bare", "vm", "container")
+                       for key in TARGET_KEYS]),
+    values).map(lambda change: _with(document(), *change))
+
+
+@SETTINGS
+@given(values | targets_like)
+def test_targets_documents(data):
+    try:
+        parse_targets(data, "targets.json")
+    except HostbenchError as exc:
+        _named(exc, "targets.json")
+
+
+@SETTINGS
+@given(st.text(max_size=300) | values.map(yaml.safe_dump))
+def test_workload_files(text):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "w.yaml"
+        path.write_text(text)
+        try:
+            load_workload(path)
+        except HostbenchError as exc:
+            _named(exc, str(path))
+
+
+def _mutated(sample: str) -> st.SearchStrategy:
+    """A captured output cut, spliced or with a character changed."""
+    cut = st.integers(0, len(sample))
+    return (st.tuples(cut, cut).map(lambda ab: sample[min(ab):max(ab)])
+            | st.tuples(cut, st.text(string.printable, max_size=8))
+            .map(lambda at: sample[:at[0]] + at[1] + sample[at[0]:]))
+
+
+SAMPLES = {name: (OUTPUTS / f).read_text() for name, f in {
+    "sysbench_cpu": "sysbench-cpu.txt", "sysbench_memory": "sysbench-memory.txt",
+    "fio_json": "fio-randread.json", "iperf3_json": "iperf3-tcp.json",
+    "sockperf_pingpong": "sockperf-pingpong.txt",
+    "stress_ng_switch": "stress-ng-switch.yaml"}.items()}
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(PARSERS)).flatmap(
+    lambda name: st.tuples(st.just(name), _mutated(SAMPLES[name]) | st.text(max_size=200))))
+def test_tool_outputs(case):
+    name, text = case
+    try:
+        values_ = parse(name, text)
+    except ParseError as exc:
+        assert str(exc).startswith(f"{name}: ")
+    else:
+        assert all(isinstance(v, float) and v >= 0 for v in values_.values())
+
+
+flags = st.text(max_size=8) | st.integers(-5, 100).map(str) | st.none()
+
+
+@SETTINGS
+@given(st.fixed_dictionaries({}, optional={
+    "repeat": flags, "warmup": flags, "min_repeat": flags, "max_repeat": flags,
+    "margin": flags, "budget_min": flags, "suite": flags, "isolation": flags,
+    "workload": flags, "env": flags, "stack": flags}))
+def test_command_line_options(flags_given):
+    try:
+        options_from_cli(**flags_given, command_line="fab benchmark")
+    except HostbenchError as exc:
+        assert str(exc).startswith("--") or "command line" in str(exc), str(exc)
