@@ -117,6 +117,7 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                   ok=False, rule="every environment gets the same resources"))
     os_releases = {facts[t.name].os_release for t in measured}
     visible = {cpu_bandwidth(facts[t.name].cpu_quota) for t in measured} - {"unknown"}
+    io_limits = {facts[t.name].io_limits for t in measured} - {None}
     for t in measured:
         f = facts[t.name]
         checks.append(ParityCheck(fact="usable CPU count", env=t.name, expected=str(len(t.cores)),
@@ -137,6 +138,12 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                       expected="the same in every environment",
                                       actual=bandwidth, ok=len(visible) == 1,
                                       rule="no environment throttled where others are not"))
+        if f.io_limits is not None:
+            checks.append(ParityCheck(fact="I/O limits", env=t.name,
+                                      expected="the same in every environment",
+                                      actual=f.io_limits or "none", ok=len(io_limits) == 1,
+                                      rule="no environment's disk throttled where others' "
+                                           "are not"))
         if (clock := _clock_check(t, f)) is not None:
             checks.append(clock)
         checks.append(ParityCheck(fact="OS release", env=t.name,

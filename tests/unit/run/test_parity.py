@@ -178,3 +178,28 @@ def test_a_clocksource_the_environment_does_not_show_is_not_judged():
     found["container"] = found["container"].model_copy(update={"clocksource": "unknown"})
     assert not [c for c in check_parity(targets(), found, BINARIES)
                 if c.fact == "clocksource" and c.env == "container"]
+
+
+def test_an_io_throttle_in_one_environment_fails_parity():
+    def with_io(f: EnvFacts, limits: str | None) -> EnvFacts:
+        return f.model_copy(update={"io_limits": limits})
+
+    found = {name: with_io(f, "") for name, f in good_facts().items()}
+    assert not failures(check_parity(targets(), found, BINARIES))
+    found["container"] = with_io(found["container"], "read_bps_device:8:0 1048576;")
+    bad = {c.env: c.actual for c in failures(check_parity(targets(), found, BINARIES))
+           if c.fact == "I/O limits"}  # a mismatch is between environments: each is shown
+    assert bad["container"] == "read_bps_device:8:0 1048576;" and bad["bare"] == "none"
+    found["container"] = with_io(found["container"], None)  # shows no cgroup files: not judged
+    assert not [c for c in check_parity(targets(), found, BINARIES)
+                if c.fact == "I/O limits" and c.env == "container"]
+
+
+def test_io_limits_are_read_from_cgroup_v1_and_v2_output():
+    v1 = parse_facts(FACTS_OUTPUT.format(cpus="1", memtotal=1, limit="max", virt="none",
+                                         sysbench="a", fio="b")
+                     + "io_limits=read_bps_device:8:0 1048576;\n")
+    assert v1.io_limits == "read_bps_device:8:0 1048576;"
+    none = parse_facts(FACTS_OUTPUT.format(cpus="1", memtotal=1, limit="max", virt="none",
+                                           sysbench="a", fio="b") + "io_limits=\n")
+    assert none.io_limits == ""
