@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hostbench.analysis.calibration import SECOND_BASELINE
-from hostbench.commands.parity import Connect, chosen_targets, console
+from hostbench.commands.parity import Connect, MakeControl, chosen_targets, console
 from hostbench.commands.session import PER_TRIAL_OVERHEAD_S, Session, measure
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.provision.control import EnvironmentControl
@@ -14,7 +14,6 @@ from hostbench.reach.executors import executor_for
 from hostbench.records import validated
 from hostbench.report.tables import plan_table
 from hostbench.results.store import Store
-from hostbench.run.neighbours import Control
 from hostbench.run.records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.workloads import Workload, load_catalogue, select
@@ -23,7 +22,6 @@ from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
-MakeControl = Callable[[Mapping[str, Target]], Control]
 """Pauses, resumes and meters the stack's VMs and containers on the host; tests pass fakes."""
 BUDGET_FACTOR = 2.0
 """With --repeat auto and no --budget: up to twice the time of the minimum rounds."""

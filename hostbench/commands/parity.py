@@ -9,18 +9,22 @@ from pathlib import Path
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
+from hostbench.provision.control import EnvironmentControl
 from hostbench.reach.executors import Executor, executor_for
 from hostbench.reach.ssh import StackAccess
 from hostbench.report.tables import facts_table, failures_table
 from hostbench.run import facts as facts_mod
 from hostbench.run.facts import EnvFacts
+from hostbench.run.neighbours import Control
 from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
+from hostbench.stack.environments import Kind
 from hostbench.stack.keys import known_hosts_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
 console = table_console()
 
 Connect = Callable[[Target, StackAccess], Executor]
+MakeControl = Callable[[Mapping[str, Target]], Control]
 """Makes the executor of one target (with the stack's private key); tests pass fakes."""
 
 
@@ -68,11 +72,24 @@ def _collect(chosen: Mapping[str, Target], executors: Mapping[str, Executor],
     return found
 
 
+def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], host: Control
+               ) -> dict[str, EnvFacts]:
+    """A VM's CPU bandwidth is the host's to give (libvirt's quota): the guest cannot see it."""
+    for name, target in chosen.items():
+        if target.kind is Kind.VM:
+            try:
+                quota = host.cpu_quota(name)
+            except HostbenchError:
+                quota = ""
+            found[name] = found[name].model_copy(update={"cpu_quota": quota})
+    return found
+
+
 def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[str, Executor],
-           allow_mismatch: bool) -> tuple[dict[str, EnvFacts], ParityVerdict]:
+           allow_mismatch: bool, host: Control) -> tuple[dict[str, EnvFacts], ParityVerdict]:
     """Facts per environment and the parity verdict; raises ParityError unless overridden."""
     reference = _reference_binaries(targets)
-    found = _collect(chosen, executors, sorted(reference))
+    found = _host_side(_collect(chosen, executors, sorted(reference)), chosen, host)
     console.print(facts_table(found, {n: t.environment.label for n, t in chosen.items()}))
     result = verdict(check_parity(list(chosen.values()), found, reference), allow_mismatch)
     if result.failures:
@@ -87,13 +104,15 @@ def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[st
     return found, result
 
 
-def run_parity(stack: str, targets_file: str | None, connect: Connect = executor_for) -> bool:
+def run_parity(stack: str, targets_file: str | None, connect: Connect = executor_for,
+               control: MakeControl = EnvironmentControl) -> bool:
     """`fab parity`: the check alone, on every environment of the stack."""
     targets = resolve_targets(stack, targets_file)
     chosen = chosen_targets(targets, ())
     executors = connect_all(chosen, targets, connect)
     try:
-        parity(targets, chosen, executors, allow_mismatch=False)
+        parity(targets, chosen, executors, allow_mismatch=False,
+               host=control(targets.targets))
     finally:
         close_all(executors)
     return True

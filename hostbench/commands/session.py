@@ -96,7 +96,7 @@ def measure(session: Session) -> str:
     previous_signal = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
-                                       opts.allow_mismatch)
+                                       opts.allow_mismatch, session.host)
         if run_id is None:
             run_id = _new_run(session).id
         else:

@@ -27,6 +27,25 @@ class ControlError(HostbenchError):
     pass
 
 
+def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
+    """A domain's CPU bandwidth from libvirt's scheduler parameters, as a cgroup quota
+    ("quota period" for the whole domain; "-1 period" unlimited, "" unknown): the tighter of
+    the per-vCPU quota times the vCPUs and the domain's global quota."""
+    limits = []
+    for quota, period, times in (("vcpu_quota", "vcpu_period", vcpus),
+                                 ("global_quota", "global_period", 1)):
+        if quota in params and params.get(period):
+            q = params[quota]
+            if 0 < q < 2**62:  # -1 (or 0, or 2^64-1 in older libvirt) means no limit
+                limits.append(q * times / params[period])
+            else:
+                limits.append(float("inf"))
+    if not limits:
+        return ""
+    tightest = min(limits)
+    return "-1 100000" if tightest == float("inf") else f"{round(tightest * 100000)} 100000"
+
+
 def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT) -> float:
     """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
     lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
@@ -98,6 +117,17 @@ class EnvironmentControl:
                     container.unpause()
         except (libvirt.libvirtError, docker.errors.DockerException) as exc:
             raise ControlError(f"cannot resume {name}: {exc}") from None
+
+    def cpu_quota(self, name: str) -> str:
+        """The CPU bandwidth the host gives a VM (libvirt's cgroup quota); "" for a container,
+        which shows its own from inside, and where libvirt does not say."""
+        target = self.targets[name]
+        if target.kind is not Kind.VM:
+            return ""
+        try:
+            return vm_cpu_quota(self._domain(name).schedulerParameters(), len(target.cores))
+        except libvirt.libvirtError as exc:
+            raise ControlError(f"cannot read the CPU quota of {name}: {exc}") from None
 
     def cpu_seconds(self, name: str) -> float:
         """Host CPU time the environment has used so far (its QEMU process, its cgroup)."""

@@ -25,6 +25,8 @@ class Control(Protocol):
 
     def cpu_seconds(self, name: str) -> float: ...
 
+    def cpu_quota(self, name: str) -> str: ...
+
 
 @dataclass
 class Usage:

@@ -59,7 +59,7 @@ class FakeExecutor:
                  f"cgroup_memory_limit={limit or 'max'}",
                  "kernel=6.1.0-50-amd64", "os_release=Debian GNU/Linux 12 (bookworm)",
                  f"virtualization={'qemu' if vm else 'docker' if limit else 'none'}",
-                 "clocksource=tsc"]
+                 "clocksource=tsc", "cpu_quota=-1 100000", "io_limits="]
         lines += [f"sha256:{b}={BINARIES.get(b, 'missing')}" for b in binaries]
         return "\n".join(lines) + "\n"
 
@@ -140,6 +140,7 @@ class FakeControl:
     paused: set[str] = field(default_factory=set)
     used: dict[str, float] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
+    quota: dict[str, str] = field(default_factory=dict)  # a VM's CPU quota on the host
 
     IDLE_CPU_S = 0.01
 
@@ -157,6 +158,10 @@ class FakeControl:
             self.paused.discard(name)
             self.events.append(("resume", name))
 
+    def cpu_quota(self, name: str) -> str:
+        kind = self.targets[name].kind
+        return self.quota.get(name, "-1 100000") if kind is Kind.VM else ""
+
     def cpu_seconds(self, name: str) -> float:
         if name not in self.paused:
             self.used[name] = self.used.get(name, 0.0) + self.IDLE_CPU_S
@@ -173,6 +178,7 @@ class FakeHost:
     memory_limit: dict[str, int] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     noise: dict[str, float] = field(default_factory=dict)
+    host_quota: dict[str, str] = field(default_factory=dict)  # a VM's CPU quota on the host
     made: dict[str, FakeExecutor] = field(default_factory=dict)
     host: FakeControl | None = None
     paused_while_running: dict[str, list[set[str]]] = field(default_factory=dict)
@@ -190,7 +196,7 @@ class FakeHost:
         return executor
 
     def control(self, targets: Mapping[str, Target]) -> FakeControl:
-        self.host = FakeControl(dict(targets), set(self.broken))
+        self.host = FakeControl(dict(targets), set(self.broken), quota=dict(self.host_quota))
         return self.host
 
 

@@ -314,3 +314,10 @@ def test_a_benchmark_of_a_busy_stack_is_refused_before_it_starts(targets_file):
     assert f"PID {os.getpid()}" in str(busy.value) and host.made == {}
     with Store.default() as store:
         assert store.latest_run_id() is None
+
+
+def test_a_vm_throttled_on_the_host_fails_parity(targets_file):
+    host = FakeHost(host_quota={"vm": "50000 100000"})
+    with pytest.raises(ParityError, match="vm: CPU bandwidth"):
+        _bench(host, _options(targets_file))
+    assert host.made["vm"].workload_calls == 0

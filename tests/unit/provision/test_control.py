@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from hostbench.provision.control import ControlError, cgroup_cpu_seconds, process_cpu_seconds
+from hostbench.provision.control import (
+    ControlError,
+    cgroup_cpu_seconds,
+    process_cpu_seconds,
+    vm_cpu_quota,
+)
 
 
 def test_a_process_cpu_time_grows_as_it_works():
@@ -47,3 +52,16 @@ def test_the_real_cgroup_of_this_process_has_a_cpu_time():
 def test_a_missing_cgroup_file_is_an_error_not_a_number(tmp_path):
     with pytest.raises((ControlError, OSError)):
         cgroup_cpu_seconds(os.getpid(), tmp_path)
+
+
+@pytest.mark.parametrize(("params", "vcpus", "expected"), [
+    ({"vcpu_quota": -1, "vcpu_period": 100000, "global_quota": -1, "global_period": 100000},
+     1, "-1 100000"),
+    ({"vcpu_quota": 50000, "vcpu_period": 100000}, 1, "50000 100000"),
+    ({"vcpu_quota": 50000, "vcpu_period": 100000}, 2, "100000 100000"),  # per vCPU: x2
+    ({"vcpu_quota": -1, "vcpu_period": 100000, "global_quota": 25000, "global_period": 100000},
+     2, "25000 100000"),  # the whole domain's limit is the tighter one
+    ({"cpu_shares": 1024}, 1, ""),  # no quota known
+])
+def test_a_vms_cpu_bandwidth_reads_as_a_containers_quota(params, vcpus, expected):
+    assert vm_cpu_quota(params, vcpus) == expected
