@@ -12,7 +12,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
-from hostbench.provision.plan import ContainerPlan, ResourcePlan
+from hostbench.provision.plan import CONTAINER_RESTART, ContainerPlan, ResourcePlan
 from hostbench.stack.targets import SCRATCH_DIR
 
 
@@ -77,7 +77,8 @@ def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Cont
             memswap_limit=f"{ctr.memory_mib}m", runtime=ctr.runtime,
             network_mode=ctr.network_mode, security_opt=list(ctr.security_opts) or None,
             ports=None if ctr.host_network else {"22/tcp": ("127.0.0.1", ctr.ssh_port)},
-            volumes=volumes, labels=ctr.labels, detach=True)
+            volumes=volumes, labels=ctr.labels, detach=True,
+            restart_policy={"Name": CONTAINER_RESTART})
     except docker.errors.APIError as exc:
         raise DockerError(f"container {ctr.name} cannot be created: {exc.explanation}"
                           f"{RUNSC_HINT if 'runsc' in str(exc.explanation) else ''}") from None

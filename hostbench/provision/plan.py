@@ -27,6 +27,11 @@ NO_IMAGE = ImageManifest(hash="", docker_tag="", suite="", mirror="", built_at="
 """Stands in for an image that is gone: removing a stack needs only the names of its parts."""
 
 
+CONTAINER_RESTART = "unless-stopped"
+"""Containers come back with the engine after it restarts, so a run can be resumed; one stopped
+or killed on purpose stays stopped."""
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     """The libvirt NAT network the VMs share (the host is its gateway)."""

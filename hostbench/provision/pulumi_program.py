@@ -20,6 +20,7 @@ from hostbench.image.manifest import load_manifest
 from hostbench.provision.cmdline import cmdline_maps
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
+    CONTAINER_RESTART,
     ContainerPlan,
     ResourcePlan,
     VmPlan,
@@ -132,7 +133,7 @@ class ContainerEnvironment(pulumi.ComponentResource):
             volumes=None if ctr.scratch_dir is None else [docker.ContainerVolumeArgs(
                 host_path=str(ctr.scratch_dir), container_path=SCRATCH_DIR)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in ctr.labels.items()],
-            must_run=True, restart="no", opts=opts)
+            must_run=True, restart=CONTAINER_RESTART, opts=opts)
         self.gateway = self.container.network_datas.apply(lambda nets: nets[0].gateway)
         self.register_outputs({"gateway": self.gateway, "name": self.container.name})
 

@@ -112,6 +112,8 @@ def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(config):
     mocks, exports = run_program(config)
     (container,) = mocks.by_token(CONTAINER)
     assert container.inputs["ports"] == [{"internal": 22, "external": 2222, "ip": "127.0.0.1"}]
+    # back with the engine after a restart, as the direct backend's (a run can be resumed)
+    assert container.inputs["restart"] == "unless-stopped" and container.inputs["mustRun"]
     (upload,) = container.inputs["uploads"]
     assert upload["file"] == "/root/.ssh/authorized_keys"
     assert upload["content"].startswith("ssh-ed25519 ")
