@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import mannwhitneyu
 
-from hostbench.run.workloads import DEFAULT_MARGIN_PCT
+from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 
 DEFAULT_SEED = 20240917
 """Seed of the generator used when no ``rng`` is given: results are reproducible."""
@@ -166,11 +166,11 @@ def judge(pct: Estimate, p_value: float, n_a: int, n_b: int, margin_pct: float,
     if beyond:
         return "inconclusive", (f"the test cannot confirm it with {n_a} vs {n_b} trials "
                                 f"(p = {p_value:.3f}): more trials")
+    m = margin_text(margin_pct)
     if pct.high - pct.low > 2 * margin_pct:
-        return "inconclusive", (f"the CI is wider than the margin of +-{margin_pct:g}%: more "
-                                "trials, or a quieter host")
-    return "inconclusive", (f"the CI crosses the margin of +-{margin_pct:g}%: more trials "
-                            "would tell")
+        return "inconclusive", (f"the CI is wider than the margin of +-{m}%: more trials, or a "
+                                "quieter host")
+    return "inconclusive", f"the CI crosses the margin of +-{m}%: more trials would tell"
 
 
 def overhead(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hostbench.analysis.stats import Estimate
+from hostbench.run.workloads import margin_text
 
 VERDICT_STYLES = {"slower": "red", "faster": "green", "equivalent": "blue",
                   "inconclusive": "yellow"}
@@ -28,7 +29,7 @@ def overhead_text(estimate: Estimate) -> str:
 
 def verdict_text(verdict: str, margin_pct: float) -> str:
     """``equivalent (+-3%)``: an equivalence is only ever within a margin."""
-    return f"{verdict} (±{margin_pct:g}%)" if verdict == "equivalent" else verdict
+    return f"{verdict} (±{margin_text(margin_pct)}%)" if verdict == "equivalent" else verdict
 
 
 def better_text(higher_is_better: bool) -> str:

@@ -18,7 +18,7 @@ from hostbench.run.facts import HostFacts
 from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.schedule import PlannedTrial
-from hostbench.run.workloads import DEFAULT_MARGIN_PCT
+from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 from hostbench.stack.environments import Environment
 from hostbench.stack.spec import StackSpec
 
@@ -106,10 +106,10 @@ class Margins(Record):
         m = self.of(workload, metric)
         floor = self.floors.get(f"{workload} {metric}", 0.0)
         if floor and floor >= self.workloads.get(workload, DEFAULT_MARGIN_PCT):
-            return f"+-{m:.3g}% (the host's noise floor, calibration run {self.floor_run})"
+            return f"+-{margin_text(m)}% (the host's noise floor, calibration run {self.floor_run})"
         if self.source == "not recorded":
-            return f"+-{m:.3g}% (this run recorded no margin: the default is applied)"
-        return f"+-{m:.3g}% (from the {self.source})"
+            return f"+-{margin_text(m)}% (this run recorded no margin: the default is applied)"
+        return f"+-{margin_text(m)}% (from the {self.source})"
 
 
 NOT_RECORDED = Margins(source="not recorded")

@@ -278,3 +278,8 @@ def select(catalogue: Mapping[str, Workload], suite: str,
         raise HostbenchError(f"workload {outside[0]!r} is not in suite {suite!r}; workloads in "
                              f"it: {', '.join(in_suite)}")
     return [catalogue[n] for n in dict.fromkeys(names)]
+
+
+def margin_text(margin_pct: float) -> str:
+    """A margin as people read it: ``5.4``, ``24``, ``3`` (one decimal at most)."""
+    return f"{margin_pct:.1f}".rstrip("0").rstrip(".") if margin_pct < 10 else f"{margin_pct:.0f}"

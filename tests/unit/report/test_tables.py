@@ -87,3 +87,11 @@ def test_the_vm_label_says_emulation_under_tcg():
     assert environment("vm", "tcg").label == "vm (TCG emulation)"
     assert environment("vm-raw", "kvm").label == "vm-raw (KVM)"
     assert environment("container", "tcg").label == "container"
+
+
+@pytest.mark.parametrize(("margin", "shown"), [(5.44152, "±5.4%"), (3.0, "±3%"),
+                                               (23.8669, "±24%"), (0.25, "±0.2%")])
+def test_a_margin_is_shown_as_people_read_it(margin, shown):
+    from hostbench.report.text import verdict_text
+
+    assert verdict_text("equivalent", margin) == f"equivalent ({shown})"
