@@ -40,12 +40,12 @@ elif [ -r /sys/fs/cgroup/cpu.max ]; then
 fi
 blkio=/sys/fs/cgroup/blkio
 if [ -d $blkio ]; then
-  echo "io_limits=$(for f in read_bps_device write_bps_device read_iops_device \
-                            write_iops_device; do
-                      sed "s/^/$f:/" $blkio/blkio.throttle.$f 2>/dev/null; done | tr '\n' ';')"
+  io=$(for f in read_bps_device write_bps_device read_iops_device write_iops_device; do
+         sed "s/^/$f:/" $blkio/blkio.throttle.$f 2>/dev/null; done | tr '\n' ';')
+  echo "io_limits=${io:-none}"
 elif [ -r /sys/fs/cgroup/io.max ]; then
-  echo "io_limits=$(grep -v 'rbps=max wbps=max riops=max wiops=max' /sys/fs/cgroup/io.max \
-                    | tr '\n' ';')"
+  io=$(grep -v 'rbps=max wbps=max riops=max wiops=max' /sys/fs/cgroup/io.max | tr '\n' ';')
+  echo "io_limits=${io:-none}"
 fi
 for b in "$@"; do
   if [ -e "$b" ]; then echo "sha256:$b=$(sha256sum "$b" | cut -d' ' -f1)";
@@ -72,8 +72,8 @@ class EnvFacts(Record):
     clocksource: str = ""
     seccomp: str = ""  # the shell's seccomp mode: 0 none, 2 a filter (Docker's default profile)
     cpu_quota: str = ""  # the cgroup's CPU bandwidth: "quota period" (-1 or max: unlimited)
-    io_limits: str | None = None  # the cgroup's I/O throttles, ";"-separated ("": none;
-    # None: the environment shows no cgroup files, as under gVisor)
+    io_limits: str | None = None  # the cgroup's I/O throttles, ";"-separated, or "none"
+    # (None: the environment shows no cgroup files, as under gVisor)
     binaries: dict[str, str] = Field(default_factory=dict)  # sha256 by path, or "missing"
 
 

@@ -141,7 +141,7 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
         if f.io_limits is not None:
             checks.append(ParityCheck(fact="I/O limits", env=t.name,
                                       expected="the same in every environment",
-                                      actual=f.io_limits or "none", ok=len(io_limits) == 1,
+                                      actual=f.io_limits, ok=len(io_limits) == 1,
                                       rule="no environment's disk throttled where others' "
                                            "are not"))
         if (clock := _clock_check(t, f)) is not None:

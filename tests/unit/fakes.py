@@ -59,7 +59,7 @@ class FakeExecutor:
                  f"cgroup_memory_limit={limit or 'max'}",
                  "kernel=6.1.0-50-amd64", "os_release=Debian GNU/Linux 12 (bookworm)",
                  f"virtualization={'qemu' if vm else 'docker' if limit else 'none'}",
-                 "clocksource=tsc", "cpu_quota=-1 100000", "io_limits="]
+                 "clocksource=tsc", "cpu_quota=-1 100000", "io_limits=none"]
         lines += [f"sha256:{b}={BINARIES.get(b, 'missing')}" for b in binaries]
         return "\n".join(lines) + "\n"
 
