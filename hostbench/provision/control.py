@@ -14,6 +14,7 @@ from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
+from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.plan import LIBVIRT_URI
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target
@@ -84,7 +85,7 @@ class EnvironmentControl:
             self._docker = docker_backend.client()
         try:
             return self._docker.containers.get(self.targets[name].container or "")
-        except docker.errors.DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise ControlError(f"{name}: {exc}") from None
 
     def _domain(self, name: str) -> libvirt.virDomain:
@@ -101,7 +102,7 @@ class EnvironmentControl:
                 self._domain(name).suspend()
             else:
                 self._container(name).pause()
-        except (libvirt.libvirtError, docker.errors.DockerException) as exc:
+        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
             raise ControlError(f"cannot pause {name}: {exc}") from None
 
     def resume(self, name: str) -> None:
@@ -115,7 +116,7 @@ class EnvironmentControl:
                 container.reload()
                 if container.status == "paused":
                     container.unpause()
-        except (libvirt.libvirtError, docker.errors.DockerException) as exc:
+        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
             raise ControlError(f"cannot resume {name}: {exc}") from None
 
     def cpu_quota(self, name: str) -> str:

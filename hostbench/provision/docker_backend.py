@@ -9,11 +9,15 @@ import tarfile
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
 from hostbench.provision.plan import CONTAINER_RESTART, ContainerPlan, ResourcePlan
 from hostbench.stack.targets import SCRATCH_DIR
+
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
+"""What the Docker SDK raises: its own errors, and requests' when the engine's socket is gone."""
 
 
 class DockerError(HostbenchError):
@@ -29,7 +33,7 @@ def client() -> docker.DockerClient:
         c = docker.from_env()
         c.ping()
         return c
-    except docker.errors.DockerException as exc:
+    except ENGINE_ERRORS as exc:
         raise DockerError(f"cannot reach the Docker engine: {exc}; is dockerd running? "
                           "(scripts/setup starts it)") from None
 
@@ -104,7 +108,7 @@ def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:
         for container in stack_containers(dc, plan):
             container.remove(force=True)
             removed.append(container.name)
-    except docker.errors.DockerException as exc:
+    except ENGINE_ERRORS as exc:
         raise DockerError(f"removing the containers failed: {exc}") from None
     shutil.rmtree(plan.scratch_root, ignore_errors=True)
     return removed

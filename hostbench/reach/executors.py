@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import invoke
 import paramiko
 from fabric import Connection
+from invoke.runners import Promise
 
 from hostbench.reach.ssh import (
     StackAccess,
@@ -170,12 +170,9 @@ class SSHExecutor:
     def run(self, argv: list[str], timeout: float) -> ExecResult:
         start = time.monotonic()
         try:
-            result: Any = self._connection().run(
+            result: Any = self._finished(self._connection().run(
                 shlex.join(timed_argv(argv, timeout)), hide=True, warn=True, in_stream=False,
-                timeout=timeout + 2 * KILL_GRACE_S)
-        except invoke.CommandTimedOut:
-            self.close()
-            raise TrialTimeout(f"no result after {timeout:.0f}s") from None
+                asynchronous=True), start + timeout + 2 * KILL_GRACE_S, timeout)
         except paramiko.BadHostKeyException as exc:
             self.close()
             raise host_key_changed(self.env, self.host, self.port, self.access, exc) from None
@@ -190,6 +187,20 @@ class SSHExecutor:
         if result.exited == 124:
             raise TrialTimeout(f"no result after {timeout:.0f}s")
         return _result(result.stdout, result.stderr, result.exited, start)
+
+    def _finished(self, promise: Promise, deadline: float, timeout: float) -> Any:
+        """The command's result, waited for here rather than in invoke, which on Ctrl-C waits for
+        the remote command to end: an interrupt closes the connection at once, so the guard on
+        the other side kills the command, and past the deadline the trial times out."""
+        try:
+            while not promise.runner.process_is_finished:
+                if time.monotonic() > deadline:
+                    raise TrialTimeout(f"no result after {timeout:.0f}s")
+                time.sleep(0.02)
+        except BaseException:
+            self.close()
+            raise
+        return promise.join()
 
     def close(self) -> None:
         if self._conn is not None:

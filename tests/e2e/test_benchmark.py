@@ -16,9 +16,13 @@ from pathlib import Path
 import docker
 import pytest
 
+from hostbench.analysis.overheads import analyse
+from hostbench.commands.parity import access
 from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
+from hostbench.provision.daemons import DAEMONS, ensure, systemd_runs_services
 from hostbench.provision.plan import ResourcePlan
+from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
 from hostbench.run.workloads import load_catalogue
@@ -110,7 +114,7 @@ def changed_container(e2e_spec: StackSpec, e2e_plan: ResourcePlan
     container = docker.from_env().containers.get(e2e_plan.containers[0].name)
     yield container
     container.update(cpuset_cpus=e2e_spec.cpuset, mem_limit=f"{e2e_spec.memory_mib}m",
-                     memswap_limit=f"{e2e_spec.memory_mib}m")
+                     memswap_limit=f"{e2e_spec.memory_mib}m", cpu_quota=-1)
 
 
 def test_a_container_pinned_to_another_core_is_refused(env, e2e_spec, changed_container):
@@ -133,6 +137,133 @@ def test_a_container_with_other_memory_is_refused_unless_overridden(env, e2e_spe
         run = s.get_run(s.latest_run_id())
     assert run.parity and run.parity.ok is False and run.parity.overridden is True
     assert run.options.allow_mismatch is True
+
+
+def test_a_throttled_container_fails_parity_and_its_known_slowdown_is_caught(env, e2e_spec,
+                                                                             changed_container):
+    changed_container.update(cpu_period=100000, cpu_quota=50000)  # docker update --cpus 0.5
+    proc = fab(env, e2e_spec, "parity")
+    assert proc.returncode == 1 and "CPU bandwidth" in proc.stdout and "0.5 cores" in proc.stdout
+    # 4 rounds: the fewest with which Mann-Whitney can reach p < 0.05 (0.029)
+    proc = fab(env, e2e_spec, "benchmark", "--allow-mismatch", "--workload", "cpu-sysbench",
+               "--env", "bare,container", "--repeat", "4", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with store(env) as s:
+        run = s.load(s.latest_run_id())
+    results = analyse(run.measured(), run.record.environments, run.record.verdict_margins)
+    events = next(r for r in results
+                  if r.metric == "events_per_second" and r.env.name == "container")
+    assert events.overhead is not None and events.overhead.verdict == "slower"
+    assert 35 < events.overhead.overhead_pct.value < 65  # half the CPU: about half the events
+
+
+def test_calibration_sets_the_floor_and_repeat_auto_records_why_it_stopped(env, e2e_spec):
+    proc = fab(env, e2e_spec, "calibrate", "--workload", "cpu-sysbench", "--repeat", "3",
+               "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "noise floor of this host" in proc.stdout
+    with store(env) as s:
+        calibration = s.load(s.latest_run_id())
+    assert calibration.record.purpose == "calibration"
+    assert {t.env for t in calibration.trials} == {"bare", "bare-2"}
+    proc = fab(env, e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env",
+               "bare,container", "--repeat", "auto", "--min-repeat", "2", "--max-repeat", "3",
+               "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"noise floor (calibration run {calibration.id})" in proc.stdout
+    with store(env) as s:
+        run = s.get_run(s.latest_run_id())
+    assert run.margins.floor_run == calibration.id and run.margins.floors
+    assert run.stopping is not None and 2 <= run.stopping.rounds["cpu-sysbench"] <= 3
+    assert run.stopping.reasons["cpu-sysbench"]
+
+
+SSH_CHILD = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from hostbench.reach.executors import SSHExecutor
+from hostbench.reach.ssh import StackAccess
+from pathlib import Path
+host, port, key_file, known_hosts = sys.argv[1:]
+access = StackAccess(open(key_file).read(), Path(known_hosts))
+SSHExecutor("container", host, int(port), "root", access).run(
+    ["sh", "-c", "sleep 3050 & sleep 3051; wait"], timeout=120)
+"""
+
+
+def _inside(container, pattern: str) -> str:
+    """The command lines of the container's processes that contain ``pattern``."""
+    listing = container.exec_run(["sh", "-c", 'for p in /proc/[0-9]*; do '
+                                  'tr "\\0" " " < "$p/cmdline"; echo; done']).output.decode()
+    return "\n".join(line for line in listing.splitlines()
+                     if pattern in line and "/proc/" not in line)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_or_killed_run_leaves_nothing_running_in_the_container(
+        stack, e2e_spec, changed_container, tmp_path, how):
+    target = stack.targets["container"]
+    key = tmp_path / "key"
+    key.write_text(stack.ssh_private_key)
+    child = subprocess.Popen([sys.executable, "-c", SSH_CHILD, str(target.host),
+                              str(target.port), str(key), str(access(stack).known_hosts)],
+                             cwd=PROJECT_ROOT,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while "sleep 3051" not in _inside(changed_container, "sleep 305") and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "sleep 3051" in _inside(changed_container, "sleep 305"), "never started"
+        child.send_signal(how)
+        child.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _inside(changed_container, "sleep 305") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _inside(changed_container, "sleep 305") == "", "the workload outlived the run"
+    finally:
+        child.kill()
+
+
+def test_an_environment_whose_host_key_changed_is_refused(env, e2e_spec, stack):
+    """`fab up` pinned each environment's host key; another key at the address stops the run."""
+    known_hosts = access(stack).known_hosts
+    pinned = known_hosts.read_text()
+    target = stack.targets["container"]
+    entry = f"[{target.host}]:{target.port}"
+    assert entry in pinned and str(stack.targets["vm"].host) in pinned
+    lines = [line for line in pinned.splitlines() if not line.startswith(entry)]
+    known_hosts.write_text("\n".join([*lines, f"{entry} ssh-ed25519 {_other_public_key()}"])
+                           + "\n")
+    try:
+        proc = fab(env, e2e_spec, "parity")
+        assert proc.returncode == 1
+        assert "not the one pinned" in proc.stderr and str(known_hosts) in proc.stderr
+    finally:
+        known_hosts.write_text(pinned)
+
+
+def _other_public_key() -> str:
+    """The base64 of a fresh ed25519 public key: an impostor's host key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return public.split()[1]
+
+
+def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):
+    bare = stack.targets["bare"]
+    assert bare.scratch and bare.rootfs
+    result = executor_for(bare, access(stack)).run(
+        ["sh", "-c", "echo probe > /scratch/e2e-probe && cat /scratch/e2e-probe"], 30)
+    try:
+        assert result.exit_code == 0 and result.stdout == "probe\n", result.stderr
+        assert (Path(bare.scratch) / "e2e-probe").read_text() == "probe\n"
+        assert not (Path(bare.rootfs) / "scratch" / "e2e-probe").exists()
+    finally:
+        (Path(bare.scratch) / "e2e-probe").unlink(missing_ok=True)
 
 
 def _ok_trials(env: dict[str, str], run_id: str) -> int:
@@ -203,8 +334,49 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
         assert any("unreachable" in (t.error or "") for t in trials if t.env == "container")
     finally:
         changed_container.start()
-        wait_for_ssh("127.0.0.1", e2e_spec.ssh_port, "root", stack.ssh_private_key,
+        wait_for_ssh("127.0.0.1", e2e_spec.ssh_port, "root", access(stack),
                      CONTAINER_SSH_TIMEOUT_S, "container")
+
+
+@pytest.mark.skipif(systemd_runs_services(), reason="dockerd is systemd's to restart here")
+def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_completes(
+        env, e2e_spec, stack):
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
+            "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
+            "--warmup", "0"]
+    with store(env) as s:
+        before = s.latest_run_id()
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run_id = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        with store(env) as s:
+            run_id = s.latest_run_id()
+            if run_id != before and any(t.env == "container" and t.status == "ok"
+                                        for t in s.load(run_id).trials):
+                break
+        time.sleep(0.2)
+    subprocess.run(["pkill", "-x", "dockerd"], check=True)  # the engine goes away mid-run
+    try:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1 and f"--resume {run_id}" in err
+        with store(env) as s:
+            trials = s.load(run_id).trials
+        assert [t.status for t in trials if t.env == "bare"] == ["ok"] * 3
+        assert "failed" in [t.status for t in trials if t.env == "container"]
+    finally:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pgrep", "-x", "dockerd"]).returncode == 0 and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        ensure(DAEMONS[0])  # the container comes back with it (restart unless-stopped)
+        wait_for_ssh("127.0.0.1", e2e_spec.ssh_port, "root", access(stack),
+                     CONTAINER_SSH_TIMEOUT_S, "container")
+    resumed = fab(env, e2e_spec, "benchmark", "--resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with store(env) as s:
+        assert s.load(run_id).missing() == [] and s.get_run(run_id).status == "complete"
 
 
 def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):

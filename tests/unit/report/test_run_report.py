@@ -185,6 +185,7 @@ def test_fab_report_prints_an_old_runs_summary_then_writes_its_files(tmp_path: P
     results.mkdir()
     (results / "hostbench.sqlite").write_bytes(LEGACY_DB.read_bytes())
     monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(results))
+    monkeypatch.setenv("COLUMNS", "160")  # as a terminal would be; pytest's capture has none
     paths = run_report("20261120-110000-bbbb")
     out = capsys.readouterr().out
     assert "run 20261120-110000-bbbb" in out and "vm (TCG emulation)" in out
