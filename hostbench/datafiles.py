@@ -10,6 +10,9 @@ import yaml
 
 from hostbench.errors import ConfigError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster."""
+
 
 def _text(path: Path, missing_hint: str) -> str:
     try:
@@ -27,7 +30,7 @@ def _mapping(data: Any, path: Path, kind: str) -> dict[str, Any]:
 def load_mapping(path: Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping."""
     try:
-        data = yaml.safe_load(_text(path, ""))
+        data = yaml.load(_text(path, ""), Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), "(file)", f"is not valid YAML: {exc}") from None
     return _mapping(data, path, "mapping")

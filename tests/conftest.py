@@ -2,6 +2,7 @@
 cores: unit tests spread over the workers module by module, while every e2e test stays on one
 worker, in file order, because they share the stacks a session boots."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 LEGACY_DB = Path(__file__).resolve().parent / "data" / "legacy" / "results-format1.sqlite"
 """Written by hostbench at f4e0701 (schema 1, run format 1), before environments were values."""
 
+# The suite runs often: keep compiled modules (and pytest's rewritten tests) cached even where the
+# environment sets PYTHONDONTWRITEBYTECODE, which otherwise recompiles everything on every run.
+sys.dont_write_bytecode = False
+
 
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -19,12 +24,20 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
+DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
+           "tests/unit/analysis/test_overheads.py")
+"""Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
+
+
 class StacksTogether(LoadScopeScheduling):
-    """Load by module, except that all of tests/e2e is one unit of work."""
+    """Load by module, except that all of tests/e2e is one unit of work, and so are the modules
+    that draw figures."""
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith("tests/e2e/"):
             return "tests/e2e"
+        if nodeid.startswith(DRAWING):
+            return "drawing"
         return super()._split_scope(nodeid)
 
 

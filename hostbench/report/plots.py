@@ -53,10 +53,9 @@ def _figure(width: float, height: float, layout: str | None = None) -> Figure:
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (the figure is cleared afterwards)."""
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    fig.clear()
     return buffer.getvalue()
 
 

@@ -10,14 +10,17 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
-from hostbench.reach.executors import Executor
 from hostbench.records import Record
 from hostbench.stack.accel import kvm_usable
+
+if TYPE_CHECKING:  # the facts are read through any executor; storing them needs none
+    from hostbench.reach.executors import Executor
 
 FACTS_SCRIPT = r"""
 echo "nproc=$(nproc)"

@@ -22,7 +22,7 @@ from tests.unit.stack.test_targets import document
 
 OUTPUTS = Path(__file__).resolve().parent.parent / "data" / "outputs"
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
-SETTINGS = settings(max_examples=100, deadline=None,
+SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()

@@ -80,30 +80,40 @@ signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even where i
 from hostbench.reach.executors import ChrootExecutor
 from hostbench.run.servers import HostServerProcess
 from pathlib import Path
-what, cpu, log = sys.argv[1:]
+what, seconds, cpu, log = sys.argv[1:]
 if what == "trial":
-    ChrootExecutor("bare", "/", cpu).run(["sleep", "3020"], timeout=60)
+    ChrootExecutor("bare", "/", cpu).run(["sleep", seconds], timeout=60)
 else:
-    with HostServerProcess(["sleep", "3021"], "127.0.0.1", 9, "/", cpu, Path(log)):
+    with HostServerProcess(["sleep", seconds], "127.0.0.1", 9, "/", cpu, Path(log)):
         pass
 """
+ENDINGS = [("trial", signal.SIGINT), ("server", signal.SIGTERM), ("trial", signal.SIGKILL),
+           ("server", signal.SIGKILL)]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bare-metal trials need root (chroot, mounts)")
-@pytest.mark.parametrize("what", ["trial", "server"])
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_nothing_outlives_hostbench_however_it_ends(what, how, tmp_path):
-    """A bare-metal trial, and a host server still starting (it never listens: port 9)."""
+def test_nothing_outlives_hostbench_however_it_ends(tmp_path):
+    """Bare-metal trials, and host servers still starting (they never listen: port 9), each
+    ended one way; all at once, each with its own command line."""
     cpu = str(min(os.sched_getaffinity(0)))
-    child = subprocess.Popen([sys.executable, "-c", CHILD, what, cpu, str(tmp_path / "log")],
-                             cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL)
-    started = ("sleep", "3020" if what == "trial" else "3021")
+    started = {(what, how): ("sleep", str(3020 + i)) for i, (what, how) in enumerate(ENDINGS)}
+    children = {ending: subprocess.Popen([sys.executable, "-c", CHILD, ending[0], argv[1], cpu,
+                                          str(tmp_path / f"log{argv[1]}")],
+                                         cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL)
+                for ending, argv in started.items()}
     try:
-        assert wait_for(lambda: processes(*started)), "the command never started"
-        child.send_signal(how)
-        child.wait(timeout=15)
-        assert wait_for(lambda: not processes(*started), timeout=5), f"{started} outlived it"
+        for ending, argv in started.items():
+            assert wait_for(lambda argv=argv: processes(*argv)), f"{ending}: never started"
+        for (_, how), child in children.items():
+            child.send_signal(how)
+        for child in children.values():
+            child.wait(timeout=15)
+        for ending, argv in started.items():
+            assert wait_for(lambda argv=argv: not processes(*argv), timeout=5), \
+                f"{argv} outlived {ending[0]} ended by {ending[1].name}"
     finally:
-        child.kill()
-        for pid in processes(*started):
-            os.kill(pid, signal.SIGKILL)
+        for child in children.values():
+            child.kill()
+        for argv in started.values():
+            for pid in processes(*argv):
+                os.kill(pid, signal.SIGKILL)

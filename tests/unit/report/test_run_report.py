@@ -137,16 +137,6 @@ def test_reproduce_section(reports):
     assert "hostbench:cores: [2, 3]" in reproduce and "hostbench:memory_mib: 2048" in reproduce
 
 
-def test_default_directory_is_the_runs_folder(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
-    with Store.default() as store:
-        make_run(store, KVM_RUN, {("events_per_second", env): [1.0, 1.1] for env in ENVS},
-                 warmup=0)
-        paths = write_report(store.load(KVM_RUN))
-    assert paths.html == tmp_path / "results" / "runs" / KVM_RUN / "report.html"
-    assert paths.markdown.with_name("report.md") == paths.markdown and paths.markdown.is_file()
-
-
 def test_a_failing_report_only_warns_at_the_end_of_a_run(tmp_path: Path, monkeypatch, capsys):
     from hostbench.commands.session import write_outputs
 
@@ -163,24 +153,9 @@ def test_a_failing_report_only_warns_at_the_end_of_a_run(tmp_path: Path, monkeyp
     assert f"fab report --run {KVM_RUN}" in out
 
 
-def test_a_database_written_before_runs_had_a_format_still_reports(tmp_path: Path):
-    copy = tmp_path / "hostbench.sqlite"
-    copy.write_bytes(LEGACY_DB.read_bytes())
-    with Store(copy) as store:
-        kvm, tcg = store.load("20261120-100000-aaaa"), store.load("20261120-110000-bbbb")
-    html = write_report(tcg, tmp_path / "tcg").html.read_text()
-    assert 'id="tcg-banner"' in html and "vm (TCG emulation)" in html
-    assert "failed trial" in html and "parity override" in html
-    assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
-    assert "vm: TCG (software emulation, not KVM)" in html
-    assert "this run recorded no margin: the default is applied" in html
-    assert kvm.record.label("vm") == "vm (KVM)"
-    compared = write_comparison_report(kvm, tcg, tmp_path / "cmp").read_text()
-    assert "vm (kvm in A, tcg in B)" in compared
-
-
-def test_fab_report_prints_an_old_runs_summary_then_writes_its_files(tmp_path: Path, monkeypatch,
-                                                                     capsys):
+def test_fab_report_of_a_database_written_before_runs_had_a_format(tmp_path: Path, monkeypatch,
+                                                                   capsys):
+    """`fab report` prints an old run's summary, then writes its files where runs go."""
     results = tmp_path / "results"
     results.mkdir()
     (results / "hostbench.sqlite").write_bytes(LEGACY_DB.read_bytes())
@@ -190,7 +165,19 @@ def test_fab_report_prints_an_old_runs_summary_then_writes_its_files(tmp_path: P
     out = capsys.readouterr().out
     assert "run 20261120-110000-bbbb" in out and "vm (TCG emulation)" in out
     assert out.index("overhead vs bare") < out.index(str(paths.html))
-    assert paths.html.is_file()
+    assert paths.html == results / "runs" / "20261120-110000-bbbb" / "report.html"
+    assert paths.markdown == paths.html.with_name("report.md") and paths.markdown.is_file()
+    html = paths.html.read_text()
+    assert 'id="tcg-banner"' in html and "vm (TCG emulation)" in html
+    assert "failed trial" in html and "parity override" in html
+    assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
+    assert "vm: TCG (software emulation, not KVM)" in html
+    assert "this run recorded no margin: the default is applied" in html
+    with Store(results / "hostbench.sqlite") as store:
+        kvm, tcg = store.load("20261120-100000-aaaa"), store.load("20261120-110000-bbbb")
+    assert kvm.record.label("vm") == "vm (KVM)"
+    compared = write_comparison_report(kvm, tcg, tmp_path / "cmp").read_text()
+    assert "vm (kvm in A, tcg in B)" in compared
 
 
 def test_a_run_with_variants_shows_what_each_factor_costs(tmp_path: Path):
