@@ -27,6 +27,7 @@ from hostbench.provision.plan import (
     targets_document,
 )
 from hostbench.reach.ssh import StackAccess, wait_for_ssh
+from hostbench.run.firewall import purge, rule_tag
 from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
@@ -130,6 +131,8 @@ def _down(spec: StackSpec) -> list[str]:
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))
+    if purge(rule_tag(spec.stack)):
+        removed.append("the firewall rules a killed run left")
     for what in removed:
         console.print(f"[green]removed[/] {what}")
     if problems:

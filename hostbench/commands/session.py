@@ -20,6 +20,7 @@ from hostbench.report.run_report import publish
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
+from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
 from hostbench.run.records import (
     BenchmarkOptions,
@@ -88,6 +89,8 @@ def measure(session: Session) -> str:
     store, opts, previous = session.store, session.opts, session.previous
     neighbours = Neighbours(session.host, opts.isolation)
     _resume_all(neighbours)  # a run killed while others were paused left them so
+    tag = rule_tag(session.targets.stack)
+    purge(tag)  # and its host servers' firewall rules
     executors = connect_all(session.chosen, session.targets, session.connect)
     wall_start = time.monotonic()
     ctx: RunContext | None = None
@@ -107,7 +110,8 @@ def measure(session: Session) -> str:
         console.print(f"run [bold]{run_id}[/] -> {store.path}")
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
-                         host_tree=_host_tree(session.targets), neighbours=neighbours)
+                         host_tree=_host_tree(session.targets), firewall_tag=tag,
+                         neighbours=neighbours)
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "

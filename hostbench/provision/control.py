@@ -89,7 +89,7 @@ class EnvironmentControl:
             raise ControlError(f"{name}: {exc}") from None
 
     def _domain(self, name: str) -> libvirt.virDomain:
-        if self._libvirt is None:
+        if self._libvirt is None or not self._libvirt.isAlive():  # libvirtd may have restarted
             self._libvirt = libvirt_backend.connect(self.libvirt_uri)
         try:
             return self._libvirt.lookupByName(self.targets[name].domain or "")

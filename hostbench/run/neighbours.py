@@ -40,10 +40,19 @@ class Neighbours:
     control: Control
     isolation: Isolation
     problems: set[str] = field(default_factory=set)  # what could not be paused or read
+    stuck: dict[str, str] = field(default_factory=dict)  # left paused: resuming it failed
 
     @contextmanager
     def around(self, env: str) -> Iterator[Usage]:
-        """While the body measures ``env``: the others paused (with isolation) and metered."""
+        """While the body measures ``env``: the others paused (with isolation) and metered.
+        An environment left paused (its resume failed) is resumed first, or not measured."""
+        if env in self.stuck:
+            try:
+                self.control.resume(env)
+            except HostbenchError as exc:
+                raise HostbenchError(f"{env} is paused and cannot be resumed ({exc}); resume "
+                                     "the run once its engine is back") from None
+            del self.stuck[env]
         usage = Usage()
         others = [n for n in self.control.names() if n != env]
         before = {n: self._cpu(n) for n in others}
@@ -68,6 +77,7 @@ class Neighbours:
                     self.control.resume(name)
                 except HostbenchError as exc:
                     self.problems.add(str(exc))
+                    self.stuck[name] = str(exc)
 
     def _cpu(self, name: str) -> float | None:
         try:

@@ -24,6 +24,7 @@ from rich.progress import (
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.firewall import only_from, source_address
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
@@ -47,11 +48,13 @@ class RunContext:
     raw_dir: Path
     console: Console
     host_tree: str | None = None  # the image tree on the host, where host-side servers run from
+    firewall_tag: str = "hostbench"  # the comment on the rules that keep host servers private
     neighbours: Neighbours | None = None  # the other environments: paused and metered
     workload_seconds: float = 0.0
     dead: dict[str, str] = field(default_factory=dict)  # env -> why it stopped answering
     prepared: set[tuple[str, str]] = field(default_factory=set)
     completed: set[tuple[str, str, int]] = field(default_factory=set)  # keys of ok trials
+    sources: dict[str, str] = field(default_factory=dict)  # env -> address it connects from
 
 
 def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
@@ -108,10 +111,21 @@ def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
     if not ctx.host_tree:
         raise HostbenchError("host-side servers run from the image tree: the targets need a "
                              "bare-metal entry with its rootfs")
-    with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
-                           ctx.host_tree, server_cores(target.cores),
-                           raw.with_suffix(".server.log")):
+    with only_from(_client_source(ctx, env), target.host_address, server.port,
+                   ctx.firewall_tag), \
+            HostServerProcess(server.render(target.host_address), target.host_address,
+                              server.port, ctx.host_tree, server_cores(target.cores),
+                              raw.with_suffix(".server.log")):
         return executor.run(argv, workload.timeout_s)
+
+
+def _client_source(ctx: RunContext, env: str) -> str:
+    """The address ``env`` connects to its host-side servers from (asked once per run)."""
+    if env not in ctx.sources:
+        result = ctx.executors[env].run(
+            ["ip", "-o", "route", "get", ctx.targets[env].host_address], 60)
+        ctx.sources[env] = source_address(result.stdout + result.stderr, env)
+    return ctx.sources[env]
 
 
 def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import libvirt
 import pytest
 
 from hostbench.analysis.overheads import analyse
@@ -25,6 +27,8 @@ from hostbench.provision.plan import ResourcePlan
 from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
+from hostbench.run.firewall import only_from, rule_tag, source_address
+from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import saved_targets_file
@@ -225,6 +229,46 @@ def test_an_interrupted_or_killed_run_leaves_nothing_running_in_the_container(
         child.kill()
 
 
+def _host_processes(pattern: str) -> list[str]:
+    found = subprocess.run(["pgrep", "-a", "-f", pattern], capture_output=True, text=True)
+    return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+@pytest.mark.parametrize(("workload", "pattern"), [
+    ("cpu-sysbench", "sysbench cpu --threads="),
+    ("net-iperf3", "iperf3 -s -1 -B "),  # the host-side server, besides the client
+])
+def test_ctrl_c_during_a_bare_metal_trial_leaves_nothing_running_and_resume_completes(
+        env, e2e_spec, workload, pattern):
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
+            "--workload", workload, "--env", "bare", "--repeat", "2", "--warmup", "0"]
+    with store(env) as s:
+        before = s.latest_run_id()
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not _host_processes(pattern) and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _host_processes(pattern), f"{pattern!r} never started"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
+        assert _host_processes(pattern) == [], "the workload outlived the run"
+        assert _host_processes("iperf3 -c ") == []
+        rules = subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True, text=True)
+        assert "hostbench:" not in rules.stdout  # the server's firewall rule went with it
+    finally:
+        proc.kill()
+    with store(env) as s:
+        run_id = s.latest_run_id()
+        assert run_id != before and s.get_run(run_id).status == "interrupted"
+    resumed = fab(env, e2e_spec, "benchmark", "--resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with store(env) as s:
+        assert s.load(run_id).missing() == [] and s.get_run(run_id).status == "complete"
+
+
 def test_an_environment_whose_host_key_changed_is_refused(env, e2e_spec, stack):
     """`fab up` pinned each environment's host key; another key at the address stops the run."""
     known_hosts = access(stack).known_hosts
@@ -251,6 +295,27 @@ def _other_public_key() -> str:
     public = Ed25519PrivateKey.generate().public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return public.split()[1]
+
+
+def test_a_host_server_answers_only_the_environment_being_measured(stack, tmp_path):
+    """While the container's iperf3 server runs, another client on docker0 (the host, from its
+    bridge address) is refused, and the one slot of `iperf3 -1` is left for the container."""
+    target, bare = stack.targets["container"], stack.targets["bare"]
+    executor = executor_for(target, access(stack))
+    route = executor.run(["ip", "-o", "route", "get", target.host_address], 30)
+    source, port = source_address(route.stdout, "container"), 5299
+    assert source != target.host_address
+    server = ["iperf3", "-s", "-1", "-B", target.host_address, "-p", str(port)]
+    with only_from(source, target.host_address, port, rule_tag("e2e-fw")), \
+            HostServerProcess(server, target.host_address, port, bare.rootfs,
+                              server_cores(target.cores), tmp_path / "server.log"):
+        with socket.socket() as other, pytest.raises(ConnectionRefusedError):
+            other.bind((target.host_address, 0))
+            other.connect((target.host_address, port))
+        result = executor.run(["iperf3", "-c", target.host_address, "-p", str(port), "-t", "1",
+                               "-J"], 60)
+    assert result.exit_code == 0, result.stdout[-500:] + result.stderr[-500:]
+    assert '"sum_received"' in result.stdout
 
 
 def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):
@@ -377,6 +442,54 @@ def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     with store(env) as s:
         assert s.load(run_id).missing() == [] and s.get_run(run_id).status == "complete"
+
+
+@pytest.mark.skipif(systemd_runs_services(), reason="libvirtd is systemd's to restart here")
+def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env, e2e_spec, stack):
+    """libvirtd goes away while the VM is paused for a bare-metal trial: QEMU runs on, but
+    nobody can resume the VM, so its trials fail at once (not after the trial timeout) while
+    bare metal goes on; with libvirtd back, `--resume` resumes the VM and measures the rest."""
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
+            "--workload", "cpu-sysbench", "--env", "bare,vm", "--repeat", "2", "--warmup", "0"]
+    with store(env) as s:
+        before = s.latest_run_id()
+    watch = libvirt.open("qemu:///system")
+    domain = watch.lookupByName(stack.targets["vm"].domain)
+    proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED, "the VM was never paused"
+        watch.close()
+        subprocess.run(["pkill", "-x", "libvirtd"], check=True)
+        _, err = proc.communicate(timeout=600)
+        with store(env) as s:
+            run_id = s.latest_run_id()
+            trials = s.load(run_id).trials
+        assert run_id != before and proc.returncode == 1 and f"--resume {run_id}" in err
+        assert [t.status for t in trials if t.env == "bare"] == ["ok", "ok"]
+        failed = [t for t in trials if t.env == "vm" and t.status == "failed"]
+        assert failed and all("is paused and cannot be resumed" in t.error for t in failed)
+    finally:
+        proc.kill()
+        deadline = time.monotonic() + 60
+        while subprocess.run(["pgrep", "-x", "libvirtd"]).returncode == 0 and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        ensure(DAEMONS[2])
+    resumed = fab(env, e2e_spec, "benchmark", "--resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    with store(env) as s:
+        assert s.load(run_id).missing() == [] and s.get_run(run_id).status == "complete"
+    back = libvirt.open("qemu:///system")
+    try:
+        state = back.lookupByName(stack.targets["vm"].domain).state()[0]
+        assert state == libvirt.VIR_DOMAIN_RUNNING
+    finally:
+        back.close()
 
 
 def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):

@@ -141,6 +141,7 @@ class FakeControl:
     used: dict[str, float] = field(default_factory=dict)
     events: list[tuple[str, str]] = field(default_factory=list)
     quota: dict[str, str] = field(default_factory=dict)  # a VM's CPU quota on the host
+    engine_gone: bool = False  # libvirtd and dockerd stopped: nothing can be paused or resumed
 
     IDLE_CPU_S = 0.01
 
@@ -150,10 +151,14 @@ class FakeControl:
     def pause(self, name: str) -> None:
         if name in self.broken:
             raise ControlError(f"cannot pause {name}: container is not running")
+        if self.engine_gone:
+            raise ControlError(f"cannot pause {name}: End of file while reading data")
         self.paused.add(name)
         self.events.append(("pause", name))
 
     def resume(self, name: str) -> None:
+        if self.engine_gone:
+            raise ControlError(f"cannot resume {name}: End of file while reading data")
         if name in self.paused:
             self.paused.discard(name)
             self.events.append(("resume", name))

@@ -222,6 +222,33 @@ def test_a_neighbour_that_cannot_be_paused_is_reported_and_the_trials_go_on(targ
     assert "idle neighbours: cannot pause container" in capsys.readouterr().out
 
 
+def test_an_environment_left_paused_is_not_measured_and_resume_measures_it_later(
+        targets_file, capsys):
+    """The engines stop during bare metal's first trial, with the others paused: their trials
+    fail at once (no workload runs in a paused environment), bare metal goes on, and once the
+    engines are back `--resume` resumes them and measures what is missing."""
+    host = FakeHost()
+
+    def engines_stop(n: int) -> None:
+        if n == 1:
+            host.host.engine_gone = True
+
+    host.fail = {"bare": engines_stop}
+    with pytest.raises(HostbenchError, match="--resume") as err:
+        _bench(host, _options(targets_file, warmup=0))
+    run_id = str(err.value).split()[1].rstrip(":")
+    run = _load(run_id)
+    assert [t.status for t in run.trials if t.env == "bare"] == ["ok", "ok"]
+    stuck = [t for t in run.trials if t.env != "bare"]
+    assert stuck and all(t.status == "failed" and "is paused and cannot be resumed" in t.error
+                         for t in stuck)
+    assert {n: e.workload_calls for n, e in host.made.items() if n != "bare"} == {
+        "vm": 0, "container": 0}
+    back = FakeHost()
+    assert _bench(back, _options(targets_file, resume=run_id, warmup=0)) == run_id
+    assert _load(run_id).missing() == [] and _load(run_id).record.status == "complete"
+
+
 def test_repeat_auto_adds_rounds_while_a_verdict_is_open_and_records_why_it_stopped(
         targets_file, capsys):
     host = FakeHost(noise={"container": 0.06})  # +-6% around bare metal's: never decided

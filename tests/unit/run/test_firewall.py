@@ -1,0 +1,75 @@
+"""The rule that keeps a host-side server to one client address, on this host's real firewall:
+a server on 127.0.0.1, the allowed client connecting from 127.0.0.1, another from 127.0.0.2."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from hostbench.run.firewall import FirewallError, only_from, purge, rule_tag, source_address
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("iptables") is None,
+                                reason="changing the firewall needs root and iptables")
+TAG = rule_tag("unit-fw")
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        listening.settimeout(2)
+        yield listening.getsockname()[1]
+    purge(TAG)
+
+
+def _connects_from(source: str, port: int) -> bool:
+    with socket.socket() as client:
+        client.settimeout(2)
+        client.bind((source, 0))
+        try:
+            client.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            return False
+        return True
+
+
+def _rules() -> str:
+    return subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_only_the_measured_environment_reaches_its_server(server):
+    assert _connects_from("127.0.0.2", server)  # open before
+    with only_from("127.0.0.1", "127.0.0.1", server, TAG):
+        assert _connects_from("127.0.0.1", server)
+        assert not _connects_from("127.0.0.2", server)
+    assert _connects_from("127.0.0.2", server) and TAG not in _rules()  # open after
+
+
+def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
+    with pytest.raises(KeyboardInterrupt), only_from("127.0.0.1", "127.0.0.1", server, TAG):
+        raise KeyboardInterrupt
+    assert TAG not in _rules()
+    killed = only_from("127.0.0.1", "127.0.0.1", server, TAG)
+    killed.__enter__()  # and never left: a run killed mid-trial
+    assert TAG in _rules() and not _connects_from("127.0.0.2", server)
+    assert purge(TAG) == 1 and TAG not in _rules() and _connects_from("127.0.0.2", server)
+    assert purge(TAG) == 0
+
+
+@pytest.mark.parametrize(("output", "address"), [
+    ("172.17.0.1 dev eth0 src 172.17.0.2 uid 0 \\    cache ", "172.17.0.2"),
+    ("local 127.0.0.1 dev lo table local src 127.0.0.1 uid 0 \\    cache <local> ",
+     "127.0.0.1"),
+])
+def test_the_source_address_is_read_from_ip_route_get(output, address):
+    assert source_address(output, "container") == address
+
+
+def test_no_source_address_is_an_error_naming_the_environment():
+    with pytest.raises(FirewallError, match=r"vm: cannot tell which address.*Network is"):
+        source_address("RTNETLINK answers: Network is unreachable", "vm")
