@@ -14,6 +14,10 @@ from hostbench.errors import HostbenchError
 
 IPTABLES_TIMEOUT_S = 30
 _SOURCE = re.compile(r"\bsrc (\d+\.\d+\.\d+\.\d+)\b")
+_DEVICE = re.compile(r"\bdev (\S+)")
+SOURCE_QUERY = 'ip -o route get "$1"; ip -o -4 addr show'
+"""Run in the environment with the server's address as $1: the route to it, and every IPv4
+address (gVisor's route answer names the device but no source address)."""
 
 
 class FirewallError(HostbenchError):
@@ -43,13 +47,19 @@ def _rule(address: str, port: int, source: str, tag: str) -> list[str]:
             "-m", "comment", "--comment", tag, "-j", "REJECT", "--reject-with", "tcp-reset"]
 
 
-def source_address(route_get_output: str, target: str) -> str:
-    """The source address in `ip -o route get ADDRESS` output, as the environment connects."""
-    match = _SOURCE.search(route_get_output)
-    if match is None:
-        raise FirewallError(f"{target}: cannot tell which address it connects from "
-                            f"(`ip route get` said: {route_get_output.strip()[:200]!r})")
-    return match.group(1)
+def source_address(output: str, target: str) -> str:
+    """The address the environment connects from, read from the output of SOURCE_QUERY: the
+    route's source, else the first IPv4 address of the route's device."""
+    route = output.splitlines()[0] if output.strip() else ""
+    if match := _SOURCE.search(route):
+        return match.group(1)
+    if device := _DEVICE.search(route):
+        addresses = re.search(rf"^\d+:\s+{re.escape(device.group(1))}\s+inet "
+                              r"(\d+\.\d+\.\d+\.\d+)/", output, re.M)
+        if addresses:
+            return addresses.group(1)
+    raise FirewallError(f"{target}: cannot tell which address it connects from "
+                        f"(`ip route get` said: {output.strip()[:200]!r})")
 
 
 @contextmanager

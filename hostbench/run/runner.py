@@ -24,7 +24,7 @@ from rich.progress import (
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
-from hostbench.run.firewall import only_from, source_address
+from hostbench.run.firewall import SOURCE_QUERY, only_from, source_address
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
@@ -123,7 +123,7 @@ def _client_source(ctx: RunContext, env: str) -> str:
     """The address ``env`` connects to its host-side servers from (asked once per run)."""
     if env not in ctx.sources:
         result = ctx.executors[env].run(
-            ["ip", "-o", "route", "get", ctx.targets[env].host_address], 60)
+            ["sh", "-c", SOURCE_QUERY, "sh", ctx.targets[env].host_address], 60)
         ctx.sources[env] = source_address(result.stdout + result.stderr, env)
     return ctx.sources[env]
 

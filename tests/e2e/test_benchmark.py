@@ -27,7 +27,7 @@ from hostbench.provision.plan import ResourcePlan
 from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
-from hostbench.run.firewall import only_from, rule_tag, source_address
+from hostbench.run.firewall import SOURCE_QUERY, only_from, rule_tag, source_address
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import StackSpec
@@ -302,7 +302,7 @@ def test_a_host_server_answers_only_the_environment_being_measured(stack, tmp_pa
     bridge address) is refused, and the one slot of `iperf3 -1` is left for the container."""
     target, bare = stack.targets["container"], stack.targets["bare"]
     executor = executor_for(target, access(stack))
-    route = executor.run(["ip", "-o", "route", "get", target.host_address], 30)
+    route = executor.run(["sh", "-c", SOURCE_QUERY, "sh", target.host_address], 30)
     source, port = source_address(route.stdout, "container"), 5299
     assert source != target.host_address
     server = ["iperf3", "-s", "-1", "-B", target.host_address, "-p", str(port)]

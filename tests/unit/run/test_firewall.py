@@ -11,7 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from hostbench.run.firewall import FirewallError, only_from, purge, rule_tag, source_address
+from hostbench.run.firewall import (
+    SOURCE_QUERY,
+    FirewallError,
+    only_from,
+    purge,
+    rule_tag,
+    source_address,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("iptables") is None,
                                 reason="changing the firewall needs root and iptables")
@@ -61,13 +68,24 @@ def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
     assert purge(TAG) == 0
 
 
+ADDRESSES = ("1: lo    inet 127.0.0.1/8 scope global dynamic \n"
+             "12: eth0    inet 172.17.0.2/16 scope global dynamic \n")
+
+
 @pytest.mark.parametrize(("output", "address"), [
-    ("172.17.0.1 dev eth0 src 172.17.0.2 uid 0 \\    cache ", "172.17.0.2"),
-    ("local 127.0.0.1 dev lo table local src 127.0.0.1 uid 0 \\    cache <local> ",
-     "127.0.0.1"),
+    ("172.17.0.1 dev eth0 src 172.17.0.2 uid 0 \\    cache \n" + ADDRESSES, "172.17.0.2"),
+    ("local 127.0.0.1 dev lo table local src 127.0.0.1 uid 0 \\    cache <local> \n"
+     + ADDRESSES, "127.0.0.1"),
+    ("172.17.0.1 dev eth0 \\    cache \n" + ADDRESSES, "172.17.0.2"),  # gVisor names no source
 ])
-def test_the_source_address_is_read_from_ip_route_get(output, address):
+def test_the_source_address_is_read_from_the_route_or_its_device(output, address):
     assert source_address(output, "container") == address
+
+
+def test_the_query_runs_here_and_names_this_hosts_loopback_source():
+    found = subprocess.run(["sh", "-c", SOURCE_QUERY, "sh", "127.0.0.1"], capture_output=True,
+                           text=True, check=True).stdout
+    assert source_address(found, "bare") == "127.0.0.1"
 
 
 def test_no_source_address_is_an_error_naming_the_environment():
