@@ -42,9 +42,12 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
                             f"{IPTABLES_TIMEOUT_S} s") from None
 
 
-def _rule(address: str, port: int, source: str, tag: str) -> list[str]:
-    return ["INPUT", "-p", "tcp", "-d", address, "--dport", str(port), "!", "-s", source,
-            "-m", "comment", "--comment", tag, "-j", "REJECT", "--reject-with", "tcp-reset"]
+_REJECT = {"tcp": ["--reject-with", "tcp-reset"], "udp": ["--reject-with", "icmp-port-unreachable"]}
+
+
+def _rule(protocol: str, address: str, port: int, source: str, tag: str) -> list[str]:
+    return ["INPUT", "-p", protocol, "-d", address, "--dport", str(port), "!", "-s", source,
+            "-m", "comment", "--comment", tag, "-j", "REJECT", *_REJECT[protocol]]
 
 
 def source_address(output: str, target: str) -> str:
@@ -63,13 +66,14 @@ def source_address(output: str, target: str) -> str:
 
 
 @contextmanager
-def only_from(source: str, address: str, port: int, tag: str) -> Iterator[None]:
-    """Connections to address:port (TCP) from anywhere but ``source`` are refused, until the
-    block ends, however it ends."""
-    rule = _rule(address, port, source, tag)
+def only_from(source: str, address: str, port: int, tag: str, protocol: str = "tcp"
+              ) -> Iterator[None]:
+    """Packets to address:port (``protocol``) from anywhere but ``source`` are refused, until
+    the block ends, however it ends."""
+    rule = _rule(protocol, address, port, source, tag)
     added = _iptables("-I", *rule)
     if added.returncode != 0:
-        raise FirewallError(f"cannot restrict {address}:{port} to {source}: "
+        raise FirewallError(f"cannot restrict {protocol} {address}:{port} to {source}: "
                             f"{added.stderr.strip()}")
     try:
         yield

@@ -225,18 +225,18 @@ def sysbench_memory(text: str) -> dict[str, float]:
 _FIO_ERRORS = r"^fio: |[Ee]rror"
 
 
-def _fio_p99_us(name: str, read: dict[str, Any]) -> float:
-    """The 99th percentile read latency (us): completion latency, else total latency."""
+def _fio_p99_us(name: str, side: str, stats: dict[str, Any]) -> float:
+    """The 99th percentile latency (us) of one direction: completion latency, else total."""
     for key, to_us in (("clat_ns", 1e-3), ("lat_ns", 1e-3), ("clat", 1.0), ("lat", 1.0)):
-        stats = read.get(key)
-        percentiles = stats.get("percentile") if isinstance(stats, dict) else None
+        found = stats.get(key)
+        percentiles = found.get("percentile") if isinstance(found, dict) else None
         if not isinstance(percentiles, dict):
             continue
         for percent in percentiles:
             if _is_p99(percent):
-                where = f"read.{key}.percentile[{percent!r}]"
+                where = f"{side}.{key}.percentile[{percent!r}]"
                 return _finite(name, percentiles[percent], where) * to_us
-    raise ParseError(name, "JSON 'read' has no 99th percentile in 'clat_ns.percentile' "
+    raise ParseError(name, f"JSON {side!r} has no 99th percentile in 'clat_ns.percentile' "
                            "or 'lat_ns.percentile' (was the job run with percentiles off?)")
 
 
@@ -248,51 +248,77 @@ def _is_p99(key: str) -> bool:
         return False
 
 
-def _fio_lat_avg_us(name: str, job: dict[str, Any]) -> float:
-    """Mean total read latency (submission + completion) in us."""
-    if "lat" in job["read"] and "lat_ns" not in job["read"]:
-        return _json_number(name, job, "read.lat.mean")  # older fio: us
-    return _json_number(name, job, "read.lat_ns.mean", 1e-3)
+def _fio_lat_avg_us(name: str, side: str, job: dict[str, Any]) -> float:
+    """Mean total latency (submission + completion) of one direction in us."""
+    if "lat" in job[side] and "lat_ns" not in job[side]:
+        return _json_number(name, job, f"{side}.lat.mean")  # older fio: us
+    return _json_number(name, job, f"{side}.lat_ns.mean", 1e-3)
 
 
-@_parser("fio_json", Metric("read_iops", "IO/s", True), Metric("read_bw_mibps", "MiB/s", True),
-         Metric("read_lat_avg_us", "us", False), Metric("read_lat_p99_us", "us", False))
-def fio_json(text: str) -> dict[str, float]:
-    """``fio --output-format=json``: read IOPS, bandwidth (MiB/s), mean and p99 latency (us).
+_FIO_DID = {"read": "reads", "write": "writes"}
+
+
+def _fio(name: str, text: str, sides: tuple[str, ...]) -> dict[str, float]:
+    """IOPS, bandwidth (MiB/s), mean and p99 latency (us) of each direction in ``sides``.
 
     Several jobs (without ``group_reporting``) are combined: IOPS and bandwidth add up, the
     mean latency is weighted by I/O count and the p99 is the worst job's.
     """
-    name = "fio_json"
     document = _json_document(name, text, _FIO_ERRORS)
     jobs = _get(name, document, "jobs")
     if not isinstance(jobs, list) or not jobs:
         raise ParseError(name, "JSON 'jobs' is empty")
-    iops = bw = weighted_lat = ios = 0.0
-    p99 = 0.0
-    for job in jobs:
-        if not isinstance(job, dict):
-            raise ParseError(name, "JSON 'jobs' holds a non-object")
-        label = job.get("jobname", "?")
-        if job.get("error"):
-            raise ParseError(name, f"job {label!r} failed with error {job['error']}"
-                                   f"{_tool_said(text, r'^fio: .*error=')}")
-        read = _get(name, job, "read")
-        if not isinstance(read, dict):
-            raise ParseError(name, f"JSON 'read' of job {label!r} is not an object")
-        total = _json_number(name, job, "read.total_ios")
-        if total <= 0:
-            raise ParseError(name, f"job {label!r} did no reads ('read.total_ios' is 0)")
-        iops += _json_number(name, job, "read.iops")
-        if "bw_bytes" in read:
-            bw += _json_number(name, job, "read.bw_bytes", 1 / 2**20)
-        else:
-            bw += _json_number(name, job, "read.bw", 1 / 2**10)  # older fio: KiB/s only
-        weighted_lat += _fio_lat_avg_us(name, job) * total
-        ios += total
-        p99 = max(p99, _fio_p99_us(name, read))
-    return {"read_iops": iops, "read_bw_mibps": bw, "read_lat_avg_us": weighted_lat / ios,
-            "read_lat_p99_us": p99}
+    values: dict[str, float] = {}
+    for side in sides:
+        iops = bw = weighted_lat = ios = p99 = 0.0
+        for job in jobs:
+            if not isinstance(job, dict):
+                raise ParseError(name, "JSON 'jobs' holds a non-object")
+            label = job.get("jobname", "?")
+            if job.get("error"):
+                raise ParseError(name, f"job {label!r} failed with error {job['error']}"
+                                       f"{_tool_said(text, r'^fio: .*error=')}")
+            stats = _get(name, job, side)
+            if not isinstance(stats, dict):
+                raise ParseError(name, f"JSON {side!r} of job {label!r} is not an object")
+            total = _json_number(name, job, f"{side}.total_ios")
+            if total <= 0:
+                raise ParseError(name, f"job {label!r} did no {_FIO_DID[side]} "
+                                       f"('{side}.total_ios' is 0)")
+            iops += _json_number(name, job, f"{side}.iops")
+            if "bw_bytes" in stats:
+                bw += _json_number(name, job, f"{side}.bw_bytes", 1 / 2**20)
+            else:
+                bw += _json_number(name, job, f"{side}.bw", 1 / 2**10)  # older fio: KiB/s
+            weighted_lat += _fio_lat_avg_us(name, side, job) * total
+            ios += total
+            p99 = max(p99, _fio_p99_us(name, side, stats))
+        values |= {f"{side}_iops": iops, f"{side}_bw_mibps": bw,
+                   f"{side}_lat_avg_us": weighted_lat / ios, f"{side}_lat_p99_us": p99}
+    return values
+
+
+def _fio_metrics(side: str) -> tuple[Metric, ...]:
+    return (Metric(f"{side}_iops", "IO/s", True), Metric(f"{side}_bw_mibps", "MiB/s", True),
+            Metric(f"{side}_lat_avg_us", "us", False), Metric(f"{side}_lat_p99_us", "us", False))
+
+
+@_parser("fio_json", *_fio_metrics("read"))
+def fio_json(text: str) -> dict[str, float]:
+    """``fio --output-format=json`` of a reading job: read IOPS, MiB/s, mean and p99 latency."""
+    return _fio("fio_json", text, ("read",))
+
+
+@_parser("fio_json_write", *_fio_metrics("write"))
+def fio_json_write(text: str) -> dict[str, float]:
+    """``fio --output-format=json`` of a writing job: the same figures for the writes."""
+    return _fio("fio_json_write", text, ("write",))
+
+
+@_parser("fio_json_rw", *_fio_metrics("read"), *_fio_metrics("write"))
+def fio_json_rw(text: str) -> dict[str, float]:
+    """``fio --output-format=json`` of a mixed job: reads and writes, each on its own."""
+    return _fio("fio_json_rw", text, ("read", "write"))
 
 
 # --- iperf3 --------------------------------------------------------------------------------
@@ -315,7 +341,7 @@ def iperf3_json(text: str) -> dict[str, float]:
 
 # --- sockperf ------------------------------------------------------------------------------
 
-_SOCKPERF_ERRORS = r"ERROR|[Ee]rror"
+_SOCKPERF_ERRORS = r"ERROR|[Ee]rror|No messages were received"
 
 
 @_parser("sockperf_pingpong", Metric("latency_avg_us", "us", False),

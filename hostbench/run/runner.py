@@ -112,10 +112,10 @@ def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
         raise HostbenchError("host-side servers run from the image tree: the targets need a "
                              "bare-metal entry with its rootfs")
     with only_from(_client_source(ctx, env), target.host_address, server.port,
-                   ctx.firewall_tag), \
+                   ctx.firewall_tag, server.protocol), \
             HostServerProcess(server.render(target.host_address), target.host_address,
                               server.port, ctx.host_tree, server_cores(target.cores),
-                              raw.with_suffix(".server.log")):
+                              raw.with_suffix(".server.log"), server.protocol):
         return executor.run(argv, workload.timeout_s)
 
 

@@ -28,13 +28,17 @@ def _hex_address(address: str, port: int) -> str:
     return f"{packed.hex().upper()}:{port:04X}"
 
 
-def is_listening(address: str, port: int, proc_net_tcp: Path = Path("/proc/net/tcp")) -> bool:
-    """Whether a socket listens on address:port, without connecting to it (a probe connection
-    would count as a client for servers like `iperf3 -1`)."""
+_WAITING = {"tcp": "0A", "udp": "07"}  # LISTEN; an unconnected (bound) UDP socket
+
+
+def is_listening(address: str, port: int, protocol: str = "tcp",
+                 proc_net: Path = Path("/proc/net")) -> bool:
+    """Whether a socket waits for clients on address:port, without connecting to it (a probe
+    connection would count as a client for servers like `iperf3 -1`)."""
     wanted = {_hex_address(address, port), _hex_address("0.0.0.0", port)}
-    for line in proc_net_tcp.read_text().splitlines()[1:]:
+    for line in (proc_net / protocol).read_text().splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 3 and fields[1] in wanted and fields[3] == "0A":
+        if len(fields) > 3 and fields[1] in wanted and fields[3] == _WAITING[protocol]:
             return True
     return False
 
@@ -49,14 +53,15 @@ class HostServerProcess:
     """Context manager: start `argv` in the image tree on the host, wait until it listens."""
 
     def __init__(self, argv: list[str], address: str, port: int, rootfs: str, cpuset: str,
-                 log: Path) -> None:
-        self.argv, self.address, self.port = argv, address, port
+                 log: Path, protocol: str = "tcp") -> None:
+        self.argv, self.address, self.port, self.protocol = argv, address, port, protocol
         self.rootfs, self.cpuset, self.log = rootfs, cpuset, log
         self._running = ExitStack()
 
     def __enter__(self) -> HostServerProcess:
-        if is_listening(self.address, self.port):
-            raise ServerError(f"port {self.address}:{self.port} is already in use on the host; "
+        if is_listening(self.address, self.port, self.protocol):
+            raise ServerError(f"{self.protocol} port {self.address}:{self.port} is already in use "
+                              "on the host; "
                               "stop whatever listens there")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -73,10 +78,10 @@ class HostServerProcess:
 
     def _wait_until_listening(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not is_listening(self.address, self.port):
+        while not is_listening(self.address, self.port, self.protocol):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise ServerError(f"host server {' '.join(self.argv)} did not listen on "
-                                  f"{self.address}:{self.port}; see {self.log}")
+                                  f"{self.protocol} {self.address}:{self.port}; see {self.log}")
             time.sleep(0.05)
 
     def stop(self) -> None:

@@ -63,10 +63,11 @@ Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 class HostServerSpec(Record):
     """A server run on the host side for the duration of a trial (e.g. ``iperf3 -s``); it is
-    ready when it listens on its port."""
+    ready when it listens on its port (TCP) or has bound it (UDP)."""
 
     command: Annotated[list[Token], Field(min_length=1)]
     port: Annotated[int, Field(ge=1, le=65535), NotBool]
+    protocol: Literal["tcp", "udp"] = "tcp"
 
     def render(self, server_address: str, port: int | None = None) -> list[str]:
         """The server's argv for ``server_address`` and ``port`` (default: ``self.port``)."""
@@ -250,11 +251,11 @@ def load_workload(path: Path | str) -> Workload:
 
 
 def load_catalogue(directory: Path | str = WORKLOADS_DIR) -> dict[str, Workload]:
-    """Every ``*.yaml`` workload in ``directory``, by name, in file-name order."""
+    """Every ``*.yaml`` workload in ``directory``, by name, in name order."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ConfigError(str(directory), "(directory)", "does not exist")
-    files = sorted(directory.glob("*.yaml"))
+    files = sorted(directory.glob("*.yaml"), key=lambda path: path.stem)
     if not files:
         raise ConfigError(str(directory), "(directory)", "holds no *.yaml workload files")
     return {path.stem: load_workload(path) for path in files}

@@ -28,6 +28,7 @@ from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
 from hostbench.run.firewall import SOURCE_QUERY, only_from, rule_tag, source_address
+from hostbench.run.parsers import parse
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import StackSpec
@@ -316,6 +317,27 @@ def test_a_host_server_answers_only_the_environment_being_measured(stack, tmp_pa
                                "-J"], 60)
     assert result.exit_code == 0, result.stdout[-500:] + result.stderr[-500:]
     assert '"sum_received"' in result.stdout
+
+
+def test_a_udp_host_server_serves_the_containers_ping_pong(stack, tmp_path):
+    """The UDP shape: the workload's own server and client commands, a one-second trial."""
+    target, bare = stack.targets["container"], stack.targets["bare"]
+    workload = load_catalogue()["net-sockperf-udp-latency"]
+    server = workload.host_server
+    assert server is not None and server.protocol == "udp"
+    executor = executor_for(target, access(stack))
+    route = executor.run(["sh", "-c", SOURCE_QUERY, "sh", target.host_address], 30)
+    with only_from(source_address(route.stdout, "container"), target.host_address, server.port,
+                   rule_tag("e2e-udp"), "udp"), \
+            HostServerProcess(server.render(target.host_address), target.host_address,
+                              server.port, bare.rootfs, server_cores(target.cores),
+                              tmp_path / "server.log", "udp"):
+        argv = workload.render("standard", 1, {"server_address": target.host_address,
+                                               "port": server.port})
+        result = executor.run([*argv[:-1], "1"], 60)  # -t 1: one second is enough here
+    assert result.exit_code == 0, result.stdout[-500:] + result.stderr[-500:]
+    values = parse(workload.parser, result.stdout)
+    assert values["latency_avg_us"] > 0 and values["latency_p99_us"] >= values["latency_avg_us"]
 
 
 def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):

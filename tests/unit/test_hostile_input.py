@@ -110,7 +110,8 @@ def _mutated(sample: str) -> st.SearchStrategy:
 
 SAMPLES = {name: (OUTPUTS / f).read_text() for name, f in {
     "sysbench_cpu": "sysbench-cpu.txt", "sysbench_memory": "sysbench-memory.txt",
-    "fio_json": "fio-randread.json", "iperf3_json": "iperf3-tcp.json",
+    "fio_json": "fio-randread.json", "fio_json_write": "fio-randwrite.json",
+    "fio_json_rw": "fio-randrw.json", "iperf3_json": "iperf3-tcp.json",
     "sockperf_pingpong": "sockperf-pingpong.txt",
     "stress_ng_switch": "stress-ng-switch.yaml"}.items()}
 

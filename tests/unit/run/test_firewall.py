@@ -57,6 +57,22 @@ def test_only_the_measured_environment_reaches_its_server(server):
     assert _connects_from("127.0.0.2", server) and TAG not in _rules()  # open after
 
 
+def test_a_udp_server_is_kept_to_its_client_too():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        try:
+            with only_from("127.0.0.1", "127.0.0.1", port, TAG, "udp"):
+                for source in ("127.0.0.2", "127.0.0.1"):
+                    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+                        client.bind((source, 0))
+                        client.sendto(source.encode(), ("127.0.0.1", port))
+                assert server.recvfrom(64)[0] == b"127.0.0.1"  # 127.0.0.2's datagram was refused
+        finally:
+            purge(TAG)
+
+
 def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
     with pytest.raises(KeyboardInterrupt), only_from("127.0.0.1", "127.0.0.1", server, TAG):
         raise KeyboardInterrupt

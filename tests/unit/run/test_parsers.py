@@ -59,10 +59,58 @@ GOOD = {
         "read_lat_avg_us": 76.667566836,
         "read_lat_p99_us": 387.072,
     },
+    # write: iops 53041.47926, bw_bytes 217257899, lat_ns.mean 601998.276626,
+    # clat_ns.percentile["99.000000"] 1957888
+    ("fio_json_write", "fio-randwrite.json"): {
+        "write_iops": 53041.47926,
+        "write_bw_mibps": 217257899 / 2**20,
+        "write_lat_avg_us": 601.998276626,
+        "write_lat_p99_us": 1957.888,
+    },
+    # 1 MiB sequential writes, queue depth 8
+    ("fio_json_write", "fio-seqwrite.json"): {
+        "write_iops": 2683.658171,
+        "write_bw_mibps": 2814019550 / 2**20,
+        "write_lat_avg_us": 2978.869896648,
+        "write_lat_p99_us": 3653.632,
+    },
+    # 1 MiB sequential reads
+    ("fio_json", "fio-seqread.json"): {
+        "read_iops": 1104.187438,
+        "read_bw_mibps": 1157824446 / 2**20,
+        "read_lat_avg_us": 7229.203155756,
+        "read_lat_p99_us": 10027.008,
+    },
+    # 70/30 random read/write: each direction from its own object
+    ("fio_json_rw", "fio-randrw.json"): {
+        "read_iops": 58396.301849,
+        "read_bw_mibps": 239191252 / 2**20,
+        "read_lat_avg_us": 355.661990167,
+        "read_lat_p99_us": 1449.984,
+        "write_iops": 24943.528236,
+        "write_bw_mibps": 102168691 / 2**20,
+        "write_lat_avg_us": 448.230035422,
+        "write_lat_p99_us": 1859.584,
+    },
     # end.sum_received.bits_per_second 18323721539.570927, end.sum_sent.retransmits 0
     ("iperf3_json", "iperf3-tcp.json"): {
         "throughput_gbps": 18.323721539570927,
         "retransmits": 0.0,
+    },
+    # -R: the host sends, the environment receives (sum_received 14766601421.450533, 6 retransmits)
+    ("iperf3_json", "iperf3-reverse.json"): {
+        "throughput_gbps": 14.766601421450533,
+        "retransmits": 6.0,
+    },
+    # -P 4: the four streams' sum (19342438240.578453), 1 retransmit
+    ("iperf3_json", "iperf3-parallel.json"): {
+        "throughput_gbps": 19.342438240578453,
+        "retransmits": 1.0,
+    },
+    # UDP ping-pong: "avg-latency=34.415 (std-dev=14.128)" and "percentile 99.000 =   57.029"
+    ("sockperf_pingpong", "sockperf-udp-pingpong.txt"): {
+        "latency_avg_us": 34.415,
+        "latency_p99_us": 57.029,
     },
     # "avg-latency=14.554 (std-dev=59.207)" and "percentile 99.000 =   30.792"
     ("sockperf_pingpong", "sockperf-pingpong.txt"): {
@@ -89,8 +137,8 @@ def test_returns_exactly_the_declared_metrics(parser: str, filename: str) -> Non
 
 def test_every_parser_has_a_captured_sample() -> None:
     assert set(PARSERS) == {p for p, _ in GOOD} == {
-        "sysbench_cpu", "sysbench_memory", "fio_json", "iperf3_json", "sockperf_pingpong",
-        "stress_ng_switch",
+        "sysbench_cpu", "sysbench_memory", "fio_json", "fio_json_write", "fio_json_rw",
+        "iperf3_json", "sockperf_pingpong", "stress_ng_switch",
     }
 
 
@@ -130,6 +178,24 @@ def test_fio_job_error_quotes_fio() -> None:
     message = parse_error("fio_json", sample("fio-error.txt"))
     assert "job 'randread' failed with error 2" in message
     assert "func=open(/tmp/fio-does-not-exist), error=No such file or directory" in message
+
+
+def test_a_failed_write_job_quotes_fio() -> None:
+    message = parse_error("fio_json_write", sample("fio-write-error.txt"))
+    assert "job 'randwrite' failed with error 1" in message
+    assert "func=unlink, error=Operation not permitted" in message
+
+
+def test_a_read_only_job_has_no_writes_to_report() -> None:
+    assert parse_error("fio_json_write", sample("fio-randread.json")) == (
+        "fio_json_write: job 'randread' did no writes ('write.total_ios' is 0)")
+    assert "did no writes" in parse_error("fio_json_rw", sample("fio-randread.json"))
+
+
+def test_a_udp_ping_pong_without_a_server_quotes_sockperf() -> None:
+    assert parse_error("sockperf_pingpong", sample("sockperf-udp-noserver.txt")) == (
+        "sockperf_pingpong: no 'avg-latency=' line in output (tool said: 'sockperf: No messages "
+        "were received from the server. Is the server down?')")
 
 
 def test_fio_bad_option_has_no_json() -> None:
@@ -304,8 +370,8 @@ def test_unknown_parser_lists_known_ones() -> None:
     with pytest.raises(UnknownParserError) as info:
         parse("sysbench_disk", "anything")
     assert str(info.value) == (
-        "unknown parser 'sysbench_disk'; known parsers: fio_json, iperf3_json, "
-        "sockperf_pingpong, stress_ng_switch, sysbench_cpu, sysbench_memory")
+        "unknown parser 'sysbench_disk'; known parsers: fio_json, fio_json_rw, fio_json_write, "
+        "iperf3_json, sockperf_pingpong, stress_ng_switch, sysbench_cpu, sysbench_memory")
     assert isinstance(info.value, HostbenchError)
 
 
