@@ -31,6 +31,7 @@ limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null \
 echo "cgroup_memory_limit=$limit"
 echo "kernel=$(uname -r)"
 echo "os_release=$(. /etc/os-release && echo "$PRETTY_NAME")"
+echo "blas=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || echo none)"
 echo "virtualization=$(systemd-detect-virt 2>/dev/null || echo none)"
 echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource \
                     2>/dev/null || echo unknown)"
@@ -71,6 +72,7 @@ class EnvFacts(Record):
     cgroup_memory_limit: int | None = None  # bytes; None: no limit
     kernel: str = ""
     os_release: str = ""
+    blas: str = ""  # the library behind libblas.so.3 (what HPL's speed rests on)
     virtualization: str = ""
     clocksource: str = ""
     seccomp: str = ""  # the shell's seccomp mode: 0 none, 2 a filter (Docker's default profile)
@@ -81,7 +83,8 @@ class EnvFacts(Record):
 
 
 SHOWN_FACTS = ("nproc", "cpus_allowed", "memtotal_kib", "cgroup_memory_limit", "cpu_quota",
-               "io_limits", "kernel", "os_release", "virtualization", "clocksource", "seccomp")
+               "io_limits", "kernel", "os_release", "blas", "virtualization", "clocksource",
+               "seccomp")
 """The facts shown side by side (binary hashes appear as parity checks instead)."""
 
 

@@ -116,6 +116,7 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                   expected="same cores and memory", actual=str(sorted(sizes)),
                                   ok=False, rule="every environment gets the same resources"))
     os_releases = {facts[t.name].os_release for t in measured}
+    blas = {facts[t.name].blas for t in measured}
     visible = {cpu_bandwidth(facts[t.name].cpu_quota) for t in measured} - {"unknown"}
     io_limits = {facts[t.name].io_limits for t in measured} - {None}
     for t in measured:
@@ -150,6 +151,9 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                   expected="the same in every environment",
                                   actual=f.os_release or "?", ok=len(os_releases) == 1,
                                   rule="one userland everywhere"))
+        checks.append(ParityCheck(fact="BLAS", env=t.name, expected="the same in every environment",
+                                  actual=f.blas or "?", ok=len(blas) == 1,
+                                  rule="one BLAS library behind libblas.so.3 everywhere"))
         for binary, digest in sorted(reference_binaries.items()):
             found = f.binaries.get(binary, "missing")
             checks.append(ParityCheck(fact=f"sha256 {binary}", env=t.name, expected=digest[:16],

@@ -365,6 +365,40 @@ def sockperf_pingpong(text: str) -> dict[str, float]:
     }
 
 
+# --- hpcc ----------------------------------------------------------------------------------
+
+@_parser("hpcc", Metric("hpl_gflops", "GFLOP/s", True), Metric("stream_triad_gbs", "GB/s", True),
+         Metric("stream_copy_gbs", "GB/s", True), Metric("random_access_gups", "GUP/s", True))
+def hpcc(text: str) -> dict[str, float]:
+    """HPC Challenge's output file (``hpccoutf.txt``): from its summary section, HPL in GFLOP/s
+    and, per MPI process (all running at once, "Star"), STREAM Triad and Copy in GB/s and
+    RandomAccess in GUP/s."""
+    name = "hpcc"
+    section = re.search(r"^Begin of Summary section\.$(.*?)^End of Summary section\.$", text,
+                        re.MULTILINE | re.DOTALL)
+    if section is None:
+        said = _tool_said(text, r"[Ee]rror|ERROR|abort|mpirun (has|was)|not found")
+        raise ParseError(name, f"no summary section ('Begin of Summary section.') in output{said}")
+    summary = dict(line.split("=", 1) for line in section.group(1).splitlines() if "=" in line)
+    if summary.get("Success") != "1":
+        raise ParseError(name, f"hpcc reports Success={summary.get('Success', 'missing')} "
+                               "(a kernel failed its verification; see the output file)")
+
+    def value(key: str, scale: float = 1.0) -> float:
+        if key not in summary:
+            raise ParseError(name, f"summary section has no {key}")
+        number = _to_float(name, summary[key], key) * scale
+        if number <= 0:
+            raise ParseError(name, f"summary section has {key}={summary[key]}: the kernel did "
+                                   "not run")
+        return number
+
+    return {"hpl_gflops": value("HPL_Tflops", 1000.0),
+            "stream_triad_gbs": value("StarSTREAM_Triad"),
+            "stream_copy_gbs": value("StarSTREAM_Copy"),
+            "random_access_gups": value("StarRandomAccess_GUPs")}
+
+
 # --- stress-ng -----------------------------------------------------------------------------
 
 _STRESS_NG_ERRORS = r"stress-ng: (error|fail)|must be one of|[Uu]nrecognized"

@@ -73,7 +73,7 @@ def scratch_file(workload: Workload) -> str:
 
 
 def _extras(ctx: RunContext, workload: Workload, env: str) -> dict[str, str | int | float]:
-    extra: dict[str, str | int | float] = {}
+    extra: dict[str, str | int | float] = {"memory_mib": ctx.targets[env].memory_mib}
     if workload.scratch_mib:
         extra["scratch_file"] = scratch_file(workload)
     if workload.host_server:

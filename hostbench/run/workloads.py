@@ -3,7 +3,7 @@
 A workload file (``workloads/<name>.yaml``) looks like::
 
     description: CPU, sysbench prime-number events
-    category: cpu                       # cpu | memory | disk | network | kernel
+    category: cpu                       # cpu | memory | disk | network | kernel | hpc
     command: [sysbench, cpu, "--threads={threads}", "--time={duration}", run]
     parameters: {max_prime: 20000}      # optional defaults for {placeholders}
     durations: {quick: 5, standard: 30} # seconds per suite; in a suite iff listed
@@ -18,7 +18,8 @@ A workload file (``workloads/<name>.yaml``) looks like::
 A metric's unit and direction are the parser's (declared once, in hostbench.run.parsers).
 Placeholders in ``command`` are plain ``{name}`` (``{{``/``}}`` for literal braces) and name a
 parameter, ``{duration}`` (the suite's), ``{threads}`` (the environment's cores unless a
-parameter overrides it), ``{server_address}`` and ``{port}`` (only with ``host_server``) and
+parameter overrides it), ``{memory_mib}`` (the environment's memory), ``{server_address}``
+and ``{port}`` (only with ``host_server``) and
 ``{scratch_file}`` and ``{scratch_mib}`` (only with ``scratch_mib``).
 """
 
@@ -37,17 +38,17 @@ from hostbench.paths import WORKLOADS_DIR
 from hostbench.records import NotBool, Record, validated
 from hostbench.run.parsers import PARSERS, Metric
 
-CATEGORIES = ("cpu", "memory", "disk", "network", "kernel")
+CATEGORIES = ("cpu", "memory", "disk", "network", "kernel", "hpc")
 DEFAULT_MARGIN_PCT = 3.0
 """The practical margin m of a workload's verdicts when its file gives none: a difference within
 +-m% is no difference that matters."""
-BUILTIN_VALUES = ("duration", "threads")
-"""Placeholders every workload command may use."""
+BUILTIN_VALUES = ("duration", "threads", "memory_mib")
+"""Placeholders every workload command may use (``memory_mib``: the environment's memory)."""
 SERVER_VALUES = ("server_address", "port")
 """Placeholders provided by the runner when the workload has a ``host_server``."""
 SCRATCH_VALUES = ("scratch_file", "scratch_mib")
 """Placeholders available when the workload has ``scratch_mib``."""
-_RESERVED = frozenset(("duration", *SERVER_VALUES, *SCRATCH_VALUES))
+_RESERVED = frozenset(("duration", "memory_mib", *SERVER_VALUES, *SCRATCH_VALUES))
 """Names a parameter may not take (``threads`` may be overridden)."""
 
 def _param_value(value: Any) -> Any:
@@ -128,7 +129,8 @@ class Workload(WorkloadFile):
     def render(self, suite: str, cores: int, extra: Mapping[str, str | int | float]
                ) -> list[str]:
         """The command's argv for ``suite`` on ``cores`` cores, with runner-provided ``extra``
-        values (``server_address``, ``port``, ``scratch_file``); one token stays one element.
+        values (``memory_mib``, ``server_address``, ``port``, ``scratch_file``); one token stays
+        one element.
         """
         if cores < 1:
             raise ValueError(f"cores must be at least 1, got {cores}")

@@ -58,6 +58,7 @@ class FakeExecutor:
                  f"memtotal_kib={int(t.memory_mib * 1024 * 0.94) if vm else 24683656}",
                  f"cgroup_memory_limit={limit or 'max'}",
                  "kernel=6.1.0-50-amd64", "os_release=Debian GNU/Linux 12 (bookworm)",
+                 "blas=/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3",
                  f"virtualization={'qemu' if vm else 'docker' if limit else 'none'}",
                  "clocksource=tsc", "cpu_quota=-1 100000", "io_limits=none"]
         lines += [f"sha256:{b}={BINARIES.get(b, 'missing')}" for b in binaries]

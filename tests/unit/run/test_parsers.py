@@ -117,6 +117,14 @@ GOOD = {
         "latency_avg_us": 14.554,
         "latency_p99_us": 30.792,
     },
+    # summary section: HPL_Tflops=0.0354015, StarSTREAM_Triad=28.133, StarSTREAM_Copy=30.3197,
+    # StarRandomAccess_GUPs=0.0904416 (N=2000, one process, OpenBLAS)
+    ("hpcc", "hpcc-openblas.txt"): {
+        "hpl_gflops": 35.4015,
+        "stream_triad_gbs": 28.133,
+        "stream_copy_gbs": 30.3197,
+        "random_access_gups": 0.0904416,
+    },
     # metrics: - stressor: switch ... nanosecs-per-context-switch-pipe-method: 8829.779954
     ("stress_ng_switch", "stress-ng-switch.yaml"): {"context_switch_ns": 8829.779954},
 }
@@ -138,7 +146,7 @@ def test_returns_exactly_the_declared_metrics(parser: str, filename: str) -> Non
 def test_every_parser_has_a_captured_sample() -> None:
     assert set(PARSERS) == {p for p, _ in GOOD} == {
         "sysbench_cpu", "sysbench_memory", "fio_json", "fio_json_write", "fio_json_rw",
-        "iperf3_json", "sockperf_pingpong", "stress_ng_switch",
+        "iperf3_json", "sockperf_pingpong", "stress_ng_switch", "hpcc",
     }
 
 
@@ -196,6 +204,24 @@ def test_a_udp_ping_pong_without_a_server_quotes_sockperf() -> None:
     assert parse_error("sockperf_pingpong", sample("sockperf-udp-noserver.txt")) == (
         "sockperf_pingpong: no 'avg-latency=' line in output (tool said: 'sockperf: No messages "
         "were received from the server. Is the server down?')")
+
+
+def test_hpcc_refused_to_run_as_root_quotes_mpirun() -> None:
+    assert parse_error("hpcc", sample("hpcc-root-error.txt")) == (
+        "hpcc: no summary section ('Begin of Summary section.') in output (tool said: 'mpirun "
+        "has detected an attempt to run as root.')")
+
+
+def test_hpcc_that_failed_its_verification_is_an_error() -> None:
+    text = sample("hpcc-openblas.txt").replace("Success=1", "Success=0")
+    assert "hpcc reports Success=0" in parse_error("hpcc", text)
+
+
+def test_hpcc_kernel_that_did_not_run_is_an_error() -> None:
+    text = re.sub(r"^StarSTREAM_Triad=.*$", "StarSTREAM_Triad=0", sample("hpcc-openblas.txt"),
+                  flags=re.M)
+    assert parse_error("hpcc", text) == (
+        "hpcc: summary section has StarSTREAM_Triad=0: the kernel did not run")
 
 
 def test_fio_bad_option_has_no_json() -> None:
@@ -371,7 +397,8 @@ def test_unknown_parser_lists_known_ones() -> None:
         parse("sysbench_disk", "anything")
     assert str(info.value) == (
         "unknown parser 'sysbench_disk'; known parsers: fio_json, fio_json_rw, fio_json_write, "
-        "iperf3_json, sockperf_pingpong, stress_ng_switch, sysbench_cpu, sysbench_memory")
+        "hpcc, iperf3_json, sockperf_pingpong, stress_ng_switch, sysbench_cpu, "
+        "sysbench_memory")
     assert isinstance(info.value, HostbenchError)
 
 

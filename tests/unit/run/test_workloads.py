@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from hostbench.run.workloads import (
 )
 
 EXTRA = {"server_address": "192.168.122.1", "port": "5201",
-         "scratch_file": "/scratch/hostbench-scratch.bin"}
-STANDARD_ONLY = {"disk-fio-randwrite", "disk-fio-randrw", "disk-fio-seqread", "disk-fio-seqwrite",
-                 "net-sockperf-udp-latency", "net-iperf3-reverse", "net-iperf3-parallel"}
+         "scratch_file": "/scratch/hostbench-scratch.bin", "memory_mib": 1024}
+STANDARD_ONLY = {"hpc-hpcc", "disk-fio-randwrite", "disk-fio-randrw", "disk-fio-seqread",
+                 "disk-fio-seqwrite", "net-sockperf-udp-latency", "net-iperf3-reverse",
+                 "net-iperf3-parallel"}
 SHIPPED = {"cpu-sysbench", "memory-sysbench", "disk-fio-randread", "net-iperf3",
            "net-sockperf-latency", "kernel-stress-ng-switch", *STANDARD_ONLY}
 
@@ -68,7 +70,8 @@ def test_quick_is_a_representative_subset_and_standard_runs_everything():
     catalogue = load_catalogue()
     quick = {w.name for w in select(catalogue, "quick")}
     assert quick == SHIPPED - STANDARD_ONLY
-    assert {w.category for w in select(catalogue, "quick")} == set(CATEGORIES)
+    # one per category, but HPCC, which takes minutes under TCG
+    assert {w.category for w in select(catalogue, "quick")} == set(CATEGORIES) - {"hpc"}
     assert [w.name for w in select(catalogue, "standard")] == list(catalogue)
 
 
@@ -77,8 +80,9 @@ def test_every_shipped_workload_renders_for_both_suites(suite):
     for workload in select(load_catalogue(), suite):
         argv = workload.render(suite, 2, EXTRA)
         assert argv and all(isinstance(token, str) for token in argv)
-        assert not any("{" in token or "}" in token for token in argv), argv
-        assert str(workload.duration(suite)) in " ".join(argv)
+        assert not any(re.search(r"\{\w+\}", token) for token in argv), argv  # all filled
+        if any("{duration}" in token for token in workload.command):
+            assert str(workload.duration(suite)) in " ".join(argv)
         if workload.host_server is not None:
             server = workload.host_server.render(EXTRA["server_address"])
             assert EXTRA["server_address"] in server and str(workload.host_server.port) in server
