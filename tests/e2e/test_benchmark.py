@@ -340,6 +340,21 @@ def test_a_udp_host_server_serves_the_containers_ping_pong(stack, tmp_path):
     assert values["latency_avg_us"] > 0 and values["latency_p99_us"] >= values["latency_avg_us"]
 
 
+def test_hpcc_runs_on_bare_metal_and_in_the_container_with_openblas(env, e2e_spec, stack):
+    """The HPCC shape (files in a scratch directory, MPI as root, BLAS from OpenBLAS), on the
+    two environments where it takes seconds; its directory goes with the trial."""
+    proc = fab(env, e2e_spec, "benchmark", "--suite", "standard", "--workload", "hpc-hpcc",
+               "--env", "bare,container", "--repeat", "1", "--warmup", "0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    with store(env) as s:
+        run = s.load(s.latest_run_id())
+    assert {f.blas for f in run.env_facts.values()} == {
+        "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"}
+    gflops = {x.env: x.value for x in run.samples() if x.metric == "hpl_gflops"}
+    assert set(gflops) == {"bare", "container"} and all(v > 0 for v in gflops.values())
+    assert not list(Path(stack.targets["bare"].scratch).glob("*.d"))
+
+
 def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):
     bare = stack.targets["bare"]
     assert bare.scratch and bare.rootfs
