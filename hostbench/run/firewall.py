@@ -9,8 +9,14 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Literal
 
 from hostbench.errors import HostbenchError
+
+if TYPE_CHECKING:
+    from hostbench.reach.executors import Executor
+
+IpProtocol = Literal["tcp", "udp"]
 
 IPTABLES_TIMEOUT_S = 30
 _SOURCE = re.compile(r"\bsrc (\d+\.\d+\.\d+\.\d+)\b")
@@ -45,7 +51,7 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
 _REJECT = {"tcp": ["--reject-with", "tcp-reset"], "udp": ["--reject-with", "icmp-port-unreachable"]}
 
 
-def _rule(protocol: str, address: str, port: int, source: str, tag: str) -> list[str]:
+def _rule(protocol: IpProtocol, address: str, port: int, source: str, tag: str) -> list[str]:
     return ["INPUT", "-p", protocol, "-d", address, "--dport", str(port), "!", "-s", source,
             "-m", "comment", "--comment", tag, "-j", "REJECT", *_REJECT[protocol]]
 
@@ -65,8 +71,14 @@ def source_address(output: str, target: str) -> str:
                         f"(`ip route get` said: {output.strip()[:200]!r})")
 
 
+def client_source(executor: Executor, address: str) -> str:
+    """The address the environment behind ``executor`` connects to ``address`` from."""
+    result = executor.run(["sh", "-c", SOURCE_QUERY, "sh", address], 60)
+    return source_address(result.stdout + result.stderr, executor.env)
+
+
 @contextmanager
-def only_from(source: str, address: str, port: int, tag: str, protocol: str = "tcp"
+def only_from(source: str, address: str, port: int, tag: str, protocol: IpProtocol = "tcp"
               ) -> Iterator[None]:
     """Packets to address:port (``protocol``) from anywhere but ``source`` are refused, until
     the block ends, however it ends."""

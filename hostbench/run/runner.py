@@ -24,7 +24,7 @@ from rich.progress import (
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
-from hostbench.run.firewall import SOURCE_QUERY, only_from, source_address
+from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
@@ -111,21 +111,13 @@ def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
     if not ctx.host_tree:
         raise HostbenchError("host-side servers run from the image tree: the targets need a "
                              "bare-metal entry with its rootfs")
-    with only_from(_client_source(ctx, env), target.host_address, server.port,
-                   ctx.firewall_tag, server.protocol), \
-            HostServerProcess(server.render(target.host_address), target.host_address,
-                              server.port, ctx.host_tree, server_cores(target.cores),
-                              raw.with_suffix(".server.log"), server.protocol):
+    if env not in ctx.sources:  # asked once per run
+        ctx.sources[env] = client_source(executor, target.host_address)
+    with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
+                           ctx.host_tree, server_cores(target.cores),
+                           raw.with_suffix(".server.log"), server.protocol,
+                           client=ctx.sources[env], tag=ctx.firewall_tag):
         return executor.run(argv, workload.timeout_s)
-
-
-def _client_source(ctx: RunContext, env: str) -> str:
-    """The address ``env`` connects to its host-side servers from (asked once per run)."""
-    if env not in ctx.sources:
-        result = ctx.executors[env].run(
-            ["sh", "-c", SOURCE_QUERY, "sh", ctx.targets[env].host_address], 60)
-        ctx.sources[env] = source_address(result.stdout + result.stderr, env)
-    return ctx.sources[env]
 
 
 def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:

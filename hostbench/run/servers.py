@@ -13,6 +13,7 @@ from types import TracebackType
 
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import chroot_argv, guarded_argv, guarded_popen
+from hostbench.run.firewall import IpProtocol, only_from
 from hostbench.stack.spec import cpuset
 
 READY_TIMEOUT_S = 15.0
@@ -31,7 +32,7 @@ def _hex_address(address: str, port: int) -> str:
 _WAITING = {"tcp": "0A", "udp": "07"}  # LISTEN; an unconnected (bound) UDP socket
 
 
-def is_listening(address: str, port: int, protocol: str = "tcp",
+def is_listening(address: str, port: int, protocol: IpProtocol = "tcp",
                  proc_net: Path = Path("/proc/net")) -> bool:
     """Whether a socket waits for clients on address:port, without connecting to it (a probe
     connection would count as a client for servers like `iperf3 -1`)."""
@@ -50,21 +51,27 @@ def server_cores(measured: tuple[int, ...]) -> str:
 
 
 class HostServerProcess:
-    """Context manager: start `argv` in the image tree on the host, wait until it listens."""
+    """Context manager: start `argv` in the image tree on the host, wait until it listens.
+    Given a ``client`` address, the server answers only that client while it runs (a firewall
+    rule tagged ``tag``, removed when the server stops)."""
 
     def __init__(self, argv: list[str], address: str, port: int, rootfs: str, cpuset: str,
-                 log: Path, protocol: str = "tcp") -> None:
+                 log: Path, protocol: IpProtocol = "tcp", client: str | None = None,
+                 tag: str = "hostbench") -> None:
         self.argv, self.address, self.port, self.protocol = argv, address, port, protocol
         self.rootfs, self.cpuset, self.log = rootfs, cpuset, log
+        self.client, self.tag = client, tag
         self._running = ExitStack()
 
     def __enter__(self) -> HostServerProcess:
         if is_listening(self.address, self.port, self.protocol):
             raise ServerError(f"{self.protocol} port {self.address}:{self.port} is already in use "
-                              "on the host; "
-                              "stop whatever listens there")
+                              "on the host; stop whatever listens there")
         self.log.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.client is not None:
+                self._running.enter_context(only_from(self.client, self.address, self.port,
+                                                      self.tag, self.protocol))
             with self.log.open("ab") as out:
                 # its own session: Ctrl-C reaches hostbench, which stops the server in order
                 proc = self._running.enter_context(guarded_popen(
@@ -85,7 +92,8 @@ class HostServerProcess:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        """Close the server's guard: it is killed and reaped (idempotent)."""
+        """Close the server's guard: it is killed and reaped, then its firewall rule goes
+        (idempotent)."""
         self._running.close()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -36,6 +36,7 @@ from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.paths import WORKLOADS_DIR
 from hostbench.records import NotBool, Record, validated
+from hostbench.run.firewall import IpProtocol
 from hostbench.run.parsers import PARSERS, Metric
 
 CATEGORIES = ("cpu", "memory", "disk", "network", "kernel", "hpc")
@@ -68,7 +69,7 @@ class HostServerSpec(Record):
 
     command: Annotated[list[Token], Field(min_length=1)]
     port: Annotated[int, Field(ge=1, le=65535), NotBool]
-    protocol: Literal["tcp", "udp"] = "tcp"
+    protocol: IpProtocol = "tcp"
 
     def render(self, server_address: str, port: int | None = None) -> list[str]:
         """The server's argv for ``server_address`` and ``port`` (default: ``self.port``)."""

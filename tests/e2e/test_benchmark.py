@@ -22,12 +22,12 @@ from hostbench.analysis.overheads import analyse
 from hostbench.commands.parity import access
 from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
-from hostbench.provision.daemons import DAEMONS, ensure, systemd_runs_services
+from hostbench.provision.daemons import DAEMONS, Daemon, ensure, systemd_runs_services
 from hostbench.provision.plan import ResourcePlan
 from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
-from hostbench.run.firewall import SOURCE_QUERY, only_from, rule_tag, source_address
+from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
@@ -49,11 +49,23 @@ def env(stack: dict, e2e_spec: StackSpec, tmp_path_factory: pytest.TempPathFacto
             "HOSTBENCH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")), "COLUMNS": "160"}
 
 
+def fab_argv(spec: StackSpec, *args: str) -> list[str]:
+    return [FAB, *args, "--targets-file", str(saved_targets_file(spec.stack))]
+
+
 def fab(env: dict[str, str], spec: StackSpec, *args: str, timeout: float = 1200
         ) -> subprocess.CompletedProcess:
-    argv = [FAB, *args, "--targets-file", str(saved_targets_file(spec.stack))]
-    return subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(fab_argv(spec, *args), cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def start_again(daemon: Daemon) -> None:
+    """Once the killed ``daemon`` has gone, start it again."""
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pgrep", "-x", daemon.name]).returncode == 0 and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    ensure(daemon)
 
 
 def store(env: dict[str, str]) -> Store:
@@ -241,8 +253,8 @@ def _host_processes(pattern: str) -> list[str]:
 ])
 def test_ctrl_c_during_a_bare_metal_trial_leaves_nothing_running_and_resume_completes(
         env, e2e_spec, workload, pattern):
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
-            "--workload", workload, "--env", "bare", "--repeat", "2", "--warmup", "0"]
+    argv = fab_argv(e2e_spec, "benchmark", "--workload", workload, "--env", "bare", "--repeat", "2",
+                    "--warmup", "0")
     with store(env) as s:
         before = s.latest_run_id()
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
@@ -303,13 +315,12 @@ def test_a_host_server_answers_only_the_environment_being_measured(stack, tmp_pa
     bridge address) is refused, and the one slot of `iperf3 -1` is left for the container."""
     target, bare = stack.targets["container"], stack.targets["bare"]
     executor = executor_for(target, access(stack))
-    route = executor.run(["sh", "-c", SOURCE_QUERY, "sh", target.host_address], 30)
-    source, port = source_address(route.stdout, "container"), 5299
+    source, port = client_source(executor, target.host_address), 5299
     assert source != target.host_address
     server = ["iperf3", "-s", "-1", "-B", target.host_address, "-p", str(port)]
-    with only_from(source, target.host_address, port, rule_tag("e2e-fw")), \
-            HostServerProcess(server, target.host_address, port, bare.rootfs,
-                              server_cores(target.cores), tmp_path / "server.log"):
+    with HostServerProcess(server, target.host_address, port, bare.rootfs,
+                           server_cores(target.cores), tmp_path / "server.log", client=source,
+                           tag=rule_tag("e2e-fw")):
         with socket.socket() as other, pytest.raises(ConnectionRefusedError):
             other.bind((target.host_address, 0))
             other.connect((target.host_address, port))
@@ -326,12 +337,10 @@ def test_a_udp_host_server_serves_the_containers_ping_pong(stack, tmp_path):
     server = workload.host_server
     assert server is not None and server.protocol == "udp"
     executor = executor_for(target, access(stack))
-    route = executor.run(["sh", "-c", SOURCE_QUERY, "sh", target.host_address], 30)
-    with only_from(source_address(route.stdout, "container"), target.host_address, server.port,
-                   rule_tag("e2e-udp"), "udp"), \
-            HostServerProcess(server.render(target.host_address), target.host_address,
-                              server.port, bare.rootfs, server_cores(target.cores),
-                              tmp_path / "server.log", "udp"):
+    with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
+                           bare.rootfs, server_cores(target.cores), tmp_path / "server.log",
+                           "udp", client=client_source(executor, target.host_address),
+                           tag=rule_tag("e2e-udp")):
         argv = workload.render("standard", 1, {"server_address": target.host_address,
                                                "port": server.port})
         result = executor.run([*argv[:-1], "1"], 60)  # -t 1: one second is enough here
@@ -378,8 +387,8 @@ def _ok_trials(env: dict[str, str], run_id: str) -> int:
 def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
     with store(env) as s:
         before = s.latest_run_id()
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
-            "--workload", "cpu-sysbench", "--repeat", "2", "--warmup", "0"]
+    argv = fab_argv(e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--repeat", "2",
+                    "--warmup", "0")
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 600
@@ -409,9 +418,8 @@ def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
 
 def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_spec, stack,
                                                                      changed_container):
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
-            "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
-            "--warmup", "0"]
+    argv = fab_argv(e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env", "bare,container",
+                    "--repeat", "3", "--warmup", "0")
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     with store(env) as s:
@@ -443,9 +451,8 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
 @pytest.mark.skipif(systemd_runs_services(), reason="dockerd is systemd's to restart here")
 def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_completes(
         env, e2e_spec, stack):
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
-            "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "3",
-            "--warmup", "0"]
+    argv = fab_argv(e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env", "bare,container",
+                    "--repeat", "3", "--warmup", "0")
     with store(env) as s:
         before = s.latest_run_id()
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
@@ -468,11 +475,7 @@ def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_
         assert [t.status for t in trials if t.env == "bare"] == ["ok"] * 3
         assert "failed" in [t.status for t in trials if t.env == "container"]
     finally:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["pgrep", "-x", "dockerd"]).returncode == 0 and \
-                time.monotonic() < deadline:
-            time.sleep(0.2)
-        ensure(DAEMONS[0])  # the container comes back with it (restart unless-stopped)
+        start_again(DAEMONS[0])  # the container comes back with it (restart unless-stopped)
         wait_for_ssh("127.0.0.1", e2e_spec.ssh_port, "root", access(stack),
                      CONTAINER_SSH_TIMEOUT_S, "container")
     resumed = fab(env, e2e_spec, "benchmark", "--resume", run_id)
@@ -486,8 +489,8 @@ def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env,
     """libvirtd goes away while the VM is paused for a bare-metal trial: QEMU runs on, but
     nobody can resume the VM, so its trials fail at once (not after the trial timeout) while
     bare metal goes on; with libvirtd back, `--resume` resumes the VM and measures the rest."""
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(e2e_spec.stack)),
-            "--workload", "cpu-sysbench", "--env", "bare,vm", "--repeat", "2", "--warmup", "0"]
+    argv = fab_argv(e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env", "bare,vm",
+                    "--repeat", "2", "--warmup", "0")
     with store(env) as s:
         before = s.latest_run_id()
     watch = libvirt.open("qemu:///system")
@@ -512,11 +515,7 @@ def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env,
         assert failed and all("is paused and cannot be resumed" in t.error for t in failed)
     finally:
         proc.kill()
-        deadline = time.monotonic() + 60
-        while subprocess.run(["pgrep", "-x", "libvirtd"]).returncode == 0 and \
-                time.monotonic() < deadline:
-            time.sleep(0.2)
-        ensure(DAEMONS[2])
+        start_again(DAEMONS[2])
     resumed = fab(env, e2e_spec, "benchmark", "--resume", run_id)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     with store(env) as s:

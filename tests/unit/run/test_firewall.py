@@ -33,7 +33,7 @@ def server() -> Iterator[int]:
     purge(TAG)
 
 
-def _connects_from(source: str, port: int) -> bool:
+def connects_from(source: str, port: int) -> bool:
     with socket.socket() as client:
         client.settimeout(2)
         client.bind((source, 0))
@@ -44,17 +44,17 @@ def _connects_from(source: str, port: int) -> bool:
         return True
 
 
-def _rules() -> str:
+def input_rules() -> str:
     return subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True,
                           text=True, check=True).stdout
 
 
 def test_only_the_measured_environment_reaches_its_server(server):
-    assert _connects_from("127.0.0.2", server)  # open before
+    assert connects_from("127.0.0.2", server)  # open before
     with only_from("127.0.0.1", "127.0.0.1", server, TAG):
-        assert _connects_from("127.0.0.1", server)
-        assert not _connects_from("127.0.0.2", server)
-    assert _connects_from("127.0.0.2", server) and TAG not in _rules()  # open after
+        assert connects_from("127.0.0.1", server)
+        assert not connects_from("127.0.0.2", server)
+    assert connects_from("127.0.0.2", server) and TAG not in input_rules()  # open after
 
 
 def test_a_udp_server_is_kept_to_its_client_too():
@@ -76,11 +76,11 @@ def test_a_udp_server_is_kept_to_its_client_too():
 def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
     with pytest.raises(KeyboardInterrupt), only_from("127.0.0.1", "127.0.0.1", server, TAG):
         raise KeyboardInterrupt
-    assert TAG not in _rules()
+    assert TAG not in input_rules()
     killed = only_from("127.0.0.1", "127.0.0.1", server, TAG)
     killed.__enter__()  # and never left: a run killed mid-trial
-    assert TAG in _rules() and not _connects_from("127.0.0.2", server)
-    assert purge(TAG) == 1 and TAG not in _rules() and _connects_from("127.0.0.2", server)
+    assert TAG in input_rules() and not connects_from("127.0.0.2", server)
+    assert purge(TAG) == 1 and TAG not in input_rules() and connects_from("127.0.0.2", server)
     assert purge(TAG) == 0
 
 
