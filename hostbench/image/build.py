@@ -73,6 +73,8 @@ def _configure(recipe: Recipe, rootfs: Path, log: Path) -> Step:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run_logged(_chroot(rootfs, "usermod", "--lock", "root"), log, show)
         run_logged(_chroot(rootfs, "systemctl", "enable", *recipe.enable_units), log, show)
+        if recipe.disable_units:
+            run_logged(_chroot(rootfs, "systemctl", "disable", *recipe.disable_units), log, show)
         run_logged(_chroot(rootfs, "update-initramfs", "-u", "-k", "all"), log, show, env=env)
         run_logged(_chroot(rootfs, "apt-get", "clean"), log, show)
 

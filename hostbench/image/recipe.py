@@ -24,6 +24,7 @@ class Recipe(Record):
     packages: list[NonEmpty]
     benchmark_binaries: list[NonEmpty]
     enable_units: list[NonEmpty]
+    disable_units: list[NonEmpty] = Field(default_factory=list)
     vm_filesystem_mib: Annotated[int, Field(ge=512), NotBool]
     kernel_cmdline: NonEmpty
     overlay_dir: Path
