@@ -14,12 +14,16 @@ Tool quirks these parsers handle (seen on Debian 12 versions of the tools):
 * ``fio --output-format=json`` prints notes and job errors (``fio: ...``) on stdout before
   the JSON document.
 * ``sockperf`` wraps some lines in ANSI colour escapes.
+* ``redis-benchmark`` and ``wrk`` exit with status 0 when every request failed (wrk counts
+  HTTP errors as "Non-2xx or 3xx responses"); redis-benchmark keeps retrying a server that is
+  not there, so only the trial's timeout ends it.
 * ``stress-ng --yaml /dev/stdout`` writes its results to stdout and its log to stderr; the
   ``--metrics`` table in the log is for people, the YAML document is what is parsed.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
@@ -428,3 +432,85 @@ def stress_ng_switch(text: str) -> dict[str, float]:
         raise ParseError(name, "YAML 'switch' entry has no single 'nanosecs-per-context-switch-*'"
                                " key (stress-ng 0.15 or newer reports it)")
     return {"context_switch_ns": _finite(name, switch[0][per_switch[0]], per_switch[0], "YAML")}
+
+
+# --- services: redis-benchmark, sysbench OLTP, wrk ----------------------------------------
+
+_REDIS_ERRORS = r"Could not connect|[Ee]rror|ERR "
+_REDIS_COLUMNS = {"requests_per_second": ("rps", "requests/s", True),
+                  "latency_p50_ms": ("p50_latency_ms", "ms", False),
+                  "latency_p99_ms": ("p99_latency_ms", "ms", False)}
+
+
+@_parser("redis_benchmark_csv", *(Metric(f"{test}_{metric}", unit, higher)
+                                  for test in ("get", "set")
+                                  for metric, (_, unit, higher) in _REDIS_COLUMNS.items()))
+def redis_benchmark_csv(text: str) -> dict[str, float]:
+    """``redis-benchmark -t get,set --csv``: per command, requests/s and the p50 and p99
+    latency in ms (redis-benchmark 7 writes one CSV row per command after a header row)."""
+    name = "redis_benchmark_csv"
+    rows = list(csv.reader(line for line in text.splitlines() if line.startswith('"')))
+    header = next((row for row in rows if row[:2] == ["test", "rps"]), None)
+    if header is None:
+        raise ParseError(name, "no CSV header ('\"test\",\"rps\",...') in output; run with "
+                               f"--csv{_tool_said(text, _REDIS_ERRORS)}")
+    by_test = {row[0]: dict(zip(header, row, strict=False)) for row in rows if row is not header}
+    values = {}
+    for test in ("GET", "SET"):
+        if test not in by_test:
+            raise ParseError(name, f"no {test} row in the CSV output (run with -t get,set)"
+                                   f"{_tool_said(text, _REDIS_ERRORS)}")
+        for metric, (column, _, _) in _REDIS_COLUMNS.items():
+            if column not in by_test[test]:
+                raise ParseError(name, f"{test} row has no {column!r} column")
+            values[f"{test.lower()}_{metric}"] = _to_float(name, by_test[test][column],
+                                                           f"{test} {column}")
+    return values
+
+
+@_parser("sysbench_oltp", Metric("transactions_per_second", "transactions/s", True),
+         Metric("latency_p95_ms", "ms", False))
+def sysbench_oltp(text: str) -> dict[str, float]:
+    """``sysbench oltp_* run``: transactions per second and the 95th percentile latency (ms)
+    of a transaction."""
+    name = "sysbench_oltp"
+    block = re.search(r"^Latency \(ms\):[ \t]*\n((?:[ \t]+.*\n?)*)", text, re.MULTILINE)
+    tps = _search(name, rf"^\s*transactions:\s*[0-9]+\s*\({_NUMBER} per sec\.\)", text,
+                  "'transactions: N (... per sec.)' line", _SYSBENCH_ERRORS)
+    if block is None:
+        raise ParseError(name, "no 'Latency (ms):' section in output"
+                               f"{_tool_said(text, _SYSBENCH_ERRORS)}")
+    return {"transactions_per_second": tps,
+            "latency_p95_ms": _search(name, rf"^\s*95th percentile:\s*{_NUMBER}[ \t]*$",
+                                      block.group(1), "'95th percentile:' line (run with the "
+                                      "default --percentile=95)", _SYSBENCH_ERRORS)}
+
+
+_WRK_ERRORS = r"unable to connect|[Ee]rror|[Ii]nvalid|[Uu]sage"
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+@_parser("wrk_latency", Metric("requests_per_second", "requests/s", True),
+         Metric("latency_p99_ms", "ms", False))
+def wrk_latency(text: str) -> dict[str, float]:
+    """``wrk --latency``: requests per second and the 99th percentile latency in ms. Responses
+    that are not 2xx/3xx and connections refused make the run a failure, not a result."""
+    name = "wrk_latency"
+    rps = _search(name, rf"^Requests/sec:\s*{_NUMBER}[ \t]*$", text, "'Requests/sec:' line",
+                  _WRK_ERRORS)
+    bad = re.search(r"^\s*Non-2xx or 3xx responses:\s*([0-9]+)", text, re.MULTILINE)
+    if bad:
+        total = re.search(r"^\s*([0-9]+) requests in", text, re.MULTILINE)
+        raise ParseError(name, f"{bad.group(1)} of {total.group(1) if total else '?'} responses "
+                               "were not 2xx or 3xx: the server did not serve the file")
+    refused = re.search(r"^\s*Socket errors: connect ([0-9]+)", text, re.MULTILINE)
+    if refused and int(refused.group(1)) > 0:
+        raise ParseError(name, f"{refused.group(1)} connections failed "
+                               f"({refused.group(0).strip()})")
+    p99 = re.search(r"^\s*Latency Distribution[ \t]*\n(?:.*\n)*?\s*99%\s*"
+                    rf"{_NUMBER}(us|ms|s|m)[ \t]*$", text, re.MULTILINE)
+    if p99 is None:
+        raise ParseError(name, "no '99%' line under 'Latency Distribution'; run with --latency")
+    return {"requests_per_second": rps,
+            "latency_p99_ms": _to_float(name, p99.group(1), "99% latency")
+                              * _WRK_UNITS[p99.group(2)]}

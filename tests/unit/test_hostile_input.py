@@ -113,7 +113,10 @@ SAMPLES = {name: (OUTPUTS / f).read_text() for name, f in {
     "fio_json": "fio-randread.json", "fio_json_write": "fio-randwrite.json",
     "fio_json_rw": "fio-randrw.json", "iperf3_json": "iperf3-tcp.json",
     "sockperf_pingpong": "sockperf-pingpong.txt",
-    "stress_ng_switch": "stress-ng-switch.yaml", "hpcc": "hpcc-openblas.txt"}.items()}
+    "stress_ng_switch": "stress-ng-switch.yaml", "hpcc": "hpcc-openblas.txt",
+    "redis_benchmark_csv": "redis-benchmark-c50.csv",
+    "sysbench_oltp": "sysbench-oltp-read-write.txt",
+    "wrk_latency": "wrk-latency.txt"}.items()}
 
 
 @SETTINGS

@@ -127,6 +127,21 @@ GOOD = {
     },
     # metrics: - stressor: switch ... nanosecs-per-context-switch-pipe-method: 8829.779954
     ("stress_ng_switch", "stress-ng-switch.yaml"): {"context_switch_ns": 8829.779954},
+    # "SET","69204.15","0.387","0.112","0.383","0.519","0.863","3.231"
+    # "GET","82644.62","0.330","0.096","0.303","0.471","0.599","1.335"
+    ("redis_benchmark_csv", "redis-benchmark-c50.csv"): {
+        "get_requests_per_second": 82644.62, "get_latency_p50_ms": 0.303,
+        "get_latency_p99_ms": 0.599, "set_requests_per_second": 69204.15,
+        "set_latency_p50_ms": 0.383, "set_latency_p99_ms": 0.863,
+    },
+    # transactions: 6873 (2289.35 per sec.) ... 95th percentile: 2.86
+    ("sysbench_oltp", "sysbench-oltp-read-only.txt"): {
+        "transactions_per_second": 2289.35, "latency_p95_ms": 2.86},
+    # transactions: 3247 (1080.16 per sec.) ... 95th percentile: 5.99
+    ("sysbench_oltp", "sysbench-oltp-read-write.txt"): {
+        "transactions_per_second": 1080.16, "latency_p95_ms": 5.99},
+    # Requests/sec:  67778.20 ... Latency Distribution ... 99%    1.64ms
+    ("wrk_latency", "wrk-latency.txt"): {"requests_per_second": 67778.2, "latency_p99_ms": 1.64},
 }
 
 
@@ -146,7 +161,8 @@ def test_returns_exactly_the_declared_metrics(parser: str, filename: str) -> Non
 def test_every_parser_has_a_captured_sample() -> None:
     assert set(PARSERS) == {p for p, _ in GOOD} == {
         "sysbench_cpu", "sysbench_memory", "fio_json", "fio_json_write", "fio_json_rw",
-        "iperf3_json", "sockperf_pingpong", "stress_ng_switch", "hpcc",
+        "iperf3_json", "sockperf_pingpong", "stress_ng_switch", "hpcc", "redis_benchmark_csv",
+        "sysbench_oltp", "wrk_latency",
     }
 
 
@@ -397,8 +413,8 @@ def test_unknown_parser_lists_known_ones() -> None:
         parse("sysbench_disk", "anything")
     assert str(info.value) == (
         "unknown parser 'sysbench_disk'; known parsers: fio_json, fio_json_rw, fio_json_write, "
-        "hpcc, iperf3_json, sockperf_pingpong, stress_ng_switch, sysbench_cpu, "
-        "sysbench_memory")
+        "hpcc, iperf3_json, redis_benchmark_csv, sockperf_pingpong, stress_ng_switch, "
+        "sysbench_cpu, sysbench_memory, sysbench_oltp, wrk_latency")
     assert isinstance(info.value, HostbenchError)
 
 
@@ -435,3 +451,44 @@ def test_text_parsers_read_no_sign():
 ])
 def test_hostile_output_is_a_parse_error_never_a_crash(parser, text):
     assert parse_error(parser, text).startswith(f"{parser}: ")
+
+
+def test_redis_benchmark_without_a_server_quotes_it() -> None:
+    assert parse_error("redis_benchmark_csv", sample("redis-benchmark-refused.txt")) == (
+        "redis_benchmark_csv: no CSV header ('\"test\",\"rps\",...') in output; run with "
+        "--csv (tool said: 'Could not connect to Redis at 127.0.0.1:16379: Connection refused')")
+
+
+def test_redis_benchmark_needs_both_commands() -> None:
+    text = "\n".join(line for line in sample("redis-benchmark-c1.csv").splitlines()
+                     if not line.startswith('"GET"'))
+    assert "no GET row in the CSV output" in parse_error("redis_benchmark_csv", text)
+
+
+def test_sysbench_oltp_without_a_server_quotes_sysbench() -> None:
+    assert parse_error("sysbench_oltp", sample("sysbench-oltp-refused.txt")) == (
+        "sysbench_oltp: no 'transactions: N (... per sec.)' line in output (tool said: \"FATAL: "
+        "unable to connect to MySQL server on host '127.0.0.1', port 13306, aborting...\")")
+
+
+def test_wrk_counts_http_errors_as_a_failure() -> None:
+    assert parse_error("wrk_latency", sample("wrk-not-found.txt")) == (
+        "wrk_latency: 75435 of 75435 responses were not 2xx or 3xx: the server did not serve "
+        "the file")
+
+
+def test_wrk_without_a_server_quotes_wrk() -> None:
+    assert parse_error("wrk_latency", sample("wrk-refused.txt")) == (
+        "wrk_latency: no 'Requests/sec:' line in output (tool said: 'unable to connect to "
+        "127.0.0.1:18080 Connection refused')")
+
+
+@pytest.mark.parametrize(("unit", "ms"), [("us", 0.00164), ("s", 1640.0)])
+def test_wrk_latency_units(unit: str, ms: float) -> None:
+    text = sample("wrk-latency.txt").replace("99%    1.64ms", f"99%    1.64{unit}")
+    assert parse("wrk_latency", text)["latency_p99_ms"] == pytest.approx(ms)
+
+
+def test_wrk_without_latency_distribution() -> None:
+    text = re.sub(r"  Latency Distribution\n(.*%.*\n)+", "", sample("wrk-latency.txt"))
+    assert "run with --latency" in parse_error("wrk_latency", text)
