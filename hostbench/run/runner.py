@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from hostbench.errors import HostbenchError
-from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
+from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
@@ -30,6 +30,7 @@ from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores
+from hostbench.run.services import ServiceError, ServiceInEnvironment
 from hostbench.run.workloads import Workload
 from hostbench.stack.targets import SCRATCH_DIR, Target
 
@@ -55,6 +56,7 @@ class RunContext:
     prepared: set[tuple[str, str]] = field(default_factory=set)
     completed: set[tuple[str, str, int]] = field(default_factory=set)  # keys of ok trials
     sources: dict[str, str] = field(default_factory=dict)  # env -> address it connects from
+    clients_set_up: set[tuple[str, str]] = field(default_factory=set)  # service workloads
 
 
 def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
@@ -72,6 +74,18 @@ def scratch_file(workload: Workload) -> str:
     return f"{SCRATCH_DIR}/hostbench-{workload.name}.dat"
 
 
+def service_dir(workload: Workload) -> str:
+    return f"{SCRATCH_DIR}/hostbench-{workload.name}.d"
+
+
+def _source(ctx: RunContext, env: str) -> str:
+    """The address ``env`` connects to the host from, which is also where the host reaches it
+    (asked once per run)."""
+    if env not in ctx.sources:
+        ctx.sources[env] = client_source(ctx.executors[env], ctx.targets[env].host_address)
+    return ctx.sources[env]
+
+
 def _extras(ctx: RunContext, workload: Workload, env: str) -> dict[str, str | int | float]:
     extra: dict[str, str | int | float] = {"memory_mib": ctx.targets[env].memory_mib}
     if workload.scratch_mib:
@@ -79,15 +93,35 @@ def _extras(ctx: RunContext, workload: Workload, env: str) -> dict[str, str | in
     if workload.host_server:
         extra["server_address"] = ctx.targets[env].host_address
         extra["port"] = workload.host_server.port
+    if workload.service:
+        extra["service_address"] = _source(ctx, env)
+        extra["client_address"] = ctx.targets[env].host_address
+        extra["port"] = workload.service.port
+        extra["service_dir"] = service_dir(workload)
     return extra
 
 
-def _prepare(ctx: RunContext, workload: Workload, env: str) -> None:
-    """Once per workload and environment: the scratch directory exists."""
-    if workload.scratch_mib and (workload.name, env) not in ctx.prepared:
-        result = ctx.executors[env].run(["mkdir", "-p", SCRATCH_DIR], 60)
-        if result.exit_code != 0:
-            raise HostbenchError(f"cannot create {SCRATCH_DIR}: {result.stderr.strip()}")
+def _checked(result: ExecResult, what: str) -> None:
+    if result.exit_code != 0:
+        raise HostbenchError(f"{what} failed, exit code {result.exit_code}: "
+                             f"{(result.stderr or result.stdout).strip()[-300:]}")
+
+
+def _prepare(ctx: RunContext, workload: Workload, env: str, values: dict[str, object]) -> None:
+    """Once per workload and environment: the scratch directory exists; a service's directory
+    is new and its setup has run."""
+    if (workload.name, env) in ctx.prepared:
+        return
+    executor = ctx.executors[env]
+    if workload.scratch_mib:
+        _checked(executor.run(["mkdir", "-p", SCRATCH_DIR], 60), f"creating {SCRATCH_DIR}")
+    if workload.service:
+        directory = service_dir(workload)
+        _checked(executor.run(["sh", "-c", 'rm -rf "$1" && mkdir -p "$1"', "sh", directory], 60),
+                 f"creating {directory}")
+        if workload.service.setup:
+            _checked(executor.run(workload.fill("service.setup", workload.service.setup, values),
+                                  workload.timeout_s), "service setup")
     ctx.prepared.add((workload.name, env))
 
 
@@ -102,32 +136,64 @@ def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str], raw
     return result
 
 
+def _host_tree(ctx: RunContext) -> str:
+    if not ctx.host_tree:
+        raise HostbenchError("host-side servers and load generators run from the image tree: "
+                             "the targets need a bare-metal entry with its rootfs")
+    return ctx.host_tree
+
+
 def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
                  raw: Path) -> ExecResult:
     executor = ctx.executors[env]
+    if workload.service is not None:
+        return _with_service(ctx, workload, env, argv, raw)
     if workload.host_server is None:
         return executor.run(argv, workload.timeout_s)
     target, server = ctx.targets[env], workload.host_server
-    if not ctx.host_tree:
-        raise HostbenchError("host-side servers run from the image tree: the targets need a "
-                             "bare-metal entry with its rootfs")
-    if env not in ctx.sources:  # asked once per run
-        ctx.sources[env] = client_source(executor, target.host_address)
     with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
-                           ctx.host_tree, server_cores(target.cores),
+                           _host_tree(ctx), server_cores(target.cores),
                            raw.with_suffix(".server.log"), server.protocol,
-                           client=ctx.sources[env], tag=ctx.firewall_tag):
+                           client=_source(ctx, env), tag=ctx.firewall_tag):
         return executor.run(argv, workload.timeout_s)
+
+
+def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
+    """Where a service workload's client runs: the image tree on the host, on cores no
+    environment uses."""
+    return ChrootExecutor("load generator", _host_tree(ctx), server_cores(ctx.targets[env].cores))
+
+
+def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str],
+                  raw: Path) -> ExecResult:
+    """The service up inside ``env`` (its client setup run once), ``argv`` from the host."""
+    assert workload.service is not None
+    values = _extras(ctx, workload, env)
+    values = workload.values(ctx.suite, len(ctx.targets[env].cores), values)
+    client = load_generator(ctx, env)
+    spec = workload.service
+    with ServiceInEnvironment(
+            ctx.executors[env], workload.fill("service.command", spec.command, values),
+            str(values["service_address"]), spec.port,
+            f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
+            spec.ready_timeout_s, raw.with_suffix(".service.log")) as service:
+        if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:
+            _checked(client.run(workload.fill("client_setup", workload.client_setup, values),
+                                workload.timeout_s), "client setup")
+            ctx.clients_set_up.add((workload.name, env))
+        result = client.run(argv, workload.timeout_s)
+        gone = service.exited_early()
+    if gone:
+        raise ServiceError(gone)
+    return result
 
 
 def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning."""
     workload, env = ctx.workloads[planned.workload], planned.env
-    argv = workload.render(ctx.suite, cores=len(ctx.targets[env].cores),
-                           extra=_extras(ctx, workload, env))
     raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{env}.txt"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    command = shlex.join(argv)
+    command = shlex.join(workload.command)  # the template, until the values are known
     started = timestamp()
     result: ExecResult | None = None
     samples: tuple[Sample, ...] = ()
@@ -137,7 +203,11 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
     else:
         try:
-            _prepare(ctx, workload, env)
+            extra = _extras(ctx, workload, env)
+            cores = len(ctx.targets[env].cores)
+            argv = workload.render(ctx.suite, cores, extra)
+            command = shlex.join(argv)
+            _prepare(ctx, workload, env, workload.values(ctx.suite, cores, extra))
             result = _execute(ctx, workload, env, argv, raw, usage)
             ctx.workload_seconds += result.inside_s or result.wall_s
             if result.exit_code != 0:
@@ -170,14 +240,17 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
 
 
 def cleanup_scratch(ctx: RunContext) -> None:
-    """Remove the scratch files workloads made (the directories stay, they are empty)."""
+    """Remove the scratch files and service directories workloads made (the scratch directory
+    stays, it is empty)."""
     for workload_name, env in sorted(ctx.prepared):
         workload = ctx.workloads[workload_name]
-        if workload.scratch_mib and env not in ctx.dead:
+        made = ([scratch_file(workload)] if workload.scratch_mib else []) + (
+            [service_dir(workload)] if workload.service else [])
+        if made and env not in ctx.dead:
             try:
-                ctx.executors[env].run(["rm", "-f", scratch_file(workload)], 60)
+                ctx.executors[env].run(["rm", "-rf", *made], 60)
             except (TargetUnreachable, TrialTimeout) as exc:
-                ctx.console.print(f"[yellow]could not remove scratch file in {env}: {exc}[/]")
+                ctx.console.print(f"[yellow]could not remove scratch files in {env}: {exc}[/]")
 
 
 def _describe(ctx: RunContext, p: PlannedTrial) -> str:

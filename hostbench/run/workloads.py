@@ -3,7 +3,7 @@
 A workload file (``workloads/<name>.yaml``) looks like::
 
     description: CPU, sysbench prime-number events
-    category: cpu                       # cpu | memory | disk | network | kernel | hpc
+    category: cpu                       # cpu | memory | disk | network | kernel | hpc | service
     command: [sysbench, cpu, "--threads={threads}", "--time={duration}", run]
     parameters: {max_prime: 20000}      # optional defaults for {placeholders}
     durations: {quick: 5, standard: 30} # seconds per suite; in a suite iff listed
@@ -15,12 +15,26 @@ A workload file (``workloads/<name>.yaml``) looks like::
       port: 5201                        # ready when it listens there
     scratch_mib: 256                    # optional: a scratch file of this size
 
+A service workload (category ``service``) starts a server inside the environment for each trial
+and runs ``command`` as the load generator on the host, from the image tree, on cores no
+environment uses; bare metal's service runs in its chroot on the measured cores::
+
+    service:
+      command: [redis-server, --bind, "{service_address}", --port, "{port}"]
+      port: 6379                        # ready when the host can connect there
+      setup: [sh, -c, "..."]            # optional: once per run, inside the environment
+      ready_timeout_s: 60
+    client_setup: [sysbench, ..., prepare]  # optional: once per run, on the host, service up
+
 A metric's unit and direction are the parser's (declared once, in hostbench.run.parsers).
 Placeholders in ``command`` are plain ``{name}`` (``{{``/``}}`` for literal braces) and name a
 parameter, ``{duration}`` (the suite's), ``{threads}`` (the environment's cores unless a
 parameter overrides it), ``{memory_mib}`` (the environment's memory), ``{server_address}``
 and ``{port}`` (only with ``host_server``) and
-``{scratch_file}`` and ``{scratch_mib}`` (only with ``scratch_mib``).
+``{scratch_file}`` and ``{scratch_mib}`` (only with ``scratch_mib``), and ``{service_address}``
+(the environment's address as the host reaches it), ``{client_address}`` (the host's address as
+the service sees its clients), ``{port}`` and ``{service_dir}`` (a directory in the environment
+for the service's files, gone when the run ends; only with ``service``).
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ from hostbench.records import NotBool, Record, validated
 from hostbench.run.firewall import IpProtocol
 from hostbench.run.parsers import PARSERS, Metric
 
-CATEGORIES = ("cpu", "memory", "disk", "network", "kernel", "hpc")
+CATEGORIES = ("cpu", "memory", "disk", "network", "kernel", "hpc", "service")
 DEFAULT_MARGIN_PCT = 3.0
 """The practical margin m of a workload's verdicts when its file gives none: a difference within
 +-m% is no difference that matters."""
@@ -49,7 +63,10 @@ SERVER_VALUES = ("server_address", "port")
 """Placeholders provided by the runner when the workload has a ``host_server``."""
 SCRATCH_VALUES = ("scratch_file", "scratch_mib")
 """Placeholders available when the workload has ``scratch_mib``."""
-_RESERVED = frozenset(("duration", "memory_mib", *SERVER_VALUES, *SCRATCH_VALUES))
+SERVICE_VALUES = ("service_address", "port", "service_dir", "client_address")
+"""Placeholders available when the workload has a ``service``."""
+_RESERVED = frozenset(("duration", "memory_mib", *SERVER_VALUES, *SCRATCH_VALUES,
+                       *SERVICE_VALUES))
 """Names a parameter may not take (``threads`` may be overridden)."""
 
 def _param_value(value: Any) -> Any:
@@ -77,6 +94,16 @@ class HostServerSpec(Record):
         return [_fill(token, values) for token in self.command]
 
 
+class ServiceSpec(Record):
+    """A server started inside the environment for each trial, stopped when the trial ends;
+    ready when the host can connect to its TCP port."""
+
+    command: Annotated[list[Token], Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535), NotBool]
+    setup: Annotated[list[Token], Field(min_length=1)] | None = None
+    ready_timeout_s: Annotated[int, Field(ge=1), NotBool] = 60
+
+
 class WorkloadFile(Record):
     """The fields of a workload file."""
 
@@ -91,6 +118,8 @@ class WorkloadFile(Record):
     metrics: Annotated[list[Token], Field(min_length=1)]
     host_server: HostServerSpec | None = None
     scratch_mib: Annotated[int, Field(ge=1), NotBool] | None = None
+    service: ServiceSpec | None = None
+    client_setup: Annotated[list[Token], Field(min_length=1)] | None = None
     margin_pct: Annotated[float, Field(gt=0, le=50), NotBool] = Field(
         DEFAULT_MARGIN_PCT, description="a difference within +-margin_pct% counts as none "
                                         "(equivalent); never below the host's noise floor")
@@ -127,12 +156,11 @@ class Workload(WorkloadFile):
                               f"has no entry for suite {suite!r} (it has: "
                               f"{', '.join(self.durations)})") from None
 
-    def render(self, suite: str, cores: int, extra: Mapping[str, str | int | float]
-               ) -> list[str]:
-        """The command's argv for ``suite`` on ``cores`` cores, with runner-provided ``extra``
-        values (``memory_mib``, ``server_address``, ``port``, ``scratch_file``); one token stays
-        one element.
-        """
+    def values(self, suite: str, cores: int, extra: Mapping[str, str | int | float]
+               ) -> dict[str, Any]:
+        """Every placeholder's value for ``suite`` on ``cores`` cores, with runner-provided
+        ``extra`` values (``memory_mib``, ``server_address``, ``port``, ``scratch_file``,
+        ``service_address``, ``service_dir``)."""
         if cores < 1:
             raise ValueError(f"cores must be at least 1, got {cores}")
         own: dict[str, Any] = {"duration": self.duration(suite), "threads": cores,
@@ -142,12 +170,21 @@ class Workload(WorkloadFile):
         clash = sorted(set(own) & set(extra))
         if clash:
             raise ValueError(f"{self.name}: extra values {clash} would override the workload's own")
-        values = {**own, **extra}
+        return {**own, **extra}
+
+    def render(self, suite: str, cores: int, extra: Mapping[str, str | int | float]
+               ) -> list[str]:
+        """The command's argv for ``suite`` on ``cores`` cores (see ``values``); one token
+        stays one element."""
+        return self.fill("command", self.command, self.values(suite, cores, extra))
+
+    def fill(self, key: str, tokens: Sequence[str], values: Mapping[str, Any]) -> list[str]:
+        """``tokens`` (the field ``key`` of the file) with ``values`` filled in."""
         argv = []
-        for token in self.command:
+        for token in tokens:
             missing = [n for n in _placeholders(token) if n not in values]
             if missing:
-                raise ConfigError(self.source, "command",
+                raise ConfigError(self.source, key,
                                   f"placeholder {{{missing[0]}}} in {token!r} has no value: "
                                   "the runner must provide it (have: "
                                   f"{', '.join(sorted(values))})")
@@ -181,7 +218,9 @@ def _fill(token: str, values: Mapping[str, Any]) -> str:
 
 
 _NEEDS = {**{name: " (only with host_server)" for name in SERVER_VALUES},
-          **{name: " (only with scratch_mib)" for name in SCRATCH_VALUES}}
+          **{name: " (only with scratch_mib)" for name in SCRATCH_VALUES},
+          **{name: " (only with service)" for name in ("service_address", "service_dir",
+                                                        "client_address")}}
 
 
 def _check_placeholders(source: str, key: str, command: Sequence[str],
@@ -227,17 +266,39 @@ def _check_consistency(w: Workload) -> None:
         raise fail("timeout_s", f"must exceed the longest duration ({w.durations[longest]} s, "
                                 f"suite {longest!r}), got {w.timeout_s}")
     if w.host_server is not None:
+        if w.service is not None:
+            raise fail("host_server", "a workload has a host_server or a service, not both")
         _check_placeholders(w.source, "host_server.command", w.host_server.command,
                             SERVER_VALUES)
+    if (w.category == "service") != (w.service is not None):
+        raise fail("category", "is 'service' exactly when the workload has a service")
+    if w.client_setup is not None and w.service is None:
+        raise fail("client_setup", "needs a service to set up")
     allowed = {*BUILTIN_VALUES, *w.parameters}
     if w.host_server is not None:
         allowed.update(SERVER_VALUES)
     if w.scratch_mib is not None:
         allowed.update(SCRATCH_VALUES)
+    if w.service is not None:
+        allowed.update(SERVICE_VALUES)
     used = _check_placeholders(w.source, "command", w.command, allowed)
+    for key, tokens in _service_commands(w):
+        used |= _check_placeholders(w.source, key, tokens, allowed)
     unused = sorted(set(w.parameters) - used)
     if unused:
         raise fail(f"parameters.{unused[0]}", "is not used by command")
+
+
+def _service_commands(w: Workload) -> list[tuple[str, list[str]]]:
+    """(field, argv template) of every command a service workload runs besides ``command``."""
+    if w.service is None:
+        return []
+    found = [("service.command", w.service.command)]
+    if w.service.setup is not None:
+        found.append(("service.setup", w.service.setup))
+    if w.client_setup is not None:
+        found.append(("client_setup", w.client_setup))
+    return found
 
 
 def load_workload(path: Path | str) -> Workload:

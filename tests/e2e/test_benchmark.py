@@ -3,6 +3,7 @@ by the direct module; results in SQLite; parity refusals; a killed run resumed."
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import docker
 import libvirt
 import pytest
+from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
 from hostbench.commands.parity import access
@@ -29,6 +32,9 @@ from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
 from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
+from hostbench.run.records import TrialRecord
+from hostbench.run.runner import RunContext, cleanup_scratch, run_trial
+from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import StackSpec
@@ -362,6 +368,99 @@ def test_hpcc_runs_on_bare_metal_and_in_the_container_with_openblas(env, e2e_spe
     gflops = {x.env: x.value for x in run.samples() if x.metric == "hpl_gflops"}
     assert set(gflops) == {"bare", "container"} and all(v > 0 for v in gflops.values())
     assert not list(Path(stack.targets["bare"].scratch).glob("*.d"))
+
+
+def _load_generator_cores(stop: threading.Event, seen: dict[str, set[str]]) -> None:
+    """Until ``stop``: the Cpus_allowed_list of every load generator process on the host."""
+    while not stop.is_set():
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if argv[0] == b"redis-benchmark" or (
+                        argv[0] == b"sysbench" and b"--mysql-user=sbtest" in argv):
+                    status = (entry / "status").read_text()
+                    allowed = re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.MULTILINE)
+                    if allowed:
+                        seen.setdefault(argv[0].decode(), set()).add(allowed.group(1))
+            except (OSError, IndexError):
+                continue
+        time.sleep(0.1)
+
+
+SERVERS = ("redis-server", "mariadbd", "nginx")
+
+
+def _servers_left(stack) -> dict[str, str]:
+    """Service processes still running on the host and in the VM and the container."""
+    left = {}
+    host = subprocess.run(["pgrep", "-a", "-x", "|".join(SERVERS)], capture_output=True,
+                          text=True).stdout.strip()
+    if host:
+        left["host"] = host
+    for name in ("vm", "container"):
+        found = executor_for(stack.targets[name], access(stack)).run(
+            ["sh", "-c", f"pgrep -a -x '{'|'.join(SERVERS)}' || true"], 60).stdout.strip()
+        if found:
+            left[name] = found
+    return left
+
+
+def test_services_run_inside_each_environment_and_their_clients_off_the_measured_cores(
+        env, e2e_spec, stack):
+    """Redis and MariaDB inside bare metal, the VM and the container, redis-benchmark and
+    sysbench on the host: never on a core an environment uses, read from /proc/<pid>/status
+    while they run; afterwards no server runs anywhere and their directories are gone."""
+    seen: dict[str, set[str]] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_load_generator_cores, args=(stop, seen), daemon=True)
+    watcher.start()
+    try:
+        proc = fab(env, e2e_spec, "benchmark", "--suite", "felter", "--workload",
+                   "service-redis-1client,service-mariadb-oltp-ro", "--repeat", "1",
+                   "--warmup", "0")
+    finally:
+        stop.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    with store(env) as s:
+        run = s.load(s.latest_run_id())
+    measured = {(x.workload, x.env) for x in run.samples()}
+    assert measured == {(w, e) for w in ("service-redis-1client", "service-mariadb-oltp-ro")
+                        for e in ("bare", "vm", "container")}
+    assert set(seen) == {"redis-benchmark", "sysbench"}, seen
+    free = server_cores(tuple(e2e_spec.cores))
+    assert all(cores == free for lists in seen.values() for cores in lists), (seen, free)
+    assert not set(map(str, e2e_spec.cores)) & {c for lists in seen.values() for c in lists}
+    assert _servers_left(stack) == {}
+    assert not list(Path(stack.targets["bare"].scratch).glob("*.d"))
+
+
+def test_a_service_that_cannot_start_fails_its_trial_with_its_own_words_everywhere(
+        stack, tmp_path):
+    """redis-server refusing its configuration: each environment's trial fails with Redis's
+    message, and nothing is left running in any environment or on the host."""
+    catalogue = load_catalogue()
+    good = catalogue["service-redis-1client"]
+    assert good.service is not None
+    broken = good.model_copy(update={"service": good.service.model_copy(update={"command": [
+        "redis-server", "--bind", "{service_address}", "--port", "{port}",
+        "--no-such-directive", "yes"]})})
+    saved: list[TrialRecord] = []
+    ctx = RunContext("e2e-broken-service", "felter", stack.targets,
+                     {broken.name: broken}, {n: executor_for(t, access(stack))
+                                             for n, t in stack.targets.items()},
+                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
+                     host_tree=stack.targets["bare"].rootfs)
+    for position, name in enumerate(("bare", "vm", "container")):
+        run_trial(ctx, PlannedTrial(workload=broken.name, trial=0, warmup=False, env=name,
+                                    position=position))
+    cleanup_scratch(ctx)
+    assert [t.status for t in saved] == ["failed"] * 3
+    for trial in saved:
+        assert "service sh exited before it accepted connections" not in trial.error
+        assert "redis-server exited before it accepted connections: exit code 1" in trial.error
+        assert "Bad directive or wrong number of arguments" in trial.error, trial.error
+    assert _servers_left(stack) == {}
 
 
 def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):

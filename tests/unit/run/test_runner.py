@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from hostbench.run.records import TrialRecord
-from hostbench.run.runner import RunContext, cleanup_scratch, run_plan, trial_progress
+from hostbench.run.runner import (
+    RunContext,
+    cleanup_scratch,
+    load_generator,
+    run_plan,
+    trial_progress,
+)
 from hostbench.run.schedule import plan
 from hostbench.run.workloads import load_catalogue
 from tests.unit.fakes import INSIDE_S, SYSBENCH_EPS, FakeHost, fake_targets, load, timing_out
@@ -94,4 +101,28 @@ def test_scratch_directories_are_made_once_and_files_removed_at_the_end(tmp_path
     for name in ENVS:
         calls = [c[0] for c in host.made[name].calls]
         assert calls.count("mkdir") == 1 and calls[-1] == "rm"
-        assert host.made[name].calls[-1] == ["rm", "-f", "/scratch/hostbench-disk-fio-randread.dat"]
+        assert host.made[name].calls[-1] == ["rm", "-rf",
+                                             "/scratch/hostbench-disk-fio-randread.dat"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or len(os.sched_getaffinity(0)) < 2,
+                    reason="the bare-metal executor needs root, and a core to spare")
+def test_the_load_generator_runs_from_the_image_tree_on_cores_no_environment_uses(targets):
+    ctx = RunContext("run-1", "quick", targets, load_catalogue(), {}, lambda _t: None,
+                     Path("/tmp"), Console(file=io.StringIO()), host_tree="/")
+    measured = {core for t in targets.values() for core in t.cores}
+    for env in ENVS:
+        client = load_generator(ctx, env)
+        assert client.rootfs == "/"
+        result = client.run(["grep", "Cpus_allowed_list", "/proc/self/status"], 30)
+        allowed = _cpu_list(result.stdout.split(":", 1)[1].strip())
+        assert allowed and not allowed & measured, (allowed, measured)
+
+
+def _cpu_list(text: str) -> set[int]:
+    """``0-2,5`` as {0, 1, 2, 5}."""
+    cores: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cores.update(range(int(first), int(last or first) + 1))
+    return cores

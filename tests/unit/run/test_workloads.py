@@ -22,11 +22,17 @@ from hostbench.run.workloads import (
 
 EXTRA = {"server_address": "192.168.122.1", "port": "5201",
          "scratch_file": "/scratch/hostbench-scratch.bin", "memory_mib": 1024}
+SERVICE_EXTRA = {"service_address": "192.168.150.10", "client_address": "192.168.150.1",
+                 "port": "6379", "service_dir": "/scratch/hostbench-svc.d", "memory_mib": 1024}
 STANDARD_ONLY = {"hpc-hpcc", "disk-fio-randwrite", "disk-fio-randrw", "disk-fio-seqread",
                  "disk-fio-seqwrite", "net-sockperf-udp-latency", "net-iperf3-reverse",
                  "net-iperf3-parallel"}
+SERVICES = {"service-redis-1client", "service-redis-50clients", "service-mariadb-oltp-ro",
+            "service-mariadb-oltp-rw"}
+STANDARD_ONLY |= SERVICES
 SHIPPED = {"cpu-sysbench", "memory-sysbench", "disk-fio-randread", "net-iperf3",
-           "net-sockperf-latency", "kernel-stress-ng-switch", *STANDARD_ONLY}
+           "net-sockperf-latency", "kernel-stress-ng-switch", "service-nginx-wrk",
+           *STANDARD_ONLY}
 
 
 def _valid() -> dict[str, Any]:
@@ -78,7 +84,7 @@ def test_quick_is_a_representative_subset_and_standard_runs_everything():
 @pytest.mark.parametrize("suite", ["quick", "standard"])
 def test_every_shipped_workload_renders_for_both_suites(suite):
     for workload in select(load_catalogue(), suite):
-        argv = workload.render(suite, 2, EXTRA)
+        argv = workload.render(suite, 2, SERVICE_EXTRA if workload.service else EXTRA)
         assert argv and all(isinstance(token, str) for token in argv)
         assert not any(re.search(r"\{\w+\}", token) for token in argv), argv  # all filled
         if any("{duration}" in token for token in workload.command):
@@ -86,6 +92,24 @@ def test_every_shipped_workload_renders_for_both_suites(suite):
         if workload.host_server is not None:
             server = workload.host_server.render(EXTRA["server_address"])
             assert EXTRA["server_address"] in server and str(workload.host_server.port) in server
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES | {"service-nginx-wrk"}))
+def test_every_service_workload_renders_its_service_setup_and_client(name):
+    workload = load_catalogue()[name]
+    assert workload.service is not None and workload.category == "service"
+    values = workload.values("standard", 1, SERVICE_EXTRA)
+    commands = [workload.render("standard", 1, SERVICE_EXTRA),
+                workload.fill("service.command", workload.service.command, values)]
+    if workload.service.setup:
+        commands.append(workload.fill("service.setup", workload.service.setup, values))
+    if workload.client_setup:
+        commands.append(workload.fill("client_setup", workload.client_setup, values))
+    for argv in commands:
+        assert not any(re.search(r"(?<!\{)\{\w+\}(?!\})", token) for token in argv), argv
+    assert "192.168.150.10" in " ".join(commands[0]) + " ".join(commands[1])
+    if "mariadb" in name:  # the user may connect from the host's address only
+        assert "192.168.150.1" in commands[2] and "@'%'" not in " ".join(commands[2])
 
 
 def test_shipped_workloads_render_as_expected():
@@ -169,6 +193,9 @@ def _with(**changes: Any) -> dict[str, Any]:
 
 NETWORK = {"command": ["iperf3", "-c", "{server_address}", "-p", "{port}", "-t", "{duration}"],
            "parameters": {}}
+SERVICE = {"category": "service", "parameters": {},
+           "command": ["redis-benchmark", "-h", "{service_address}", "-p", "{port}"],
+           "service": {"command": ["redis-server", "--bind", "{service_address}"], "port": 6379}}
 
 
 @pytest.mark.parametrize(("data", "field", "words"), [
@@ -206,6 +233,22 @@ NETWORK = {"command": ["iperf3", "-c", "{server_address}", "-p", "{port}", "-t",
     (_with(**NETWORK, host_server={"command": ["iperf3", "-s"], "port": 5201, "tls": True}),
      "host_server.tls", "not a known field (known: command, port, protocol)"),
     (_with(scratch_mib=0), "scratch_mib", "greater than or equal to 1"),
+    (_with(**{**SERVICE, "category": "cpu"}), "category",
+     "exactly when the workload has a service"),
+    (_with(category="service"), "category", "exactly when the workload has a service"),
+    (_with(**NETWORK, host_server={"command": ["iperf3", "-s"], "port": 5201},
+           client_setup=["x"]), "client_setup", "needs a service"),
+    (_with(**{**SERVICE, "service": {"command": ["redis-server", "--dir", "{scratch_file}"],
+                                     "port": 6379}}), "service.command", "{scratch_file}"),
+    (_with(**{**SERVICE, "service": {"command": ["redis-server"], "port": 6379,
+                                     "setup": ["sh", "{server_address}"]}}),
+     "service.setup", "{server_address}"),
+    (_with(**SERVICE, host_server={"command": ["iperf3", "-s"], "port": 5201}),
+     "host_server", "a host_server or a service, not both"),
+    (_with(**{**SERVICE, "service": {"command": ["redis-server"], "port": 6379,
+                                     "ready_timeout_s": 0}}),
+     "service.ready_timeout_s", "greater than or equal to 1"),
+    (_with(**SERVICE, client_setup=["sysbench", "{nonesuch}"]), "client_setup", "{nonesuch}"),
 ])
 def test_malformed_workloads_name_file_and_field(tmp_path, data, field, words):
     path = _write(tmp_path, data, "broken-workload.yaml")

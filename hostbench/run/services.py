@@ -1,0 +1,121 @@
+"""Services inside an environment (Redis, MariaDB, nginx): started for one trial, ready when the
+host can connect to them, stopped with their whole process group when the trial ends."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+from types import TracebackType
+
+from hostbench.errors import HostbenchError
+from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
+from hostbench.reach.ssh import TargetUnreachable
+
+# Records the service's process group (coreutils timeout makes one for it) in "$1", then
+# becomes the service.
+_RECORD_GROUP = 'cut -d " " -f 5 /proc/$$/stat > "$1"; shift; exec "$@"'
+# Ends the recorded process group: TERM, then KILL after $2 tenths of a second (dash's kill
+# takes a negative pid, a group, after -s SIGNAL --, never after -SIGNAL).
+# The file may still be on its way when an interrupt stops a service that is starting.
+_STOP_GROUP = ('f=$1; i=0; while [ ! -s "$f" ] && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.1; '
+               'done; [ -s "$f" ] || exit 0; g=$(cat "$f"); kill -s TERM -- -"$g" 2>/dev/null; '
+               'i=0; while kill -s 0 -- -"$g" 2>/dev/null; do i=$((i + 1)); '
+               'if [ "$i" -gt "$2" ]; then kill -s KILL -- -"$g" 2>/dev/null; fi; sleep 0.1; '
+               'done; rm -f "$f"')
+STOP_GRACE_S = 30
+CONNECT_TIMEOUT_S = 1.0
+
+
+class ServiceError(HostbenchError):
+    pass
+
+
+def accepts(address: str, port: int) -> bool:
+    """Whether something accepts TCP connections at address:port (connected and closed)."""
+    try:
+        with socket.create_connection((address, port), timeout=CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+def _output(result: ExecResult | BaseException | None) -> str:
+    if isinstance(result, ExecResult):
+        return f"exit code {result.exit_code}: {(result.stderr or result.stdout).strip()[-300:]}"
+    return f"{type(result).__name__}: {result}" if result else "no output"
+
+
+class ServiceInEnvironment:
+    """Context manager: ``argv`` runs inside the environment (through ``executor``, under its
+    timeout and guard) until the block ends, then its process group is stopped; entering fails
+    with the service's own output when it exits or does not accept connections in time.
+    ``group_file`` (in the environment) holds its process group while it runs."""
+
+    def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
+                 group_file: str, timeout_s: float, ready_timeout_s: float, log: Path) -> None:
+        self.executor, self.argv, self.address, self.port = executor, argv, address, port
+        self.group_file, self.timeout_s, self.ready_timeout_s = group_file, timeout_s, \
+            ready_timeout_s
+        self.log = log
+        self.result: ExecResult | BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name=f"service {argv[0]}",
+                                        daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.result = self.executor.run(["sh", "-c", _RECORD_GROUP, "sh", self.group_file,
+                                             *self.argv], self.timeout_s)
+        except (TargetUnreachable, TrialTimeout, HostbenchError) as exc:
+            self.result = exc
+
+    def __enter__(self) -> ServiceInEnvironment:
+        if accepts(self.address, self.port):
+            raise ServiceError(f"{self.address}:{self.port} already accepts connections before "
+                               f"{self.argv[0]} starts: stop whatever listens there")
+        self.executor.run(["rm", "-f", self.group_file], 60)  # a killed run's, never stopped
+        self._thread.start()
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not accepts(self.address, self.port):
+            if not self._thread.is_alive():
+                raise ServiceError(f"service {self.argv[0]} exited before it accepted "
+                                   f"connections: {_output(self.result)}")
+            if time.monotonic() > deadline:
+                raise ServiceError(f"service {self.argv[0]} did not accept connections on "
+                                   f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
+                                   f" s; see {self.log}")
+            time.sleep(0.1)
+
+    def exited_early(self) -> str | None:
+        """Why the service is gone before it was stopped, if it is."""
+        if self._thread.is_alive():
+            return None
+        return f"service {self.argv[0]} exited during the trial: {_output(self.result)}"
+
+    def stop(self) -> None:
+        """End the service's process group (TERM, then KILL) and wait for it; idempotent."""
+        if self._thread.is_alive():
+            # unreachable: the guard ends it with the connection, its timeout at the latest
+            with suppress(TargetUnreachable, TrialTimeout):
+                self.executor.run(["sh", "-c", _STOP_GROUP, "sh", self.group_file,
+                                   str(STOP_GRACE_S * 10)], STOP_GRACE_S + 30)
+            self._thread.join(STOP_GRACE_S + 30)
+        if isinstance(self.result, ExecResult):
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            self.log.write_text(f"$ {' '.join(self.argv)}\n# {_output(self.result)}\n"
+                                f"## stdout\n{self.result.stdout}\n## stderr\n"
+                                f"{self.result.stderr}\n")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

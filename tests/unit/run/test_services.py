@@ -1,0 +1,116 @@
+"""Services inside an environment, here the host itself through the bare-metal executor (chroot
+into /): ready when they accept connections, stopped with their whole process group, however the
+trial ends; a service that cannot start fails with its own words and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hostbench.reach.executors import ChrootExecutor
+from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the bare-metal executor needs root")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Pids whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10
+             ) -> ServiceInEnvironment:
+    executor = ChrootExecutor("bare", "/", str(min(os.sched_getaffinity(0))))
+    return ServiceInEnvironment(executor, argv, "127.0.0.1", port, str(tmp_path / "group"),
+                                timeout_s=120, ready_timeout_s=ready_s, log=tmp_path / "log")
+
+
+def _server(port: int, marker: str) -> list[str]:
+    """A TCP server that also starts a child of its own (as nginx starts workers)."""
+    return ["sh", "-c", f"sleep 300 & exec python3 -c 'import socket, time; "
+                        f"s = socket.create_server((\"127.0.0.1\", {port})); time.sleep(300)' "
+                        f"{marker}"]
+
+
+def test_a_service_is_ready_when_it_accepts_and_its_whole_group_goes_when_it_stops(tmp_path):
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    with _service(tmp_path, _server(port, marker), port) as service:
+        assert accepts("127.0.0.1", port) and service.exited_early() is None
+        group = int((tmp_path / "group").read_text())
+        members = _group(group)
+        assert len(members) == 3  # timeout, the server, its child
+        assert set(_processes_with(marker)) & set(members)
+    assert not accepts("127.0.0.1", port) and not _processes_with(marker)
+    assert not _group(group) and not (tmp_path / "group").exists()
+
+
+def _group(group: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == group:
+                    members.append(int(entry))
+            except ProcessLookupError:
+                continue
+    return members
+
+
+def test_an_interrupt_inside_the_trial_still_stops_the_service(tmp_path):
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    with pytest.raises(KeyboardInterrupt), _service(tmp_path, _server(port, marker), port):
+        raise KeyboardInterrupt
+    assert not _processes_with(marker) and not accepts("127.0.0.1", port)
+
+
+def test_a_service_that_cannot_start_fails_with_its_own_message(tmp_path):
+    port = _free_port()
+    failing = ["sh", "-c", "echo '*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***' >&2; exit 1"]
+    with pytest.raises(ServiceError) as info, _service(tmp_path, failing, port):
+        pass
+    assert str(info.value) == ("service sh exited before it accepted connections: exit code 1: "
+                               "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***")
+
+
+def test_a_service_that_never_listens_is_stopped_when_its_time_is_up(tmp_path):
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    with pytest.raises(ServiceError, match=r"did not accept connections on 127\.0\.0\.1:\d+ "
+                                           r"within 1 s"), \
+            _service(tmp_path, ["sh", "-c", "sleep 300", marker], port, ready_s=1):
+        pass
+    assert not _processes_with(marker)
+
+
+def test_a_service_that_dies_during_the_trial_says_so(tmp_path):
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    with _service(tmp_path, _server(port, marker), port) as service:
+        os.killpg(int((tmp_path / "group").read_text()), 9)
+        service._thread.join(10)
+        assert service.exited_early() == (
+            "service sh exited during the trial: exit code 137: Killed")
+
+
+def test_something_already_listening_is_not_taken_for_the_service(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        port = other.getsockname()[1]
+        with pytest.raises(ServiceError, match="already accepts connections before sleep"), \
+                _service(tmp_path, ["sleep", "1"], port):
+            pass
