@@ -20,7 +20,7 @@ DEFAULT_STACK = "local"
 TARGETS = {"stack": f"stack whose targets to use (default {DEFAULT_STACK})",
            "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"}
 TRIALS = {
-    "suite": "quick | standard (default quick)",
+    "suite": "quick | standard | felter (default quick)",
     "repeat": "measured rounds per workload (default 5), or auto: more rounds while a verdict "
               "is inconclusive (see --min-repeat, --max-repeat, --budget-min)",
     "min_repeat": "with --repeat auto: the rounds every workload gets (default 5)",

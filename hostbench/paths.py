@@ -12,6 +12,7 @@ IMAGE_RECIPE_DIR = PROJECT_ROOT / "image"
 STACKS_DIR = PROJECT_ROOT / "stacks"
 WORKLOADS_DIR = PROJECT_ROOT / "workloads"
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+REFERENCES_DIR = PROJECT_ROOT / "references"
 
 
 def build_dir() -> Path:

@@ -1,5 +1,5 @@
-"""JSON Schemas of the stack config and workload files, for editors (YAML language servers);
-generated from the same pydantic models that validate the files. Regenerate with
+"""JSON Schemas of the stack config, workload and reference files, for editors (YAML language
+servers); generated from the same pydantic models that validate the files. Regenerate with
 `.venv/bin/python -m hostbench.commands.schemas` after changing a model."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hostbench.analysis.references import ReferenceFile
 from hostbench.paths import SCHEMAS_DIR
 from hostbench.run.parsers import PARSERS
 from hostbench.run.workloads import WorkloadFile
@@ -16,6 +17,7 @@ from hostbench.stack.spec import PREFIX, StackConfig
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 STACK_SCHEMA = "stack.schema.json"
 WORKLOAD_SCHEMA = "workload.schema.json"
+REFERENCE_SCHEMA = "reference.schema.json"
 
 
 def stack_schema() -> dict[str, Any]:
@@ -39,8 +41,15 @@ def workload_schema() -> dict[str, Any]:
     return {"$schema": DIALECT, **schema, "title": "hostbench workload (workloads/<name>.yaml)"}
 
 
+def reference_schema() -> dict[str, Any]:
+    """references/<publication>.yaml: published figures set beside ours in reports."""
+    return {"$schema": DIALECT, **ReferenceFile.model_json_schema(),
+            "title": "hostbench published reference (references/<publication>.yaml)"}
+
+
 def published() -> dict[str, dict[str, Any]]:
-    return {STACK_SCHEMA: stack_schema(), WORKLOAD_SCHEMA: workload_schema()}
+    return {STACK_SCHEMA: stack_schema(), WORKLOAD_SCHEMA: workload_schema(),
+            REFERENCE_SCHEMA: reference_schema()}
 
 
 def write(directory: Path = SCHEMAS_DIR) -> list[Path]:

@@ -12,6 +12,7 @@ import yaml
 
 from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
+from hostbench.analysis.references import ReferenceComparison, compare, load_references
 from hostbench.analysis.stats import ALPHA, VERDICTS, underpowered
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
@@ -27,6 +28,7 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import Margins, RunRecord, Sample
+from hostbench.run.workloads import load_catalogue
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -100,6 +102,51 @@ class FactorRow:
     p: str
     verdict: str
     kind: str
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """A published overhead beside ours, formatted."""
+
+    experiment: str
+    environment: str
+    published: str
+    published_kind: str  # slower, faster or equivalent (within our margin)
+    ours: str
+    ours_ci: str
+    ours_kind: str
+    agreement: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ReferenceSection:
+    """One publication: what it ran on, and its rows."""
+
+    title: str
+    authors: str
+    published: str
+    repository: str
+    hardware: str
+    software: str
+    rows: list[ReferenceRow]
+
+
+def _reference_sections(comparisons: Sequence[ReferenceComparison]) -> list[ReferenceSection]:
+    sections: dict[str, ReferenceSection] = {}
+    for c in comparisons:
+        ref, ours = c.reference, c.ours.overhead
+        assert ours is not None  # compare() keeps only environments with an overhead
+        section = sections.setdefault(ref.source, ReferenceSection(
+            ref.title, ref.authors, ref.published, ref.repository, ref.hardware, ref.software,
+            []))
+        section.rows.append(ReferenceRow(
+            experiment=c.figure.experiment, environment=c.ours.env.label,
+            published=percent(c.published_pct), published_kind=c.published,
+            ours=percent(ours.overhead_pct.value), ours_ci=interval(ours.overhead_pct),
+            ours_kind=ours.verdict, agreement=c.agreement,
+            note="; ".join(n for n in (c.figure.note, f"raw data: {c.figure.raw_data}") if n)))
+    return list(sections.values())
 
 
 @dataclass(frozen=True)
@@ -385,6 +432,7 @@ def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
         "overview": _overview_figure(out_dir, results),
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
+        "references": _reference_sections(compare(results, load_references(load_catalogue()))),
         "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),
         "verdict_counts": _verdict_counts(results),

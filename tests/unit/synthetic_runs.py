@@ -22,6 +22,7 @@ ENVS = ("bare", "vm", "container")
 METRICS: dict[str, tuple[str, str, bool]] = {
     "events_per_second": ("cpu-sysbench", "events/s", True),
     "read_lat_p99_us": ("disk-fio-randread", "us", False),
+    "read_iops": ("disk-fio-randread", "IO/s", True),
 }
 START = datetime(2026, 11, 26, 15, 8, 50, tzinfo=UTC)
 

@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from hostbench.commands.schemas import STACK_SCHEMA, WORKLOAD_SCHEMA, published, write
-from hostbench.paths import SCHEMAS_DIR, STACKS_DIR, WORKLOADS_DIR
+from hostbench.commands.schemas import (
+    REFERENCE_SCHEMA,
+    STACK_SCHEMA,
+    WORKLOAD_SCHEMA,
+    published,
+    write,
+)
+from hostbench.paths import REFERENCES_DIR, SCHEMAS_DIR, STACKS_DIR, WORKLOADS_DIR
 
 
 def test_the_published_schemas_are_up_to_date():
@@ -25,10 +31,13 @@ def test_the_schemas_describe_the_files(tmp_path):
     workload = json.loads((tmp_path / WORKLOAD_SCHEMA).read_text())
     assert "sysbench_cpu" in workload["properties"]["parser"]["enum"]
     assert workload["additionalProperties"] is False
+    reference = json.loads((tmp_path / REFERENCE_SCHEMA).read_text())
+    assert "source" not in reference["properties"] and "figures" in reference["required"]
 
 
 @pytest.mark.parametrize(("directory", "schema"), [(WORKLOADS_DIR, WORKLOAD_SCHEMA),
-                                                   (STACKS_DIR, STACK_SCHEMA)])
+                                                   (STACKS_DIR, STACK_SCHEMA),
+                                                   (REFERENCES_DIR, REFERENCE_SCHEMA)])
 def test_every_shipped_file_names_its_schema_for_editors(directory, schema):
     for path in sorted(directory.glob("*.yaml")):
         first = path.read_text().splitlines()[0]
