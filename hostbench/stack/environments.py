@@ -50,7 +50,10 @@ class VmOptions(Record):
     disk: Literal["qcow2-overlay", "raw"] = Field(
         "qcow2-overlay", description="a qcow2 overlay on the image, or a raw copy of it")
     cache: Literal["default", "none", "writeback", "writethrough", "directsync", "unsafe"] = (
-        Field("default", description="QEMU cache mode of the root disk"))
+        Field("none", description="QEMU cache mode of the root disk; none (the default) keeps "
+                                  "the host's page cache out of the guest's O_DIRECT I/O, as "
+                                  "bare metal's and the container's; default: QEMU's own "
+                                  "(writeback)"))
     io: Literal["default", "native", "threads"] = Field(
         "default", description="QEMU I/O mode of the root disk (native needs cache none)")
     cpu_model: Literal["auto", "default", "host-passthrough"] = Field(

@@ -4,6 +4,7 @@ sized as the stack says, reachable with the stack key; `down` leaves nothing beh
 from __future__ import annotations
 
 import re
+from xml.etree import ElementTree
 
 import docker
 import libvirt
@@ -72,6 +73,14 @@ def test_vm_vcpus_and_emulator_are_pinned(stack, e2e_spec, e2e_plan):
     assert domain.emulatorPinInfo(0) == expected
     assert domain.vcpusFlags(0) == len(e2e_spec.cores)
     assert domain.maxMemory() == e2e_spec.memory_mib * 1024
+
+
+def test_the_vm_disk_bypasses_the_hosts_page_cache_like_the_others(stack, e2e_plan):
+    """cache=none: the guest's O_DIRECT reads reach the disk, not the host's page cache."""
+    (vm,) = e2e_plan.vms
+    xml = libvirt.open(e2e_plan.libvirt_uri).lookupByName(vm.domain).XMLDesc(0)
+    root = next(d for d in ElementTree.fromstring(xml).iter("disk") if d.get("device") == "disk")
+    assert root.find("driver").get("cache") == "none"
 
 
 def test_the_vm_keeps_time_with_a_real_clocksource_not_jiffies(stack):

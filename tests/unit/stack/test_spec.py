@@ -94,7 +94,7 @@ def test_the_shipped_factors_stack_declares_one_factor_per_variant():
     spec = load_stack_file("factors", **HOST)
     changed = {e.name: (e.variant_of, e.changed_options()) for e in spec.environments}
     assert changed == {
-        "vm": (None, {}), "vm-raw": ("vm", {"disk": "raw", "cache": "none", "io": "native"}),
+        "vm": (None, {}), "vm-raw": ("vm", {"disk": "raw", "io": "native"}),
         "container": (None, {}), "container-hostnet": ("container", {"network": "host"}),
         "container-unconfined": ("container", {"seccomp": "unconfined"}),
         "container-overlay": ("container", {"storage": "overlay"}),
@@ -126,7 +126,7 @@ def test_environments_may_come_as_json_text_from_pulumi(tmp_path):
      "hostbench:environments[1].variant_of", "a variant varies its own kind"),
     ("    - {name: c, kind: lxc}\n", "hostbench:environments[0].kind", "'vm' or 'container'"),
     ("    - {name: Big_Name, kind: container}\n", "hostbench:environments[0].name", "pattern"),
-    ("    - {name: v, kind: vm, options: {io: native}}\n",
+    ("    - {name: v, kind: vm, options: {io: native, cache: writeback}}\n",
      "hostbench:environments[0].options", "needs cache 'none' or 'directsync'"),
     ("    - {name: v, kind: vm, options: {cpu_model: host-passthrough}}\n",
      "hostbench:environments[0].options.cpu_model", "only under KVM"),
