@@ -107,7 +107,8 @@ def _checked(result: ExecResult, what: str) -> None:
                              f"{(result.stderr or result.stdout).strip()[-300:]}")
 
 
-def _prepare(ctx: RunContext, workload: Workload, env: str, values: dict[str, object]) -> None:
+def _prepare(ctx: RunContext, workload: Workload, env: str, values: Mapping[str, object]
+             ) -> None:
     """Once per workload and environment: the scratch directory exists; a service's directory
     is new and its setup has run."""
     if (workload.name, env) in ctx.prepared:
@@ -125,13 +126,13 @@ def _prepare(ctx: RunContext, workload: Workload, env: str, values: dict[str, ob
     ctx.prepared.add((workload.name, env))
 
 
-def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str], raw: Path,
-             usage: Usage) -> ExecResult:
+def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str],
+             values: Mapping[str, object], raw: Path, usage: Usage) -> ExecResult:
     """The workload in ``env``, its neighbours quiet (``usage`` gets what they used)."""
     if ctx.neighbours is None:
-        return _with_server(ctx, workload, env, argv, raw)
+        return _with_server(ctx, workload, env, argv, values, raw)
     with ctx.neighbours.around(env) as measured:
-        result = _with_server(ctx, workload, env, argv, raw)
+        result = _with_server(ctx, workload, env, argv, values, raw)
     usage.cpu_s = measured.cpu_s
     return result
 
@@ -144,10 +145,10 @@ def _host_tree(ctx: RunContext) -> str:
 
 
 def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-                 raw: Path) -> ExecResult:
+                 values: Mapping[str, object], raw: Path) -> ExecResult:
     executor = ctx.executors[env]
     if workload.service is not None:
-        return _with_service(ctx, workload, env, argv, raw)
+        return _with_service(ctx, workload, env, argv, values, raw)
     if workload.host_server is None:
         return executor.run(argv, workload.timeout_s)
     target, server = ctx.targets[env], workload.host_server
@@ -165,11 +166,9 @@ def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
 
 
 def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-                  raw: Path) -> ExecResult:
+                  values: Mapping[str, object], raw: Path) -> ExecResult:
     """The service up inside ``env`` (its client setup run once), ``argv`` from the host."""
     assert workload.service is not None
-    values = _extras(ctx, workload, env)
-    values = workload.values(ctx.suite, len(ctx.targets[env].cores), values)
     client = load_generator(ctx, env)
     spec = workload.service
     with ServiceInEnvironment(
@@ -203,22 +202,22 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
     else:
         try:
-            extra = _extras(ctx, workload, env)
-            cores = len(ctx.targets[env].cores)
-            argv = workload.render(ctx.suite, cores, extra)
+            values = workload.values(ctx.suite, len(ctx.targets[env].cores),
+                                     _extras(ctx, workload, env))
+            argv = workload.fill("command", workload.command, values)
             command = shlex.join(argv)
-            _prepare(ctx, workload, env, workload.values(ctx.suite, cores, extra))
-            result = _execute(ctx, workload, env, argv, raw, usage)
+            _prepare(ctx, workload, env, values)
+            result = _execute(ctx, workload, env, argv, values, raw, usage)
             ctx.workload_seconds += result.inside_s or result.wall_s
             if result.exit_code != 0:
                 error = (f"exit code {result.exit_code}: "
                          f"{(result.stderr or result.stdout).strip()[-300:]}")
             else:
-                values = parse(workload.parser, result.stdout)
+                parsed = parse(workload.parser, result.stdout)
                 samples = tuple(
                     Sample(workload=workload.name, env=env, trial=planned.trial,
                            warmup=planned.warmup, position=planned.position, metric=m.name,
-                           value=values[m.name], unit=m.unit,
+                           value=parsed[m.name], unit=m.unit,
                            higher_is_better=m.higher_is_better, timestamp=started)
                     for m in workload.metric_specs)
         except TargetUnreachable as exc:
