@@ -3,6 +3,7 @@ handed to the caller (who stores it) as it finishes, failures recorded without s
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +33,7 @@ from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.services import ServiceError, ServiceInEnvironment
 from hostbench.run.workloads import Workload
+from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import SCRATCH_DIR, Target
 
 TrialSink = Callable[[TrialRecord], object]
@@ -161,8 +163,14 @@ def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
 
 def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
     """Where a service workload's client runs: the image tree on the host, on cores no
-    environment uses."""
-    return ChrootExecutor("load generator", _host_tree(ctx), server_cores(ctx.targets[env].cores))
+    environment uses (never on a measured one: with none left, the trial cannot run)."""
+    measured = {core for target in ctx.targets.values() for core in target.cores}
+    free = sorted(set(os.sched_getaffinity(0)) - measured)
+    if not free:
+        raise HostbenchError(f"no host core is left for the load generator: the environments "
+                             f"use cores {cpuset(sorted(measured))}, all this host has; give "
+                             "the stack fewer cores")
+    return ChrootExecutor("load generator", _host_tree(ctx), cpuset(free))
 
 
 def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str],

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from hostbench.errors import HostbenchError
 from hostbench.run.records import TrialRecord
 from hostbench.run.runner import (
     RunContext,
@@ -126,3 +127,12 @@ def _cpu_list(text: str) -> set[int]:
         first, _, last = part.partition("-")
         cores.update(range(int(first), int(last or first) + 1))
     return cores
+
+
+def test_a_service_trial_with_no_core_left_for_its_load_generator_cannot_run(tmp_path, targets):
+    every = tuple(sorted(os.sched_getaffinity(0)))
+    greedy = {name: t.model_copy(update={"cores": every}) for name, t in targets.items()}
+    ctx = RunContext("run-1", "quick", greedy, load_catalogue(), {}, lambda _t: None,
+                     tmp_path, Console(file=io.StringIO()), host_tree="/")
+    with pytest.raises(HostbenchError, match="no host core is left for the load generator"):
+        load_generator(ctx, "vm")
