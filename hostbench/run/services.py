@@ -17,12 +17,13 @@ from hostbench.reach.ssh import TargetUnreachable
 # Records the service's process group (coreutils timeout makes one for it) in "$1", then
 # becomes the service.
 _RECORD_GROUP = 'cut -d " " -f 5 /proc/$$/stat > "$1"; shift; exec "$@"'
-# Ends the recorded process group: TERM, then KILL after $2 tenths of a second (dash's kill
-# takes a negative pid, a group, after -s SIGNAL --, never after -SIGNAL).
+# Ends the recorded process group: TERM, then KILL after $2 tenths of a second, until no member
+# but zombies is left (a killed server's children wait for an init that may reap them late).
+# dash's kill takes a negative pid, a group, after -s SIGNAL --, never after -SIGNAL.
 # The file may still be on its way when an interrupt stops a service that is starting.
 _STOP_GROUP = ('f=$1; i=0; while [ ! -s "$f" ] && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.1; '
                'done; [ -s "$f" ] || exit 0; g=$(cat "$f"); kill -s TERM -- -"$g" 2>/dev/null; '
-               'i=0; while kill -s 0 -- -"$g" 2>/dev/null; do i=$((i + 1)); '
+               'i=0; while ps -o stat= --pgrp "$g" | grep -qv "^Z"; do i=$((i + 1)); '
                'if [ "$i" -gt "$2" ]; then kill -s KILL -- -"$g" 2>/dev/null; fi; sleep 0.1; '
                'done; rm -f "$f"')
 STOP_GRACE_S = 30
