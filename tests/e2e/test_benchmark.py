@@ -263,8 +263,11 @@ def test_ctrl_c_during_a_bare_metal_trial_leaves_nothing_running_and_resume_comp
                     "--warmup", "0")
     with store(env) as s:
         before = s.latest_run_id()
+    # Ctrl-C as a terminal sends it, even where this suite runs with SIGINT ignored (a background
+    # job of a non-interactive shell), which fab would otherwise inherit and keep
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not _host_processes(pattern) and proc.poll() is None and \
