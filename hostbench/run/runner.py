@@ -3,7 +3,6 @@ handed to the caller (who stores it) as it finishes, failures recorded without s
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,7 +29,7 @@ from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
-from hostbench.run.servers import HostServerProcess, server_cores
+from hostbench.run.servers import HostServerProcess, free_cores, server_cores
 from hostbench.run.services import ServiceError, ServiceInEnvironment
 from hostbench.run.workloads import Workload
 from hostbench.stack.spec import cpuset
@@ -165,7 +164,7 @@ def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
     """Where a service workload's client runs: the image tree on the host, on cores no
     environment uses (never on a measured one: with none left, the trial cannot run)."""
     measured = {core for target in ctx.targets.values() for core in target.cores}
-    free = sorted(set(os.sched_getaffinity(0)) - measured)
+    free = free_cores(measured)
     if not free:
         raise HostbenchError(f"no host core is left for the load generator: the environments "
                              f"use cores {cpuset(sorted(measured))}, all this host has; give "

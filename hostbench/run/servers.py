@@ -7,6 +7,7 @@ import ipaddress
 import os
 import subprocess
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -44,10 +45,14 @@ def is_listening(address: str, port: int, protocol: IpProtocol = "tcp",
     return False
 
 
+def free_cores(measured: Iterable[int]) -> list[int]:
+    """This host's usable cores that no environment uses."""
+    return sorted(set(os.sched_getaffinity(0)) - set(measured))
+
+
 def server_cores(measured: tuple[int, ...]) -> str:
     """Host cores not used by the environments; all of them when none is left."""
-    free = sorted(set(os.sched_getaffinity(0)) - set(measured))
-    return cpuset(free or sorted(os.sched_getaffinity(0)))
+    return cpuset(free_cores(measured) or sorted(os.sched_getaffinity(0)))
 
 
 class HostServerProcess:
