@@ -3,7 +3,10 @@ the Docker engine the container runtimes the stacks use."""
 
 from __future__ import annotations
 
+import grp
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -67,8 +70,28 @@ def ensure(daemon: Daemon, timeout: float = 60.0) -> str:
     )
 
 
+def kvm_device_access(device: Path = Path("/dev/kvm"), group: str = "kvm") -> str:
+    """Give the KVM device the group and mode udev gives it (root:kvm, group read-write) where
+    no udev ran. QEMU runs as a member of that group: if it cannot open the device, libvirt
+    finds KVM "not available now" after probing QEMU with it and probes again on every call
+    (30-70 s for each VM it defines or starts), even for TCG domains."""
+    if not device.exists():
+        return "no KVM device"
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        return f"no group {group} (QEMU's group): left as it is"
+    info = device.stat()
+    if info.st_gid == gid and info.st_mode & stat.S_IRWXG == stat.S_IRGRP | stat.S_IWGRP:
+        return f"{device} already group {group}, read-write"
+    os.chown(device, -1, gid)
+    os.chmod(device, stat.S_IMODE(info.st_mode) | stat.S_IRGRP | stat.S_IWGRP)
+    return f"{device} set to group {group}, read-write (as udev would)"
+
+
 def ensure_all() -> None:
     under_systemd = systemd_runs_services()
+    print(f"[setup] kvm device: {kvm_device_access()}")
     for daemon in DAEMONS:
         if under_systemd:
             state = "ready" if _ready(daemon) else "NOT ready (systemctl start it)"
