@@ -8,6 +8,8 @@ from fabric import task
 from hostbench.commands.benchmark import benchmark as run_benchmark
 from hostbench.commands.benchmark import calibrate as run_calibrate
 from hostbench.commands.benchmark import options_from_cli
+from hostbench.commands.lifecycle import lifecycle as run_lifecycle
+from hostbench.commands.lifecycle import lifecycle_options
 from hostbench.commands.parity import run_parity
 from hostbench.commands.provision import down as direct_down
 from hostbench.commands.provision import up as direct_up
@@ -77,6 +79,31 @@ def calibrate(c, stack=None, targets_file=None, suite=None, repeat=None, min_rep
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
         min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
         workload=workload, dry_run=dry_run, isolation=isolation)))
+
+
+@task(help={
+    "stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK}); it must be down",
+    "repeat": "create-to-ready cycles per environment, rotated (default 5)",
+    "env": "only these VMs and containers (comma-separated)",
+    "settle": "idle seconds before the footprint is read (default 20)",
+    "idle_window": "seconds the idle CPU time is measured over (default 10)",
+    "margin": "margin in percent of the VM-against-container verdicts (default 10)",
+    "density": "also start instances in steps of 1, 2, 4, ... until a budget",
+    "density_max": "with --density: the most instances of each environment (default 16)",
+    "density_memory": "with --density: MiB of memory per instance (default 256)",
+    "memory_budget": "with --density: host MiB all instances may take (default half the "
+                     "available memory, never more than available)",
+    "time_budget_min": "with --density: minutes per environment (default 20)",
+})
+def lifecycle(c, stack=DEFAULT_STACK, repeat=None, env=None, settle=None, idle_window=None,
+              margin=None, density=False, density_max=None, density_memory=None,
+              memory_budget=None, time_budget_min=None):
+    """Time to ready, idle footprint and (--density) density of the stack's VMs and containers."""
+    run_cli(lambda: run_lifecycle(lifecycle_options(
+        stack=stack, repeat=repeat, env=env, settle=settle, idle_window=idle_window,
+        margin=margin, density=density, density_max=density_max,
+        density_memory=density_memory, memory_budget=memory_budget,
+        time_budget_min=time_budget_min, command_line=shlex.join(sys.argv))))
 
 
 @task(help=TARGETS)

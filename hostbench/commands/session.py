@@ -96,7 +96,7 @@ def measure(session: Session) -> str:
     ctx: RunContext | None = None
     run_id = previous.id if previous else None
     status = "failed"
-    previous_signal = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous_signal = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
                                        opts.allow_mismatch, session.host)
@@ -211,7 +211,7 @@ def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: 
     return stopping
 
 
-def _sigterm_as_interrupt(_signum: int, _frame: object) -> None:
+def sigterm_as_interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 

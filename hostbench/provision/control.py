@@ -47,19 +47,56 @@ def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
     return "-1 100000" if tightest == float("inf") else f"{round(tightest * 100000)} 100000"
 
 
-def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT) -> float:
-    """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
+def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT) -> Path:
+    """The directory of the cgroup of process ``pid`` for ``controller`` (v1), or its v2 one."""
     lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        if "cpuacct" in controllers.split(","):
-            return int((root / "cpuacct" / path.lstrip("/") / "cpuacct.usage").read_text()) / 1e9
+        if controller in controllers.split(","):
+            return root / controller / path.lstrip("/")
     for line in lines:
         if line.startswith("0::"):
-            stat = (root / line[3:].lstrip("/") / "cpu.stat").read_text()
-            usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
-            return int(usage) / 1e6
-    raise ControlError(f"process {pid} is in no cpuacct or cgroup v2 hierarchy")
+            return root / line[3:].lstrip("/")
+    raise ControlError(f"process {pid} is in no {controller} or cgroup v2 hierarchy")
+
+
+def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT) -> float:
+    """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
+    folder = cgroup_dir(pid, "cpuacct", root)
+    if (folder / "cpuacct.usage").is_file():
+        return int((folder / "cpuacct.usage").read_text()) / 1e9
+    stat = (folder / "cpu.stat").read_text()
+    usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
+    return int(usage) / 1e6
+
+
+def cgroup_memory_bytes(pid: int, root: Path = CGROUP_ROOT) -> int:
+    """Memory charged to the cgroup of process ``pid`` (v1 usage_in_bytes, v2 memory.current)."""
+    folder = cgroup_dir(pid, "memory", root)
+    for name in ("memory.usage_in_bytes", "memory.current"):
+        if (folder / name).is_file():
+            return int((folder / name).read_text())
+    raise ControlError(f"{folder} has no memory usage file")
+
+
+def cgroup_pids(pid: int, root: Path = CGROUP_ROOT) -> list[int]:
+    """Every process in the (memory) cgroup of process ``pid``."""
+    text = (cgroup_dir(pid, "memory", root) / "cgroup.procs").read_text()
+    return [int(line) for line in text.split()]
+
+
+def process_memory_bytes(pid: int) -> tuple[int, int]:
+    """(PSS, RSS) of process ``pid``: its proportional share of the pages it maps, and all of
+    them."""
+    rollup = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        key, _, rest = line.partition(":")
+        rollup[key] = int(rest.split()[0]) * 1024
+    return rollup["Pss"], rollup["Rss"]
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -46,6 +46,22 @@ class DirectBackend:
         """Create and start the container; returns the host's address as seen from inside."""
         return docker_backend.gateway(docker_backend.create(self.docker, ctr, public_key))
 
+    def create_network(self) -> None:
+        libvirt_backend.create_network(self.libvirt, self.plan)
+
+    def create_pool(self) -> None:
+        self._pool = libvirt_backend.create_pool(self.libvirt, self.plan)
+
+    def import_image(self) -> None:
+        """The image's disk, kernel and initrd into the stack's pool (created before)."""
+        libvirt_backend.import_image(self.libvirt, self.pool(), self.plan)
+
+    def pool(self) -> libvirt.virStoragePool:
+        """The stack's storage pool (created before)."""
+        if self._pool is None:
+            self._pool = self.libvirt.storagePoolLookupByName(self.plan.pool)
+        return self._pool
+
     def create_vm(self, vm: VmPlan, public_key: str, show: Show) -> libvirt.virDomain:
         if self._pool is None:
             self._pool = libvirt_backend.create_shared(self.libvirt, self.plan, show)

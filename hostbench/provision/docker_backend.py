@@ -65,6 +65,11 @@ def stack_containers(dc: docker.DockerClient, plan: ResourcePlan) -> list[Contai
 
 def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Container:
     """Create and start the pinned, memory-limited container with SSH on 127.0.0.1 only."""
+    return start(create_stopped(dc, ctr, public_key), ctr)
+
+
+def create_stopped(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Container:
+    """The container created with the stack key in root's authorized_keys, not yet started."""
     try:
         dc.images.get(ctr.image)
     except docker.errors.ImageNotFound:
@@ -87,6 +92,11 @@ def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Cont
         raise DockerError(f"container {ctr.name} cannot be created: {exc.explanation}"
                           f"{RUNSC_HINT if 'runsc' in str(exc.explanation) else ''}") from None
     container.put_archive("/root", _authorized_keys_tar(public_key))
+    return container
+
+
+def start(container: Container, ctr: ContainerPlan) -> Container:
+    """Start a created container (removed again if it cannot start); returns it running."""
     try:
         container.start()
     except docker.errors.APIError as exc:
@@ -99,6 +109,18 @@ def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Cont
 def gateway(container: Container) -> str:
     """The host's address on the container's network (docker0's gateway)."""
     return container.attrs["NetworkSettings"]["Gateway"]
+
+
+def remove(dc: docker.DockerClient, ctr: ContainerPlan) -> None:
+    """One container gone, with its scratch directory; absent is fine."""
+    try:
+        dc.containers.get(ctr.name).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except ENGINE_ERRORS as exc:
+        raise DockerError(f"removing container {ctr.name} failed: {exc}") from None
+    if ctr.scratch_dir is not None:
+        shutil.rmtree(ctr.scratch_dir, ignore_errors=True)
 
 
 def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:

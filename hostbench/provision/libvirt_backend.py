@@ -144,22 +144,39 @@ def exists(conn: libvirt.virConnect, plan: ResourcePlan) -> list[str]:
     return found
 
 
-def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
-                  ) -> libvirt.virStoragePool:
-    """The network, the pool and the volumes every VM of the stack uses."""
-    show("network")
+def create_network(conn: libvirt.virConnect, plan: ResourcePlan) -> None:
+    """The NAT network the stack's VMs share, started."""
     network = conn.networkDefineXML(network_xml(plan.network))
     network.create()
-    show("storage pool")
+
+
+def create_pool(conn: libvirt.virConnect, plan: ResourcePlan) -> libvirt.virStoragePool:
+    """The stack's storage pool, built and started (empty)."""
     pool = conn.storagePoolDefineXML(pool_xml(plan.pool, plan.pool_path), 0)
     pool.build(0)
     pool.create(0)
-    show("volumes: base disk, kernel, initrd")
+    return pool
+
+
+def import_image(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan
+                 ) -> None:
+    """The image's base disk, kernel and initrd uploaded into the pool."""
     disk = Path(plan.base_disk.source or "")
     _upload(conn, pool, plan.base_disk.name, disk, plan.base_disk.format,
             _qcow2_virtual_size(disk))
     for vol in (plan.kernel, plan.initrd):
         _upload(conn, pool, vol.name, Path(vol.source or ""), vol.format)
+
+
+def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
+                  ) -> libvirt.virStoragePool:
+    """The network, the pool and the volumes every VM of the stack uses."""
+    show("network")
+    create_network(conn, plan)
+    show("storage pool")
+    pool = create_pool(conn, plan)
+    show("volumes: base disk, kernel, initrd")
+    import_image(conn, pool, plan)
     return pool
 
 
@@ -172,22 +189,60 @@ def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: Vo
     return pool.createXML(volume_xml(vol.name, vol.size_bytes or 0, vol.format, backing), 0)
 
 
+def prepare_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
+               vm: VmPlan, public_key: str) -> str:
+    """The VM's root volume and seed created; returns its domain XML (pinned)."""
+    _root_volume(conn, pool, vm.root)
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = _upload(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
+    path = {name: pool.storageVolLookupByName(name).path()
+            for name in (plan.kernel.name, plan.initrd.name)}
+    return apply_xslt(domain_xml(vm, pool=plan.pool, network=plan.network.name,
+                                 kernel=path[plan.kernel.name], initrd=path[plan.initrd.name],
+                                 seed_iso=seed.path()), vm.xslt)
+
+
+def start_vm(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
+    """Define the domain and start it; returns once QEMU runs it."""
+    domain = conn.defineXML(xml)
+    domain.create()
+    return domain
+
+
 def create_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
               vm: VmPlan, public_key: str, show: Show) -> libvirt.virDomain:
     """One running, pinned domain with its root volume and seed."""
     show(f"{vm.env.name}: root volume and seed")
-    _root_volume(conn, pool, vm.root)
-    with tempfile.TemporaryDirectory() as tmp:
-        seed = _upload(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
+    xml = prepare_vm(conn, pool, plan, vm, public_key)
     show(f"{vm.env.name}: domain")
-    path = {name: pool.storageVolLookupByName(name).path()
-            for name in (plan.kernel.name, plan.initrd.name)}
-    xml = apply_xslt(domain_xml(vm, pool=plan.pool, network=plan.network.name,
-                                kernel=path[plan.kernel.name], initrd=path[plan.initrd.name],
-                                seed_iso=seed.path()), vm.xslt)
-    domain = conn.defineXML(xml)
-    domain.create()
-    return domain
+    return start_vm(conn, xml)
+
+
+def remove_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vm: VmPlan) -> None:
+    """One VM gone: its domain (stopped, undefined), root volume and seed; absent parts are
+    skipped."""
+    domain = _lookup(conn.lookupByName, vm.domain)
+    if domain is not None:
+        _remove_domain(domain)
+    pool.refresh(0)
+    for name in (vm.root.name, vm.seed):
+        try:
+            pool.storageVolLookupByName(name).delete(0)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise
+
+
+def lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt.virDomain) -> str | None:
+    """The VM's IPv4 address if its DHCP lease is there now; an error if it stopped."""
+    if not domain.isActive():
+        raise LibvirtError(f"VM {domain.name()} stopped during boot; see "
+                           f"/var/log/libvirt/qemu/{domain.name()}.log")
+    mac = mac_address(domain)
+    for entry in conn.networkLookupByName(plan.network.name).DHCPLeases(mac):
+        if entry.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4:
+            return entry["ipaddr"]
+    return None
 
 
 def mac_address(domain: libvirt.virDomain) -> str:
@@ -200,17 +255,12 @@ def mac_address(domain: libvirt.virDomain) -> str:
 def wait_for_lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt.virDomain,
                    timeout: float, show: Show) -> str:
     """The VM's IPv4 address from the network's DHCP leases."""
-    network = conn.networkLookupByName(plan.network.name)
-    mac = mac_address(domain)
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if not domain.isActive():
-            raise LibvirtError(f"VM {domain.name()} stopped during boot; see "
-                               f"/var/log/libvirt/qemu/{domain.name()}.log")
-        for lease in network.DHCPLeases(mac):
-            if lease.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4:
-                return lease["ipaddr"]
-        show(f"waiting for a DHCP lease for {mac} ({time.monotonic() - start:.0f}s)")
+        if (address := lease(conn, plan, domain)) is not None:
+            return address
+        show(f"waiting for a DHCP lease for {mac_address(domain)} "
+             f"({time.monotonic() - start:.0f}s)")
         time.sleep(2)
     raise LibvirtError(f"VM {domain.name()} got no DHCP lease within {timeout:.0f}s "
                        f"(accel {plan.spec.accel}); its console: virsh console {domain.name()}")

@@ -148,8 +148,8 @@ def _cpu_mode(spec: StackSpec, env: Environment) -> str | None:
     return None
 
 
-def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base: VolumePlan
-        ) -> VmPlan:
+def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base: VolumePlan,
+        memory_mib: int) -> VmPlan:
     options = env.vm
     root = (VolumePlan(f"{name}-root.raw", "raw", source=image.raw_disk)
             if options.disk == "raw" else
@@ -158,20 +158,19 @@ def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base
     return VmPlan(
         env=env, domain=name, description=f"hostbench stack {spec.stack}, environment {env.name}",
         domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores), cores=spec.cores,
-        memory_mib=spec.memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
+        memory_mib=memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
         seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
         xslt=domain_xslt(spec.cores, options.cache, options.io))
 
 
-def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, index: int,
-               scratch_root: Path) -> ContainerPlan:
+def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, port: int,
+               scratch_dir: Path | None, memory_mib: int) -> ContainerPlan:
     options = env.container
-    port = spec.ssh_port + index
     host_network = options.network == "host"
     return ContainerPlan(
         env=env, name=name, image=image.docker_tag, cpuset=spec.cpuset,
-        memory_mib=spec.memory_mib, ssh_port=port,
-        scratch_dir=scratch_root / env.name if options.storage == "volume" else None,
+        memory_mib=memory_mib, ssh_port=port,
+        scratch_dir=scratch_dir if options.storage == "volume" else None,
         labels={"hostbench.stack": spec.stack, "hostbench.env": env.name},
         runtime=options.runtime, network_mode=options.network,
         security_opts=("seccomp=unconfined",) if options.seccomp == "unconfined" else (),
@@ -187,9 +186,10 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     for env in spec.all_environments:
         name = resource_name(prefix, env)
         if env.kind is Kind.VM:
-            vms.append(_vm(spec, image, env, name, base))
+            vms.append(_vm(spec, image, env, name, base, spec.memory_mib))
         elif env.kind is Kind.CONTAINER:
-            containers.append(_container(spec, image, env, name, len(containers), scratch_root))
+            containers.append(_container(spec, image, env, name, spec.ssh_port + len(containers),
+                                         scratch_root / env.name, spec.memory_mib))
     return ResourcePlan(
         stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
         libvirt_uri=LIBVIRT_URI, pool=prefix, pool_path=libvirt_pool_dir(prefix),
@@ -197,6 +197,21 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
         kernel=VolumePlan(f"{prefix}-vmlinuz", "raw", source=image.kernel),
         initrd=VolumePlan(f"{prefix}-initrd.img", "raw", source=image.initrd),
         vms=tuple(vms), containers=tuple(containers), scratch_root=scratch_root)
+
+
+def extra_vm(plan: ResourcePlan, vm: VmPlan, index: int, memory_mib: int) -> VmPlan:
+    """Another instance of the stack's VM ``vm`` (density): its own domain, root volume and seed,
+    the same cores and options, ``memory_mib`` of memory."""
+    return _vm(plan.spec, plan.image, vm.env, f"{vm.domain}-x{index}", plan.base_disk,
+               memory_mib)
+
+
+def extra_container(plan: ResourcePlan, ctr: ContainerPlan, index: int, port: int,
+                    memory_mib: int) -> ContainerPlan:
+    """Another instance of the stack's container ``ctr`` (density): its own name and SSH port,
+    the same cores and options, ``memory_mib`` of memory, no scratch directory."""
+    return _container(plan.spec, plan.image, ctr.env, f"{ctr.name}-x{index}", port, None,
+                      memory_mib)
 
 
 def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[str, str],

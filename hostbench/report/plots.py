@@ -188,3 +188,40 @@ def change_figure(bars: Sequence[ChangeBar], title: str,
 def _padded(limit: float) -> float:
     """A symlog axis limit with room for the dot at its end."""
     return limit * 1.6 if abs(limit) > LINEAR_WITHIN else limit * 1.15
+
+
+def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: str) -> bytes:
+    """Per environment one bar split into its steps (median seconds each), on its own linear
+    axis: a container's second and a VM's minute both show where their time goes."""
+    fig = _figure(8.0, 0.4 + 1.0 * len(steps), layout="constrained")
+    axes = fig.subplots(len(steps), 1, squeeze=False)[:, 0]
+    for ax, (label, values) in zip(axes, steps.items(), strict=True):
+        left = 0.0
+        for i, (name, value) in enumerate(zip(names, values, strict=True)):
+            ax.barh([label], [value], left=left, label=name, color=PALETTE[i % len(PALETTE)])
+            left += value
+        ax.annotate(f" {number(left)} s", (left, 0), va="center", fontsize=8)
+        ax.set_xlim(0, left * 1.15 or 1)
+    axes[-1].set_xlabel(xlabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncols=3)
+    return png(fig)
+
+
+def density_figure(series: dict[str, list[tuple[int, float, float]]]) -> bytes:
+    """Per environment, against the instances running: the host memory each added instance
+    cost, and the median start time."""
+    fig = _figure(8.0, 3.2, layout="constrained")
+    memory, start = fig.subplots(1, 2)
+    for i, (label, points) in enumerate(series.items()):
+        counts = [p[0] for p in points]
+        color = PALETTE[(i + 1) % len(PALETTE)]
+        memory.plot(counts, [p[1] for p in points], "o-", color=color, label=label)
+        start.plot(counts, [p[2] for p in points], "o-", color=color, label=label)
+    memory.set(xlabel="instances running", ylabel="MiB per added instance")
+    for ax in (memory, start):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    start.set(xlabel="instances running", ylabel="start to ready, median (s)")
+    start.set_yscale("log")
+    memory.legend(fontsize=7)
+    return png(fig)

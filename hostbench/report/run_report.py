@@ -18,6 +18,7 @@ from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report import plots
+from hostbench.report.lifecycle_report import write_lifecycle_report
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
 from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
@@ -454,6 +455,8 @@ def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
 def write_report(run: StoredRun, out_dir: Path | None = None) -> ReportPaths:
     """Write report.html (self-contained) and report.md (+ plots/*.png) for a run."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
+    if run.record.purpose == "lifecycle":
+        return ReportPaths(*write_lifecycle_report(run, out))
     out.mkdir(parents=True, exist_ok=True)
     context = report_context(run, out)
     paths = ReportPaths(out / HTML_NAME, out / MARKDOWN_NAME)
@@ -464,8 +467,11 @@ def write_report(run: StoredRun, out_dir: Path | None = None) -> ReportPaths:
 
 def publish(run: StoredRun, out_dir: Path | None = None
             ) -> tuple[ReportPaths, tuple[Path, ...]]:
-    """The report, the sample exports (JSONL, CSV) and the verdicts (CSV) of a run."""
+    """The report, the sample exports (JSONL, CSV) and the verdicts (CSV) of a run (a lifecycle
+    run has no verdicts against bare metal)."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
+    if run.record.purpose == "lifecycle":
+        return write_report(run, out), export_run(run, out)
     return write_report(run, out), (*export_run(run, out), export_verdicts(run, out))
 
 

@@ -9,12 +9,16 @@ from hostbench.analysis.calibration import noise_floors
 from hostbench.analysis.factors import factor_effects
 from hostbench.analysis.overheads import analyse
 from hostbench.paths import run_dir
+from hostbench.report.lifecycle_report import print_lifecycle
 from hostbench.report.tables import factor_table, summary_table
 from hostbench.results.store import StoredRun
 
 
 def print_summary(run: StoredRun, console: Console) -> None:
     record = run.record
+    if record.purpose == "lifecycle":
+        print_lifecycle(run, console)
+        return
     margins = record.verdict_margins
     results = analyse(run.measured(), record.environments, margins)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "

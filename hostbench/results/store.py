@@ -27,6 +27,7 @@ from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import (
+    LifecycleSettings,
     RunRecord,
     RunStatus,
     Sample,
@@ -113,17 +114,21 @@ ALTER TABLE trials ADD COLUMN neighbours_cpu_s REAL;
 ALTER TABLE runs ADD COLUMN margins TEXT;
 ALTER TABLE runs ADD COLUMN stopping TEXT;
 """,
+    # 4 -> 5: what a `fab lifecycle` run measured with.
+    5: """
+ALTER TABLE runs ADD COLUMN lifecycle TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_COLUMNS = ("id", "format", "started_at", "finished_at", "status", "stack", "suite",
                "command_line", "git_commit", "image_hash", "environments", "plan", "options",
-               "host_facts", "stack_config", "parity", "margins", "stopping", "workload_seconds",
-               "orchestration_seconds", "wall_seconds")
+               "host_facts", "stack_config", "parity", "margins", "stopping", "lifecycle",
+               "workload_seconds", "orchestration_seconds", "wall_seconds")
 _RECORD_FIELD = {"host_facts": "host", "stack_config": "spec"}
 """Columns whose record field has another name."""
 JSON_COLUMNS = frozenset({"environments", "plan", "options", "host_facts", "stack_config",
-                          "parity", "margins", "stopping"})
+                          "parity", "margins", "stopping", "lifecycle"})
 
 
 def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:
@@ -331,6 +336,9 @@ class Store:
 
     def set_stopping(self, run_id: str, stopping: Stopping) -> None:
         self._update(run_id, stopping=stopping.model_dump(mode="json"))
+
+    def set_lifecycle(self, run_id: str, settings: LifecycleSettings) -> None:
+        self._update(run_id, lifecycle=settings.model_dump(mode="json"))
 
     def extend_plan(self, run_id: str, trials: list[PlannedTrial]) -> None:
         """Add rounds to a run's plan (``--repeat auto`` decides them as it goes)."""

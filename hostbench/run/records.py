@@ -126,7 +126,32 @@ class Stopping(Record):
     reasons: dict[str, str] = Field(default_factory=dict)  # workload -> why it stopped
 
 
-Purpose = Literal["benchmark", "calibration"]
+Purpose = Literal["benchmark", "calibration", "lifecycle"]
+
+
+class DensityOutcome(Record):
+    """How far `fab lifecycle --density` went with one environment, and why it stopped."""
+
+    env: str
+    instances: int  # the most that ran at once
+    stopped: str
+
+
+class LifecycleSettings(Record):
+    """What `fab lifecycle` measured with, and what it found about the host (stored with the
+    run)."""
+
+    settle_s: float  # idle time before the footprint is read
+    idle_window_s: float  # the window the idle CPU time is measured over
+    poll_s: float  # how often an event is looked for: the resolution of the step times
+    margin_pct: float  # of the container-against-VM verdicts
+    density: bool = False
+    density_max: int = 0
+    density_memory_mib: int = 0
+    memory_budget_mib: float = 0.0
+    time_budget_s: float = 0.0
+    ksm: str = ""  # whether the kernel merges identical pages (KSM), which lowers VM density cost
+    density_outcomes: tuple[DensityOutcome, ...] = ()
 
 
 class BenchmarkOptions(Record):
@@ -173,6 +198,7 @@ class RunRecord(Record):
     parity: ParityVerdict | None = None
     margins: Margins | None = None
     stopping: Stopping | None = None
+    lifecycle: LifecycleSettings | None = None
     workload_seconds: float | None = None
     orchestration_seconds: float | None = None
     wall_seconds: float | None = None
