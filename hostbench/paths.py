@@ -15,6 +15,12 @@ SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 REFERENCES_DIR = PROJECT_ROOT / "references"
 
 
+def stacks_dir() -> Path:
+    """The stack configs `fab up`, `fab down` and `fab lifecycle` read; override with
+    HOSTBENCH_STACKS_DIR."""
+    return Path(os.environ.get("HOSTBENCH_STACKS_DIR", STACKS_DIR))
+
+
 def build_dir() -> Path:
     """Image artifacts (rootfs trees, disks, kernels); override with HOSTBENCH_BUILD_DIR."""
     return Path(os.environ.get("HOSTBENCH_BUILD_DIR", PROJECT_ROOT / "build"))

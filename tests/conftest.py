@@ -25,6 +25,7 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
+           "tests/unit/report/test_lifecycle_report.py",
            "tests/unit/analysis/test_overheads.py")
 """Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
 

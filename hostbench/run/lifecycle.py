@@ -137,6 +137,9 @@ class Probe:
         finally:
             close(conn)
 
+    def banner(self, endpoint: tuple[str, int]) -> bool:
+        return ssh_banner(endpoint)
+
     def answers(self, instance: Instance) -> bool:
         """Whether the instance still runs a command over SSH."""
         try:
@@ -169,7 +172,7 @@ def time_to_ready(instance: Instance, probe: Probe) -> dict[str, float]:
     instance.start()
     running = clock()
     endpoint, addressed = probe.wait(instance.endpoint, f"{instance.name}'s address")
-    _, answering = probe.wait(lambda: ssh_banner(endpoint),
+    _, answering = probe.wait(lambda: probe.banner(endpoint),
                               f"{instance.name}'s sshd at {endpoint[0]}:{endpoint[1]}")
     probe.first_command(instance, endpoint)
     done = clock()
@@ -314,7 +317,9 @@ class Lifecycle:
 
     def density(self, env: Environment, limits: DensityLimits) -> DensityOutcome:
         """Instances of ``env`` started one after the other in steps of 1, 2, 4, ... until a
-        limit; all of them removed again, whatever happens."""
+        limit; all of them removed again, whatever happens. A step starts only if its
+        instances fit the memory budget at the most an instance was seen to cost (never less
+        than its memory size)."""
         started: list[Instance] = []
         try:
             return self._density(env, limits, started)
@@ -327,11 +332,11 @@ class Lifecycle:
                  ) -> DensityOutcome:
         clock = self.probe.clock
         begin, baseline = clock(), limits.used_mib()
-        per_instance_s = 0.0
+        per_instance_s, per_instance_mib = 0.0, float(limits.memory_mib)
         for step in density_steps(limits.maximum):
             new = step - len(started)
-            if step * limits.memory_mib > limits.memory_budget_mib:
-                return _outcome(env, started, f"memory budget: {step} x {limits.memory_mib} "
+            if step * per_instance_mib > limits.memory_budget_mib:
+                return _outcome(env, started, f"memory budget: {step} x {per_instance_mib:.0f} "
                                 f"MiB > {limits.memory_budget_mib:.0f} MiB")
             if started and clock() - begin + new * per_instance_s > limits.time_budget_s:
                 return _outcome(env, started, f"time budget: {step} instances would take "
@@ -356,6 +361,9 @@ class Lifecycle:
             answering = sum(self.probe.answers(i) for i in started)
             after = limits.used_mib()
             attributed = sum(i.memory().attributed for i in started) / step
+            # what an instance really costs the host may exceed its memory size (a TCG VM's
+            # translation cache): later steps are planned with the most seen
+            per_instance_mib = max(per_instance_mib, attributed, (after - before) / new)
             self.recorder.record(DENSITY_STEP, env.name, {
                 "instances": step, "answering": answering, "host_memory_mib": after - baseline,
                 "marginal_mib": (after - before) / new, "attributed_mib": attributed},

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
-from hostbench.paths import PROJECT_ROOT, STACKS_DIR, libvirt_pool_dir
+from hostbench.paths import PROJECT_ROOT, libvirt_pool_dir, stacks_dir
 from hostbench.records import NotBool, Record, validated
 from hostbench.stack.accel import kvm_usable, resolve_accel
 from hostbench.stack.environments import (
@@ -263,7 +263,7 @@ def spec_from_mapping(stack: str, config: dict[str, Any], source: str, **host: A
 
 
 def stack_file(stack: str) -> Path:
-    return STACKS_DIR / f"Pulumi.{stack}.yaml"
+    return stacks_dir() / f"Pulumi.{stack}.yaml"
 
 
 def load_stack_file(stack: str, path: Path | None = None, **host: Any) -> StackSpec:
@@ -281,12 +281,12 @@ def load_stack_file(stack: str, path: Path | None = None, **host: Any) -> StackS
     return spec_from_mapping(stack, stripped, str(path), **host)
 
 
-def declared_networks(directory: Path = STACKS_DIR) -> dict[str, str]:
+def declared_networks(directory: Path | None = None) -> dict[str, str]:
     """The VM network each stack file in ``directory`` declares (the default where it declares
     none), by stack name; files that do not read are left to their own validation."""
     default = StackConfig.model_fields["network_cidr"].default
     found = {}
-    for path in sorted(directory.glob("Pulumi.*.yaml")):
+    for path in sorted((directory or stacks_dir()).glob("Pulumi.*.yaml")):
         try:
             config = load_mapping(path).get("config")
         except ConfigError:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from hostbench.image.manifest import load_manifest
-from hostbench.provision.plan import NO_IMAGE, resource_plan, targets_document
+from hostbench.provision.plan import (
+    NO_IMAGE,
+    extra_container,
+    extra_vm,
+    resource_plan,
+    targets_document,
+)
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from hostbench.stack.spec import StackSpec
 from tests.unit.fakes import write_manifest
@@ -63,3 +69,22 @@ def test_the_targets_name_every_environment_with_how_to_reach_it(tmp_path):
 def test_a_stack_whose_image_is_gone_can_still_be_planned_for_removal():
     plan = resource_plan(_spec(), NO_IMAGE)
     assert plan.vms[0].domain == "hostbench-lab" and plan.containers[0].name == "hostbench-lab"
+
+
+def test_extra_instances_keep_the_cores_and_options_with_their_own_names_and_memory(tmp_path):
+    hostnet = Environment(name="container-hostnet", kind=Kind.CONTAINER, variant_of="container",
+                          options={"network": "host"})
+    plan = resource_plan(_spec((*VARIANTS[:3], hostnet)), load_manifest(write_manifest(tmp_path)))
+    raw = plan.vms[1]
+    extra = extra_vm(plan, raw, 3, 256)
+    assert (extra.domain, extra.memory_mib, extra.cores, extra.vcpus) == (
+        "hostbench-lab-vm-raw-x3", 256, (2, 3), 2)
+    assert extra.env == raw.env and extra.xslt == raw.xslt
+    assert extra.description.startswith("hostbench stack lab,")  # `fab down` finds it
+    assert {extra.root.name, extra.seed}.isdisjoint({raw.root.name, raw.seed})
+    hostnet = plan.containers[1]
+    copy = extra_container(plan, hostnet, 2, 40123, 256)
+    assert (copy.name, copy.ssh_port, copy.memory_mib, copy.cpuset) == (
+        "hostbench-lab-container-hostnet-x2", 40123, 256, "2,3")
+    assert copy.network_mode == "host" and "Port=40123" in copy.command
+    assert copy.labels["hostbench.stack"] == "lab" and copy.scratch_dir is None
