@@ -1,6 +1,6 @@
 """The XSLT applied to a VM's domain (the libvirt provider's `xml.xslt`, and `fab up` alike): it
 pins the vCPUs and emulator threads to the stack's host cores, and sets the root disk's cache and
-I/O modes, for which the provider has no input."""
+I/O modes and the size of TCG's translation cache, for which the provider has no input."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ XSLT_TEMPLATE = """<?xml version="1.0"?>
 {vcpupins}
       <emulatorpin cpuset={cpuset}/>
     </cputune>
-  </xsl:template>{disk_driver}
+  </xsl:template>{disk_driver}{tcg}
 </xsl:stylesheet>
 """
 DISK_DRIVER_TEMPLATE = """
@@ -33,14 +33,26 @@ DISK_DRIVER_TEMPLATE = """
     </driver>
   </xsl:template>"""
 
+TCG_TEMPLATE = """
+  <!-- the size of the TCG translation cache (QEMU's tb-size) -->
+  <xsl:template match="/domain/features">
+    <features>
+      <xsl:apply-templates select="@*|node()[not(self::tcg)]"/>
+      <tcg><tb-cache unit="MiB">{mib}</tb-cache></tcg>
+    </features>
+  </xsl:template>"""
 
-def domain_xslt(cores: tuple[int, ...], cache: str = "default", io: str = "default") -> str:
+
+def domain_xslt(cores: tuple[int, ...], cache: str = "default", io: str = "default",
+                tcg_cache_mib: int | None = None) -> str:
     """vCPU i runs on host core cores[i]; the emulator threads share the same cores; ``cache``
-    and ``io`` other than "default" go on the root disk's driver."""
+    and ``io`` other than "default" go on the root disk's driver; ``tcg_cache_mib`` sets the
+    TCG translation cache (QEMU's own default otherwise)."""
     cpuset = quoteattr(cpuset_text(cores))
     pins = "\n".join(f'      <vcpupin vcpu="{i}" cpuset="{core}"/>' for i, core in enumerate(cores))
     modes = {name: value for name, value in (("cache", cache), ("io", io)) if value != "default"}
     driver = DISK_DRIVER_TEMPLATE.format(attributes="".join(
         f'\n      <xsl:attribute name="{name}">{value}</xsl:attribute>'
         for name, value in modes.items())) if modes else ""
-    return XSLT_TEMPLATE.format(cpuset=cpuset, vcpupins=pins, disk_driver=driver)
+    tcg = TCG_TEMPLATE.format(mib=int(tcg_cache_mib)) if tcg_cache_mib else ""
+    return XSLT_TEMPLATE.format(cpuset=cpuset, vcpupins=pins, disk_driver=driver, tcg=tcg)

@@ -160,7 +160,7 @@ def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base
         domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores), cores=spec.cores,
         memory_mib=memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
         seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
-        xslt=domain_xslt(spec.cores, options.cache, options.io))
+        xslt=domain_xslt(spec.cores, options.cache, options.io, options.tcg_cache_mib))
 
 
 def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, port: int,

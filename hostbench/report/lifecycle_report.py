@@ -126,6 +126,11 @@ def ratio_text(ratio: float) -> str:
     return f"{ratio:,.0f}x" if ratio >= 1000 else f"{ratio:.3g}x"
 
 
+def _held(verdict: str) -> str:
+    """A footprint is not slower or faster: the VM holds more or less."""
+    return {"slower": "more", "faster": "less"}.get(verdict, verdict)
+
+
 def comparison_rows(comparisons: Sequence[KindComparison]) -> list[ComparisonRow]:
     rows = []
     for c in comparisons:
@@ -134,7 +139,8 @@ def comparison_rows(comparisons: Sequence[KindComparison]) -> list[ComparisonRow
             _metric_text(c), c.unit, number(o.median_bare), number(o.median_other),
             ratio_text(o.ratio.value), f"[{ratio_text(o.ratio.low)}, {ratio_text(o.ratio.high)}]",
             f"{o.p_value:.3g}",
-            verdict_text(o.verdict, o.margin_pct), o.verdict))
+            verdict_text(_held(o.verdict) if c.workload == FOOTPRINT else o.verdict,
+                         o.margin_pct), o.verdict))
     return rows
 
 

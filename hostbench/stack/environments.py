@@ -60,6 +60,11 @@ class VmOptions(Record):
         "auto", description="host-passthrough (KVM only); default: QEMU's model; auto: "
                             "host-passthrough under KVM, QEMU's model under TCG")
 
+    tcg_cache_mib: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="TCG only: the MiB QEMU may keep translated guest code in (its "
+                          "tb-size; QEMU's default is up to 1 GiB), host memory a KVM guest "
+                          "does not use")
+
     @model_validator(mode="after")
     def _native_needs_direct(self) -> Self:
         if self.io == "native" and self.cache not in ("none", "directsync"):

@@ -84,13 +84,13 @@ class EnvironmentConfig(Record):
     kind: Literal["vm", "container"]
     variant_of: EnvName | None = Field(
         None, description="the environment this one varies: the report measures the factor")
-    options: dict[str, str] = Field(
+    options: dict[str, str | int] = Field(
         default_factory=dict,
         description="container: runtime (runc|runsc), network (bridge|host), seccomp "
                     "(default|unconfined), storage (volume|overlay); vm: disk "
                     "(qcow2-overlay|raw), cache (default|none|writeback|writethrough|"
                     "directsync|unsafe), io (default|native|threads), cpu_model "
-                    "(auto|default|host-passthrough)")
+                    "(auto|default|host-passthrough), tcg_cache_mib (MiB, TCG only)")
 
 
 class StackConfig(Record):
@@ -243,6 +243,9 @@ def _environments(declared: list[EnvironmentConfig], accel: str, source: str
                 raise ConfigError(source, f"{where}.options.{key}",
                                   f"{value!r} exists only under KVM, and this VM runs under TCG "
                                   "(no usable KVM on this host)")
+        if accel == "kvm" and d.options.get("tcg_cache_mib") is not None:
+            raise ConfigError(source, f"{where}.options.tcg_cache_mib",
+                              "exists only under TCG, and this VM runs under KVM")
         envs.append(Environment(name=d.name, kind=kind, variant_of=d.variant_of,
                                 options=options))
     return tuple(envs)

@@ -128,3 +128,14 @@ def test_the_root_disks_cache_and_io_modes_come_through_the_stylesheet(tmp_path)
     assert "cache" not in cdrom.find("driver").attrib  # only the root disk
     plain = ET.fromstring(apply_xslt(_provider_domain(), domain_xslt((1,))))
     assert plain.find("devices/disk/driver").attrib == {"name": "qemu", "type": "qcow2"}
+
+
+def test_the_tcg_translation_cache_comes_through_the_stylesheet(tmp_path):
+    sized = apply_xslt(_provider_domain(), domain_xslt((1,), tcg_cache_mib=64))
+    assert _validate(sized, tmp_path).returncode == 0
+    features = ET.fromstring(sized).find("features")
+    assert features.find("tcg/tb-cache").text == "64"
+    assert features.find("tcg/tb-cache").get("unit") == "MiB"
+    assert features.find("acpi") is not None  # the provider's features stay
+    assert ET.fromstring(apply_xslt(_provider_domain(), domain_xslt((1,)))).find(
+        "features/tcg") is None

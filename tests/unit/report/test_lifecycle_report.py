@@ -78,6 +78,8 @@ def test_the_summary_shows_steps_footprint_the_verdict_and_density(run):
     assert "bare (by definition)" in text
     slower = [line for line in text.splitlines() if line.startswith("│ total to ready")]
     assert slower and "slower" in slower[0]  # 5 against 5, 20x apart: p = 0.008
+    held = [line for line in text.splitlines() if line.startswith("│ host memory")]
+    assert held and held[0].rstrip(" │").endswith("more")  # a footprint is not "slower"
     assert "density" in text and "reached the maximum of 2" in text
     assert "VM hostbench-lab stopped during boot" in text
     assert "TCG" in text and "KSM off" in text

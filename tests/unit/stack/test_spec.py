@@ -153,3 +153,13 @@ def test_a_stack_name_whose_bridge_name_would_be_cut_is_refused(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_stack_file("thirteen-char", path, **HOST)
     assert err.value.field == "(stack name)" and "hb-thirteen-char" in err.value.problem
+
+
+def test_the_tcg_translation_cache_is_an_option_under_tcg_only(tmp_path):
+    path = _with_envs(tmp_path, "    - {name: v, kind: vm, options: {tcg_cache_mib: 64}}\n")
+    (env,) = load_stack_file("t", path, **HOST).environments
+    assert env.vm.tcg_cache_mib == 64
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True)
+    assert err.value.field == "hostbench:environments[0].options.tcg_cache_mib"
+    assert "only under TCG" in err.value.problem
