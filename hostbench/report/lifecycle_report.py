@@ -228,25 +228,27 @@ def _notes(run: StoredRun) -> list[str]:
     return notes
 
 
-def _figures(out_dir: Path, run: StoredRun, results: Sequence[StepResult]) -> list[Plot]:
+def _ready_figure(out_dir: Path, run: StoredRun, results: Sequence[StepResult]) -> Plot | None:
     found = _lookup(results)
-    envs = _measured_envs(run)
-    steps = {env.label: [found[(READY, s, env.name)].summary.median
-                         if (READY, s, env.name) in found else 0.0 for s in READY_STEPS]
+    envs = [e for e in _measured_envs(run) if (READY, "ready_s", e.name) in found]
+    if not envs:
+        return None
+    steps = {env.label: [found[(READY, s, env.name)].summary.median for s in READY_STEPS]
              for env in envs}
-    figures = []
-    if any(any(v) for v in steps.values()):
-        figures.append(save_plot(out_dir, "time-to-ready", "Where the time to ready goes",
-                                 plots.stacked_steps(steps, [STEP_TEXT[s] for s in READY_STEPS],
-                                                     "seconds (median)")))
-    density = density_rows(run)
-    if density:
-        series = {env.label: [(r.instances, r.marginal_mib, r.start_median_s)
-                              for r in density if r.env.name == env.name] for env in envs}
-        figures.append(save_plot(out_dir, "density", "Density: memory and start time per "
-                                 "instance", plots.density_figure(
-                                     {k: v for k, v in series.items() if v})))
-    return figures
+    totals = {env.label: found[(READY, "ready_s", env.name)].summary.median for env in envs}
+    return save_plot(out_dir, "time-to-ready", "Where the time to ready goes (median of each "
+                     "step)", plots.stacked_steps(steps, [STEP_TEXT[s] for s in READY_STEPS],
+                                                  "seconds", totals))
+
+
+def _density_figure(out_dir: Path, run: StoredRun) -> Plot | None:
+    rows = density_rows(run)
+    if not rows:
+        return None
+    series = {env.label: [(r.instances, r.marginal_mib, r.start_median_s)
+                          for r in rows if r.env.name == env.name] for env in _measured_envs(run)}
+    return save_plot(out_dir, "density", "Density: host memory and start time per instance",
+                     plots.density_figure({k: v for k, v in series.items() if v}))
 
 
 def lifecycle_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
@@ -261,7 +263,8 @@ def lifecycle_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
         "density_columns": DENSITY_COLUMNS,
         "density": density_table_rows(density_rows(run)),
         "notes": _notes(run), "tcg": "tcg" in record.vm_accels, "tcg_note": TCG_NOTE,
-        "figures": _figures(out_dir, run, results),
+        "ready_figure": _ready_figure(out_dir, run, results),
+        "density_figure": _density_figure(out_dir, run),
         "command": record.command_line or f"fab lifecycle --stack {record.stack}",
     }
 

@@ -190,9 +190,11 @@ def _padded(limit: float) -> float:
     return limit * 1.6 if abs(limit) > LINEAR_WITHIN else limit * 1.15
 
 
-def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: str) -> bytes:
+def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: str,
+                  totals: dict[str, float]) -> bytes:
     """Per environment one bar split into its steps (median seconds each), on its own linear
-    axis: a container's second and a VM's minute both show where their time goes."""
+    axis: a container's second and a VM's minute both show where their time goes; ``totals``
+    (the median total) is written beside each bar."""
     fig = _figure(8.0, 0.4 + 1.0 * len(steps), layout="constrained")
     axes = fig.subplots(len(steps), 1, squeeze=False)[:, 0]
     for ax, (label, values) in zip(axes, steps.items(), strict=True):
@@ -200,8 +202,8 @@ def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: s
         for i, (name, value) in enumerate(zip(names, values, strict=True)):
             ax.barh([label], [value], left=left, label=name, color=PALETTE[i % len(PALETTE)])
             left += value
-        ax.annotate(f" {number(left)} s", (left, 0), va="center", fontsize=8)
-        ax.set_xlim(0, left * 1.15 or 1)
+        ax.annotate(f" ready {number(totals[label])} s", (left, 0), va="center", fontsize=8)
+        ax.set_xlim(0, left * 1.25 or 1)
     axes[-1].set_xlabel(xlabel)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncols=3)

@@ -91,7 +91,9 @@ def test_the_report_and_exports_carry_every_measurement(run, tmp_path):
     for section in ("Time to ready", "Idle footprint", "The VM against the container",
                     "Density", "tcg-banner", "data:image/png;base64"):
         assert section in html, section
-    assert "bare (by definition)" in paths.markdown.read_text()
+    assert html.count("data:image/png;base64") == 2  # where the time goes, and density
+    markdown = paths.markdown.read_text()
+    assert "bare (by definition)" in markdown and markdown.count("](plots/") == 2
     rows = list(csv.DictReader(io.StringIO(next(p for p in exports
                                                  if p.suffix == ".csv").read_text())))
     density = [r for r in rows if r["workload"] == DENSITY and r["metric"] == "ready_s"]
