@@ -81,7 +81,7 @@ def calibrate(c, stack=None, targets_file=None, suite=None, repeat=None, min_rep
         workload=workload, dry_run=dry_run, isolation=isolation)))
 
 
-@task(help={
+@task(auto_shortflags=False, help={
     "stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK}); it must be down",
     "repeat": "create-to-ready cycles per environment, rotated (default 5)",
     "env": "only these VMs and containers (comma-separated)",

@@ -201,17 +201,19 @@ def timed_removal(instance: Instance, probe: Probe) -> float:
     return probe.clock() - t0
 
 
+def _meminfo_mib(meminfo: Path) -> dict[str, float]:
+    return {k: int(v.split()[0]) / 1024 for k, v in
+            (line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)}
+
+
 def host_used_mib(meminfo: Path = Path("/proc/meminfo")) -> float:
     """Host memory in use: MemTotal minus MemAvailable."""
-    fields = {k: int(v.split()[0]) for k, v in
-              (line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)}
-    return (fields["MemTotal"] - fields["MemAvailable"]) / 1024
+    fields = _meminfo_mib(meminfo)
+    return fields["MemTotal"] - fields["MemAvailable"]
 
 
 def host_available_mib(meminfo: Path = Path("/proc/meminfo")) -> float:
-    fields = {k: int(v.split()[0]) for k, v in
-              (line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)}
-    return fields["MemAvailable"] / 1024
+    return _meminfo_mib(meminfo)["MemAvailable"]
 
 
 def ksm_state(root: Path = Path("/sys/kernel/mm/ksm")) -> str:
