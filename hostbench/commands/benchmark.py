@@ -27,11 +27,13 @@ BUDGET_FACTOR = 2.0
 """With --repeat auto and no --budget: up to twice the time of the minimum rounds."""
 
 
-def _csv(text: str | None) -> tuple[str, ...]:
+def comma_list(text: str | None) -> tuple[str, ...]:
+    """A flag's comma-separated names."""
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
-def _number(kwargs: dict[str, Any], key: str, kind: type, flag: str) -> None:
+def as_number(kwargs: dict[str, Any], key: str, kind: type, flag: str) -> None:
+    """``kwargs[key]`` (a flag's text) as a ``kind`` in place, or an error naming ``--flag``."""
     if kwargs.get(key) is not None:
         try:
             kwargs[key] = kind(kwargs[key])
@@ -44,12 +46,12 @@ def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
     a flag not given is None, so the options know which were given (``model_fields_set``)."""
     for flag, field in (("workload", "workloads"), ("env", "envs")):
         if (given := kwargs.pop(flag, None)) is not None:
-            kwargs[field] = _csv(given)
+            kwargs[field] = comma_list(given)
     if kwargs.get("repeat") != "auto":
-        _number(kwargs, "repeat", int, "repeat")
+        as_number(kwargs, "repeat", int, "repeat")
     for key, kind in (("warmup", int), ("min_repeat", int), ("max_repeat", int),
                       ("margin", float), ("budget_min", float)):
-        _number(kwargs, key, kind, key.replace("_", "-"))
+        as_number(kwargs, key, kind, key.replace("_", "-"))
     try:
         opts = validated(BenchmarkOptions, {k: v for k, v in kwargs.items() if v is not None},
                          "the command line", "--")

@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from hostbench.commands.benchmark import as_number, comma_list
 from hostbench.commands.parity import console
-from hostbench.commands.provision import plan_for
+from hostbench.commands.provision import plan_for, remove_stack
 from hostbench.commands.session import sigterm_as_interrupt, write_outputs
 from hostbench.errors import HostbenchError
 from hostbench.provision.direct import DirectBackend
@@ -27,7 +28,6 @@ from hostbench.records import NotBool, Record, validated
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run import facts as facts_mod
-from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.lifecycle import (
     READY,
     DensityLimits,
@@ -41,7 +41,6 @@ from hostbench.run.records import (
     BenchmarkOptions,
     LifecycleSettings,
     RunRecord,
-    TrialRecord,
     new_run_id,
     timestamp,
 )
@@ -84,14 +83,9 @@ def lifecycle_options(**flags: Any) -> LifecycleOptions:
     """Options from Fabric's flags (text), each checked with an error naming its flag."""
     values = {k: v for k, v in flags.items() if v is not None}
     if "env" in values:
-        values["envs"] = tuple(p.strip() for p in values.pop("env").split(",") if p.strip())
+        values["envs"] = comma_list(values.pop("env"))
     for name, kind in FLAG_TYPES.items():
-        if name in values:
-            try:
-                values[name] = kind(values[name])
-            except ValueError:
-                raise HostbenchError(f"--{name.replace('_', '-')} must be a number, got "
-                                     f"{values[name]!r}") from None
+        as_number(values, name, kind, name.replace("_", "-"))
     return validated(LifecycleOptions, values, "fab lifecycle", prefix="--")
 
 
@@ -157,7 +151,10 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
             raise
         finally:
             signal.signal(signal.SIGTERM, previous_signal)
-            _remove_everything(instances, spec)
+            try:
+                remove_stack(spec)
+            except HostbenchError as exc:  # what stopped the measurement is what to report
+                console.print(f"[red]{exc}[/]", soft_wrap=True)
             loaded = store.load(run.id)
             if status == "complete" and loaded.failed_trials():
                 status = "failed"
@@ -178,12 +175,9 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
 def _measure(store: Store, run_id: str, instances: StackInstances, chosen: list[Environment],
              opts: LifecycleOptions, settings: LifecycleSettings, private_key: str,
              known_hosts: Path) -> None:
-    def save(trial: TrialRecord) -> None:
-        store.add_trial(trial)
-
     probe = Probe(private_key, known_hosts, settings.poll_s, BOOT_TIMEOUT_S)
-    measuring = Lifecycle(instances, probe, Recorder(run_id, save), console, settings.settle_s,
-                          settings.idle_window_s)
+    measuring = Lifecycle(instances, probe, Recorder(run_id, store.add_trial), console,
+                          settings.settle_s, settings.idle_window_s)
     if vms := [e for e in chosen if e.kind is Kind.VM]:
         measuring.set_up_shared(vms[0].name)
     measuring.cycles(chosen, opts.repeat)
@@ -215,14 +209,3 @@ def _new_run(store: Store, spec: StackSpec, image_hash: str, opts: LifecycleOpti
         host=facts_mod.host_facts(), spec=spec, lifecycle=settings)
     store.create_run(run)
     return run
-
-
-def _remove_everything(instances: StackInstances, spec: StackSpec) -> None:
-    with console.status(f"removing everything of stack {spec.stack}"):
-        removed, problems = instances.destroy()
-    purge(rule_tag(spec.stack))
-    if removed:
-        console.print(f"removed: {', '.join(removed)}", highlight=False, soft_wrap=True)
-    if problems:
-        console.print(f"[red]still there: {'; '.join(problems)}; run `fab down --stack "
-                      f"{spec.stack}` once that is mended[/]", soft_wrap=True)

@@ -97,7 +97,7 @@ def _up(spec: StackSpec) -> Targets:
     except BaseException:
         console.print("[red]bringing the stack up failed; removing what was created[/]")
         try:
-            _down(spec)
+            remove_stack(spec)
         except HostbenchError as exc:  # the failure that stopped `up` is the one to report
             console.print(f"[red]{exc}[/]", soft_wrap=True)
         raise
@@ -124,10 +124,12 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAcce
 def down(spec: StackSpec) -> list[str]:
     """Remove everything of the stack; returns what was removed."""
     with stack_lock(spec.stack, f"fab down --stack {spec.stack}"):
-        return _down(spec)
+        return remove_stack(spec)
 
 
-def _down(spec: StackSpec) -> list[str]:
+def remove_stack(spec: StackSpec) -> list[str]:
+    """Everything of the stack removed, as `fab down` does (the caller holds the stack's lock);
+    returns what was removed, and raises naming what could not be."""
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))

@@ -177,11 +177,6 @@ class StackInstances:
     def __init__(self, backend: DirectBackend, public_key: str) -> None:
         self.backend, self.public_key = backend, public_key
 
-    @property
-    def environments(self) -> list[Environment]:
-        plan = self.backend.plan
-        return [vm.env for vm in plan.vms] + [ctr.env for ctr in plan.containers]
-
     def _vm(self, env: Environment) -> VmPlan:
         return next(vm for vm in self.backend.plan.vms if vm.env.name == env.name)
 
@@ -203,11 +198,6 @@ class StackInstances:
         return ContainerInstance(self.backend, extra_container(
             plan, self._container(env), index, free_port(), memory_mib), self.public_key)
 
-    @property
-    def needs_shared(self) -> bool:
-        """VMs need the stack's network, pool and imported image first."""
-        return bool(self.backend.plan.vms)
-
     def create_network(self) -> None:
         self.backend.create_network()
 
@@ -216,11 +206,6 @@ class StackInstances:
 
     def import_image(self) -> None:
         self.backend.import_image()
-
-    def destroy(self) -> tuple[list[str], list[str]]:
-        """Everything of the stack removed: what was, and what could not be (with why)."""
-        return self.backend.destroy(lambda _what: None)
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now (for an extra container's SSH)."""

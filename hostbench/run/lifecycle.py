@@ -83,9 +83,6 @@ class Instance(Protocol):
 class Instances(Protocol):
     """Where the instances come from: the stack's backend (tests pass fakes)."""
 
-    @property
-    def needs_shared(self) -> bool: ...
-
     def instance(self, env: Environment) -> Instance: ...
 
     def extra(self, env: Environment, index: int, memory_mib: int) -> Instance: ...
@@ -95,8 +92,6 @@ class Instances(Protocol):
     def create_pool(self) -> None: ...
 
     def import_image(self) -> None: ...
-
-    def destroy(self) -> tuple[list[str], list[str]]: ...
 
 
 @dataclass
@@ -239,7 +234,7 @@ class Recorder:
     """Turns measured values into stored trials (each committed as it is made)."""
 
     run_id: str
-    save: Callable[[TrialRecord], None]
+    save: Callable[[TrialRecord], object]  # stores it
     position: int = 0
     trial_ids: dict[tuple[str, str], int] = field(default_factory=dict)
 

@@ -117,7 +117,6 @@ class FakeInstances:
     made: list[FakeInstance] = field(default_factory=list)
     fail: dict[int, BaseException] = field(default_factory=dict)  # extra index -> create fails
     hang: set[int] = field(default_factory=set)  # extra indexes that stop answering
-    needs_shared: bool = True
     shared: list[str] = field(default_factory=list)
 
     def _make(self, name: str, env: Environment, scale: float, fail=None) -> FakeInstance:
@@ -145,9 +144,6 @@ class FakeInstances:
     def import_image(self) -> None:
         self.clock.now += 3.0
         self.shared.append("image")
-
-    def destroy(self) -> tuple[list[str], list[str]]:
-        return [], []
 
 
 @dataclass
