@@ -46,10 +46,12 @@ def up(c, stack=DEFAULT_STACK):
     run_cli(lambda: direct_up(load_stack_file(stack)))
 
 
-@task(help={"stack": f"stack to remove (default {DEFAULT_STACK})"})
-def down(c, stack=DEFAULT_STACK):
+@task(help={"stack": f"stack to remove (default {DEFAULT_STACK})",
+            "purge_image": "on a remote host, also remove the image's copy there (the next "
+                           "`fab up` sends it again)"})
+def down(c, stack=DEFAULT_STACK, purge_image=False):
     """Remove everything `fab up` created for the stack."""
-    run_cli(lambda: direct_down(load_stack_file(stack)))
+    run_cli(lambda: direct_down(load_stack_file(stack), purge_image))
 
 
 @task(help={

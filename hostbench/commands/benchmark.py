@@ -171,8 +171,9 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         if targets is None:
             return None
         with stack_lock(targets.stack, opts.command_line or f"fab benchmark ({opts.purpose})"):
+            host = control(targets.targets, targets.spec.machine)
             return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
-                                   connect, control(targets.targets), budget_s))
+                                   connect, host, budget_s))
 
 
 def _two_baselines(targets: Targets) -> dict[str, Target]:

@@ -116,6 +116,11 @@ def _settings(opts: LifecycleOptions) -> LifecycleSettings:
 def lifecycle(opts: LifecycleOptions) -> str:
     """Measure, store, summarise and report; returns the run id."""
     spec = load_stack_file(opts.stack)
+    if spec.host is not None:
+        raise HostbenchError(
+            f"stack {spec.stack} runs on {spec.host}: `fab lifecycle` reads footprints from the "
+            "processes of this machine and times every step from here, so it measures local "
+            "stacks only; run hostbench on that host to measure its lifecycle")
     with stack_lock(spec.stack, opts.command_line or f"fab lifecycle --stack {spec.stack}"):
         return _lifecycle(spec, opts)
 

@@ -18,13 +18,14 @@ from hostbench.run.facts import EnvFacts
 from hostbench.run.neighbours import Control
 from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
 from hostbench.stack.environments import Kind
+from hostbench.stack.host import Host
 from hostbench.stack.keys import known_hosts_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
 console = table_console()
 
 Connect = Callable[[Target, StackAccess], Executor]
-MakeControl = Callable[[Mapping[str, Target]], Control]
+MakeControl = Callable[[Mapping[str, Target], Host], Control]
 """Makes the executor of one target (with the stack's private key); tests pass fakes."""
 
 
@@ -39,8 +40,9 @@ def chosen_targets(targets: Targets, names: tuple[str, ...]) -> dict[str, Target
 
 
 def access(targets: Targets) -> StackAccess:
-    """The stack key, and the host keys pinned for the stack's environments."""
-    return StackAccess(targets.ssh_private_key, known_hosts_file(targets.stack))
+    """The stack key, the host keys pinned for the stack's environments, and their host."""
+    return StackAccess(targets.ssh_private_key, known_hosts_file(targets.stack),
+                       targets.spec.machine)
 
 
 def connect_all(chosen: Mapping[str, Target], targets: Targets, connect: Connect
@@ -112,7 +114,7 @@ def run_parity(stack: str, targets_file: str | None, connect: Connect = executor
     executors = connect_all(chosen, targets, connect)
     try:
         parity(targets, chosen, executors, allow_mismatch=False,
-               host=control(targets.targets))
+               host=control(targets.targets, targets.spec.machine))
     finally:
         close_all(executors)
     return True

@@ -16,6 +16,8 @@ from rich.console import Console
 
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
+from hostbench.provision.deliver import deliver
+from hostbench.provision.deliver import purge as purge_delivered
 from hostbench.provision.direct import DirectBackend
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
@@ -74,9 +76,14 @@ def _up(spec: StackSpec) -> Targets:
                              "run `fab down` first")
     if plan.vms:
         check_network(spec, plan.network)
+    if spec.host is not None:
+        with console.status(f"delivering the image to {spec.machine.label}") as status:
+            sent = deliver(plan, status.update)
+        console.print(f"image on {spec.machine.label}: "
+                      f"{'sent ' + ', '.join(sent) if sent else 'already there (nothing sent)'}")
     # new environments have new host keys: each is pinned when `up` first reaches it
     known_hosts_file(spec.stack).unlink(missing_ok=True)
-    access = StackAccess(key.private_openssh, known_hosts_file(spec.stack))
+    access = StackAccess(key.private_openssh, known_hosts_file(spec.stack), spec.machine)
     start = time.monotonic()
     gateways, addresses = {}, {}
     try:
@@ -121,10 +128,20 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAcce
     return address
 
 
-def down(spec: StackSpec) -> list[str]:
-    """Remove everything of the stack; returns what was removed."""
+def down(spec: StackSpec, purge_image: bool = False) -> list[str]:
+    """Remove everything of the stack (with ``purge_image``, also the image's copy on a remote
+    host); returns what was removed."""
     with stack_lock(spec.stack, f"fab down --stack {spec.stack}"):
-        return remove_stack(spec)
+        removed = remove_stack(spec)
+        if purge_image and spec.host is not None:
+            plan = plan_for(spec, teardown=True)
+            if plan.image.hash:
+                with console.status("removing the image's copy") as status:
+                    gone = purge_delivered(plan, status.update)
+                for what in gone:
+                    console.print(f"[green]removed[/] {what}")
+                removed += gone
+        return removed
 
 
 def remove_stack(spec: StackSpec) -> list[str]:
@@ -133,7 +150,7 @@ def remove_stack(spec: StackSpec) -> list[str]:
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))
-    if purge(rule_tag(spec.stack)):
+    if purge(rule_tag(spec.stack), spec.machine):
         removed.append("the firewall rules a killed run left")
     for what in removed:
         console.print(f"[green]removed[/] {what}")

@@ -90,7 +90,8 @@ def measure(session: Session) -> str:
     neighbours = Neighbours(session.host, opts.isolation)
     _resume_all(neighbours)  # a run killed while others were paused left them so
     tag = rule_tag(session.targets.stack)
-    purge(tag)  # and its host servers' firewall rules
+    machine = session.targets.spec.machine
+    purge(tag, machine)  # and its host servers' firewall rules
     executors = connect_all(session.chosen, session.targets, session.connect)
     wall_start = time.monotonic()
     ctx: RunContext | None = None
@@ -111,7 +112,7 @@ def measure(session: Session) -> str:
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
-                         neighbours=neighbours)
+                         neighbours=neighbours, host=machine)
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
@@ -162,7 +163,7 @@ def _host_tree(targets: Targets) -> str | None:
 
 def _new_run(session: Session) -> RunRecord:
     targets, opts = session.targets, session.opts
-    host = facts_mod.host_facts()
+    host = facts_mod.host_facts(targets.spec.machine)
     run = RunRecord(
         id=new_run_id(), started_at=timestamp(), stack=targets.stack, suite=opts.suite,
         command_line=opts.command_line, git_commit=facts_mod.git_commit(),

@@ -4,7 +4,7 @@ what keeps idle neighbours off the pinned cores while another environment is mea
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import docker
@@ -15,13 +15,18 @@ from docker.models.containers import Container
 from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
 from hostbench.provision.docker_backend import ENGINE_ERRORS
-from hostbench.provision.plan import LIBVIRT_URI
 from hostbench.stack.environments import Kind
+from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.targets import Target
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 QEMU_PID_DIR = Path("/run/libvirt/qemu")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+Read = Callable[[str], str]
+
+
+def _read_local(path: str) -> str:
+    return Path(path).read_text()
 
 
 class ControlError(HostbenchError):
@@ -47,9 +52,10 @@ def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
     return "-1 100000" if tightest == float("inf") else f"{round(tightest * 100000)} 100000"
 
 
-def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT) -> Path:
+def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT, read: Read = _read_local
+               ) -> Path:
     """The directory of the cgroup of process ``pid`` for ``controller`` (v1), or its v2 one."""
-    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    lines = read(f"/proc/{pid}/cgroup").splitlines()
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
@@ -60,14 +66,15 @@ def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT) -> Path:
     raise ControlError(f"process {pid} is in no {controller} or cgroup v2 hierarchy")
 
 
-def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT) -> float:
+def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local) -> float:
     """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
-    folder = cgroup_dir(pid, "cpuacct", root)
-    if (folder / "cpuacct.usage").is_file():
-        return int((folder / "cpuacct.usage").read_text()) / 1e9
-    stat = (folder / "cpu.stat").read_text()
-    usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
-    return int(usage) / 1e6
+    folder = cgroup_dir(pid, "cpuacct", root, read)
+    try:
+        return int(read(str(folder / "cpuacct.usage"))) / 1e9
+    except OSError:
+        stat = read(str(folder / "cpu.stat"))
+        usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
+        return int(usage) / 1e6
 
 
 def cgroup_memory_bytes(pid: int, root: Path = CGROUP_ROOT) -> int:
@@ -99,18 +106,19 @@ def parent_pid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def process_cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int, read: Read = _read_local) -> float:
     """User and system time of process ``pid`` and all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
 class EnvironmentControl:
-    """The stack's VMs (by domain) and containers (by name) on this host."""
+    """The stack's VMs (by domain) and containers (by name) on their host."""
 
-    def __init__(self, targets: Mapping[str, Target], libvirt_uri: str = LIBVIRT_URI) -> None:
+    def __init__(self, targets: Mapping[str, Target], host: Host | None = None) -> None:
         self.targets = {n: t for n, t in targets.items() if t.kind is not Kind.BARE}
-        self.libvirt_uri = libvirt_uri
+        self.host = host or LocalHost()
+        self.libvirt_uri = self.host.libvirt_uri
         self._docker: docker.DockerClient | None = None
         self._libvirt: libvirt.virConnect | None = None
 
@@ -119,7 +127,7 @@ class EnvironmentControl:
 
     def _container(self, name: str) -> Container:
         if self._docker is None:
-            self._docker = docker_backend.client()
+            self._docker = docker_backend.client(self.host)
         try:
             return self._docker.containers.get(self.targets[name].container or "")
         except ENGINE_ERRORS as exc:
@@ -172,9 +180,9 @@ class EnvironmentControl:
         try:
             if self.targets[name].kind is Kind.VM:
                 domain = self.targets[name].domain
-                pid = int((QEMU_PID_DIR / f"{domain}.pid").read_text())
-                return process_cpu_seconds(pid)
+                pid = int(self.host.read_text(str(QEMU_PID_DIR / f"{domain}.pid")))
+                return process_cpu_seconds(pid, self.host.read_text)
             container = self._container(name)
-            return cgroup_cpu_seconds(container.attrs["State"]["Pid"])
+            return cgroup_cpu_seconds(container.attrs["State"]["Pid"], read=self.host.read_text)
         except (OSError, ValueError, StopIteration) as exc:
             raise ControlError(f"cannot read the CPU time of {name}: {exc}") from None

@@ -14,10 +14,11 @@ Show = libvirt_backend.Show
 
 
 class DirectBackend:
-    """One stack's containers and VMs on this host's Docker engine and libvirtd."""
+    """One stack's containers and VMs on its host's Docker engine and libvirtd."""
 
     def __init__(self, plan: ResourcePlan) -> None:
         self.plan = plan
+        self.host = plan.spec.machine
         self._docker: docker.DockerClient | None = None
         self._libvirt: libvirt.virConnect | None = None
         self._pool: libvirt.virStoragePool | None = None
@@ -25,7 +26,7 @@ class DirectBackend:
     @property
     def docker(self) -> docker.DockerClient:
         if self._docker is None:
-            self._docker = docker_backend.client()
+            self._docker = docker_backend.client(self.host)
         return self._docker
 
     @property
@@ -44,7 +45,8 @@ class DirectBackend:
 
     def create_container(self, ctr: ContainerPlan, public_key: str) -> str:
         """Create and start the container; returns the host's address as seen from inside."""
-        return docker_backend.gateway(docker_backend.create(self.docker, ctr, public_key))
+        return docker_backend.gateway(docker_backend.create(self.docker, self.host, ctr,
+                                                               public_key))
 
     def create_network(self) -> None:
         libvirt_backend.create_network(self.libvirt, self.plan)
@@ -78,7 +80,7 @@ class DirectBackend:
         problems: list[str] = []
         try:
             removed += [f"container {name}"
-                        for name in docker_backend.destroy(self.docker, self.plan)]
+                        for name in docker_backend.destroy(self.docker, self.host, self.plan)]
         except HostbenchError as exc:
             problems.append(f"containers {', '.join(c.name for c in self.plan.containers)} "
                             f"(and their scratch directories): {exc}")

@@ -6,6 +6,7 @@ import contextlib
 import io
 import shutil
 import tarfile
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -14,6 +15,7 @@ from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
 from hostbench.provision.plan import CONTAINER_RESTART, ContainerPlan, ResourcePlan
+from hostbench.stack.host import Host
 from hostbench.stack.targets import SCRATCH_DIR
 
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
@@ -28,14 +30,15 @@ RUNSC_HINT = ("; gVisor (runsc) must be installed and registered as a Docker run
               "scripts/setup does both")
 
 
-def client() -> docker.DockerClient:
+def client(host: Host) -> docker.DockerClient:
+    """The Docker engine of ``host``, answering."""
     try:
-        c = docker.from_env()
+        c = host.docker()
         c.ping()
         return c
     except ENGINE_ERRORS as exc:
-        raise DockerError(f"cannot reach the Docker engine: {exc}; is dockerd running? "
-                          "(scripts/setup starts it)") from None
+        raise DockerError(f"cannot reach the Docker engine of {host.label}: {exc}; is dockerd "
+                          "running? (scripts/setup starts it)") from None
 
 
 def _authorized_keys_tar(public_key: str) -> bytes:
@@ -63,12 +66,14 @@ def stack_containers(dc: docker.DockerClient, plan: ResourcePlan) -> list[Contai
     return list(found.values())
 
 
-def create(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Container:
+def create(dc: docker.DockerClient, host: Host, ctr: ContainerPlan, public_key: str
+           ) -> Container:
     """Create and start the pinned, memory-limited container with SSH on 127.0.0.1 only."""
-    return start(create_stopped(dc, ctr, public_key), ctr)
+    return start(create_stopped(dc, host, ctr, public_key), ctr)
 
 
-def create_stopped(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str) -> Container:
+def create_stopped(dc: docker.DockerClient, host: Host, ctr: ContainerPlan, public_key: str
+                   ) -> Container:
     """The container created with the stack key in root's authorized_keys, not yet started."""
     try:
         dc.images.get(ctr.image)
@@ -77,7 +82,7 @@ def create_stopped(dc: docker.DockerClient, ctr: ContainerPlan, public_key: str)
                           ) from None
     volumes = {}
     if ctr.scratch_dir is not None:
-        ctr.scratch_dir.mkdir(parents=True, exist_ok=True)
+        host.output(["mkdir", "-p", "--", str(ctr.scratch_dir)])
         volumes[str(ctr.scratch_dir)] = {"bind": SCRATCH_DIR, "mode": "rw"}
     try:
         container = dc.containers.create(
@@ -111,7 +116,7 @@ def gateway(container: Container) -> str:
     return container.attrs["NetworkSettings"]["Gateway"]
 
 
-def remove(dc: docker.DockerClient, ctr: ContainerPlan) -> None:
+def remove(dc: docker.DockerClient, host: Host, ctr: ContainerPlan) -> None:
     """One container gone, with its scratch directory; absent is fine."""
     try:
         dc.containers.get(ctr.name).remove(force=True)
@@ -120,10 +125,18 @@ def remove(dc: docker.DockerClient, ctr: ContainerPlan) -> None:
     except ENGINE_ERRORS as exc:
         raise DockerError(f"removing container {ctr.name} failed: {exc}") from None
     if ctr.scratch_dir is not None:
-        shutil.rmtree(ctr.scratch_dir, ignore_errors=True)
+        remove_tree(host, ctr.scratch_dir)
 
 
-def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:
+def remove_tree(host: Host, path: Path) -> None:
+    """A directory of the host gone, absent or not."""
+    if host.remote:
+        host.output(["rm", "-rf", "--", str(path)])
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def destroy(dc: docker.DockerClient, host: Host, plan: ResourcePlan) -> list[str]:
     """Remove the stack's containers and their scratch directories; returns their names."""
     removed = []
     try:
@@ -132,5 +145,5 @@ def destroy(dc: docker.DockerClient, plan: ResourcePlan) -> list[str]:
             removed.append(container.name)
     except ENGINE_ERRORS as exc:
         raise DockerError(f"removing the containers failed: {exc}") from None
-    shutil.rmtree(plan.scratch_root, ignore_errors=True)
+    remove_tree(host, plan.scratch_root)
     return removed

@@ -112,8 +112,8 @@ class ContainerInstance:
         return self._container
 
     def create(self) -> None:
-        self._container = docker_backend.create_stopped(self.backend.docker, self.ctr,
-                                                        self.public_key)
+        self._container = docker_backend.create_stopped(
+            self.backend.docker, self.backend.host, self.ctr, self.public_key)
 
     def start(self) -> None:
         docker_backend.start(self.container, self.ctr)
@@ -164,7 +164,7 @@ class ContainerInstance:
         return (int(size.get("SizeRw") or 0) + used) / MIB
 
     def remove(self) -> None:
-        docker_backend.remove(self.backend.docker, self.ctr)
+        docker_backend.remove(self.backend.docker, self.backend.host, self.ctr)
 
 
 Instance = VmInstance | ContainerInstance

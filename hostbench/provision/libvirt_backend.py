@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -74,8 +75,19 @@ def _skip(_stream: object, length: int, fd: int) -> int:
     return 0
 
 
-def _upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str, source: Path,
-            fmt: str, capacity: int | None = None) -> libvirt.virStorageVol:
+def upload_bytes(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str,
+                 data: bytes) -> libvirt.virStorageVol:
+    """A small raw volume holding ``data``."""
+    vol = pool.createXML(volume_xml(name, len(data), "raw"), 0)
+    stream = conn.newStream(0)
+    vol.upload(stream, 0, len(data), 0)
+    stream.send(data)
+    stream.finish()
+    return vol
+
+
+def upload_file(conn: libvirt.virConnect, pool: libvirt.virStoragePool, name: str, source: Path,
+                fmt: str, capacity: int | None = None) -> libvirt.virStorageVol:
     """A volume with the bytes of ``source``, sent as a sparse stream: the holes of a sparse
     raw disk stay holes and are not read or sent."""
     vol = pool.createXML(volume_xml(name, capacity or source.stat().st_size, fmt), 0)
@@ -108,6 +120,10 @@ def _seed_iso(vm: VmPlan, public_key: str, directory: Path) -> Path:
 
 NOT_FOUND = (libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_ERR_NO_NETWORK,
              libvirt.VIR_ERR_NO_STORAGE_POOL)
+
+
+def lookup_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool | None:
+    return _lookup(conn.storagePoolLookupByName, name)
 
 
 def _lookup(lookup: Callable[[str], Any], name: str) -> Any:
@@ -158,14 +174,51 @@ def create_pool(conn: libvirt.virConnect, plan: ResourcePlan) -> libvirt.virStor
     return pool
 
 
+def image_pool_name(plan: ResourcePlan) -> str:
+    """A remote host's pool of this image's VM volumes (kept across stacks and `fab down`)."""
+    return f"hostbench-image-{plan.image.hash[:12]}"
+
+
+def image_volumes(plan: ResourcePlan) -> dict[str, VolumePlan]:
+    """What the image pool holds, by the source file each is a copy of (the raw disk only when
+    a VM of the stack boots from it)."""
+    vols = [VolumePlan("disk.qcow2", "qcow2", source=plan.base_disk.source),
+            VolumePlan("vmlinuz", "raw", source=plan.kernel.source),
+            VolumePlan("initrd.img", "raw", source=plan.initrd.source)]
+    if any(vm.root.source for vm in plan.vms):
+        vols.append(VolumePlan("disk.raw", "raw", source=plan.image.raw_disk))
+    return {vol.source or "": vol for vol in vols}
+
+
+def upload_image_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: VolumePlan
+                        ) -> None:
+    source = Path(vol.source or "")
+    upload_file(conn, pool, vol.name, source, vol.format,
+                _qcow2_virtual_size(source) if vol.format == "qcow2" else None)
+
+
+def _clone(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
+           vol: VolumePlan) -> libvirt.virStorageVol:
+    """A remote host's copy, made on the host from the image pool delivered to it."""
+    source = conn.storagePoolLookupByName(image_pool_name(plan)).storageVolLookupByName(
+        image_volumes(plan)[vol.source or ""].name)
+    capacity = source.info()[1]
+    return pool.createXMLFrom(volume_xml(vol.name, capacity, vol.format), source, 0)
+
+
 def import_image(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan
                  ) -> None:
-    """The image's base disk, kernel and initrd uploaded into the pool."""
+    """The image's base disk, kernel and initrd uploaded into the pool (on a remote host,
+    copied there from its image pool)."""
+    if plan.spec.host is not None:
+        for vol in (plan.base_disk, plan.kernel, plan.initrd):
+            _clone(conn, pool, plan, vol)
+        return
     disk = Path(plan.base_disk.source or "")
-    _upload(conn, pool, plan.base_disk.name, disk, plan.base_disk.format,
+    upload_file(conn, pool, plan.base_disk.name, disk, plan.base_disk.format,
             _qcow2_virtual_size(disk))
     for vol in (plan.kernel, plan.initrd):
-        _upload(conn, pool, vol.name, Path(vol.source or ""), vol.format)
+        upload_file(conn, pool, vol.name, Path(vol.source or ""), vol.format)
 
 
 def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
@@ -180,11 +233,13 @@ def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
     return pool
 
 
-def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: VolumePlan
-                 ) -> libvirt.virStorageVol:
+def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
+                 vol: VolumePlan) -> libvirt.virStorageVol:
     """An overlay on the base volume, or a copy of the image's raw disk."""
+    if vol.source is not None and plan.spec.host is not None:
+        return _clone(conn, pool, plan, vol)
     if vol.source is not None:
-        return _upload(conn, pool, vol.name, Path(vol.source), vol.format)
+        return upload_file(conn, pool, vol.name, Path(vol.source), vol.format)
     backing = pool.storageVolLookupByName(vol.backing).path() if vol.backing else None
     return pool.createXML(volume_xml(vol.name, vol.size_bytes or 0, vol.format, backing), 0)
 
@@ -192,9 +247,9 @@ def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: Vo
 def prepare_vm(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
                vm: VmPlan, public_key: str) -> str:
     """The VM's root volume and seed created; returns its domain XML (pinned)."""
-    _root_volume(conn, pool, vm.root)
+    _root_volume(conn, pool, plan, vm.root)
     with tempfile.TemporaryDirectory() as tmp:
-        seed = _upload(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
+        seed = upload_file(conn, pool, vm.seed, _seed_iso(vm, public_key, Path(tmp)), "raw")
     path = {name: pool.storageVolLookupByName(name).path()
             for name in (plan.kernel.name, plan.initrd.name)}
     return apply_xslt(domain_xml(vm, pool=plan.pool, network=plan.network.name,
@@ -284,7 +339,7 @@ def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
     for domain in stack_domains(conn, plan):
         attempt(f"domain {domain.name()}", lambda d=domain: _remove_domain(d))
     if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
-        attempt(f"pool {plan.pool}", lambda: _remove_pool(pool, plan))
+        attempt(f"pool {plan.pool}", lambda: remove_pool(pool, plan.base_disk.name))
     if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
         attempt(f"network {plan.network.name}", lambda: _remove_network(network))
     return removed, problems
@@ -296,14 +351,15 @@ def _remove_domain(domain: libvirt.virDomain) -> None:
     domain.undefine()
 
 
-def _remove_pool(pool: libvirt.virStoragePool, plan: ResourcePlan) -> None:
-    """Its volumes (overlays before the base they sit on), then the pool; a pool defined but
+def remove_pool(pool: libvirt.virStoragePool, base: str = "") -> None:
+    """Its volumes (overlays before the ``base`` they sit on), then the pool; a pool defined but
     never built (no directory, so it cannot start) has no volumes and is only undefined."""
-    if not pool.isActive() and plan.pool_path.is_dir():
-        pool.create(0)
+    if not pool.isActive():
+        with contextlib.suppress(libvirt.libvirtError):
+            pool.create(0)
     if pool.isActive():
         pool.refresh(0)
-        for vol in sorted(pool.listAllVolumes(0), key=lambda v: v.name() == plan.base_disk.name):
+        for vol in sorted(pool.listAllVolumes(0), key=lambda v: v.name() == base):
             vol.delete(0)
         pool.destroy()
         pool.delete(0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-from pathlib import Path
 
 from hostbench.errors import ConfigError
 from hostbench.provision.plan import NetworkPlan
@@ -15,11 +14,11 @@ from hostbench.stack.spec import PREFIX, StackSpec, declared_networks
 Network = ipaddress.IPv4Network
 
 
-def host_routes(table: Path = Path("/proc/net/route")) -> list[tuple[str, Network]]:
-    """Each (interface, destination network) of the host's IPv4 routes, the default route left
-    out."""
+def host_routes(table: str) -> list[tuple[str, Network]]:
+    """Each (interface, destination network) of the host's IPv4 routes (``table`` is its
+    /proc/net/route), the default route left out."""
     routes = []
-    for line in table.read_text().splitlines()[1:]:
+    for line in table.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 8:
             continue
@@ -45,7 +44,9 @@ def network_conflicts(spec: StackSpec, network: NetworkPlan,
 
 def check_network(spec: StackSpec, network: NetworkPlan) -> None:
     """Refuse, naming the file and key, a VM network that would collide once created."""
-    conflicts = network_conflicts(spec, network, host_routes(), declared_networks())
+    conflicts = network_conflicts(spec, network,
+                                  host_routes(spec.machine.read_text("/proc/net/route")),
+                                  declared_networks())
     if conflicts:
         raise ConfigError(spec.source, f"{PREFIX}network_cidr",
                           f"{network.cidr} overlaps {', '.join(conflicts)}; give the stack a "

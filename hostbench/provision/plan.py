@@ -15,7 +15,6 @@ from hostbench.stack.environments import Environment, Kind
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
 
-LIBVIRT_URI = "qemu:///system"
 GIB = 1024**3
 BOOT_TIMEOUT_S = 900
 """A TCG guest boots to a DHCP lease in 25-75 s here; slower hosts get room."""
@@ -111,6 +110,7 @@ class ResourcePlan:
     vms: tuple[VmPlan, ...]
     containers: tuple[ContainerPlan, ...]
     scratch_root: Path  # the scratch directories of the containers and bare metal are below it
+    rootfs: str  # the image's tree on the host: bare metal, host-side servers
 
     @property
     def prefix(self) -> str:
@@ -178,9 +178,18 @@ def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: st
         if host_network else ())
 
 
+def host_image_dir(spec: StackSpec, image_hash: str) -> Path:
+    """On a remote host: where the image with ``image_hash`` is delivered."""
+    return Path(spec.host_dir) / "images" / image_hash[:16]
+
+
 def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     prefix = f"hostbench-{spec.stack}"
-    scratch_root = stack_state_dir(spec.stack) / "scratch"
+    if spec.host is None:
+        scratch_root, rootfs = stack_state_dir(spec.stack) / "scratch", image.rootfs
+    else:
+        scratch_root = Path(spec.host_dir) / "scratch" / spec.stack
+        rootfs = str(host_image_dir(spec, image.hash) / "rootfs")
     base = VolumePlan(f"{prefix}-base.qcow2", "qcow2", source=image.disk)
     vms, containers = [], []
     for env in spec.all_environments:
@@ -192,11 +201,12 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
                                          scratch_root / env.name, spec.memory_mib))
     return ResourcePlan(
         stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
-        libvirt_uri=LIBVIRT_URI, pool=prefix, pool_path=libvirt_pool_dir(prefix),
+        libvirt_uri=spec.machine.libvirt_uri, pool=prefix, pool_path=libvirt_pool_dir(prefix),
         network=_network(spec, prefix), base_disk=base,
         kernel=VolumePlan(f"{prefix}-vmlinuz", "raw", source=image.kernel),
         initrd=VolumePlan(f"{prefix}-initrd.img", "raw", source=image.initrd),
-        vms=tuple(vms), containers=tuple(containers), scratch_root=scratch_root)
+        vms=tuple(vms), containers=tuple(containers), scratch_root=scratch_root,
+        rootfs=rootfs)
 
 
 def extra_vm(plan: ResourcePlan, vm: VmPlan, index: int, memory_mib: int) -> VmPlan:
@@ -220,7 +230,7 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
     host is as seen from inside it (where host-side servers listen for it)."""
     spec = plan.spec
     common = {"cores": spec.cores, "memory_mib": spec.memory_mib}
-    targets = {"bare": Target(name="bare", kind=Kind.BARE, rootfs=plan.image.rootfs,
+    targets = {"bare": Target(name="bare", kind=Kind.BARE, rootfs=plan.rootfs,
                               scratch=str(plan.scratch_root / "bare"), host_address="127.0.0.1",
                               **common)}
     for vm in plan.vms:

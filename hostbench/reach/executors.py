@@ -25,6 +25,7 @@ from hostbench.reach.ssh import (
     host_key_changed,
 )
 from hostbench.stack.environments import Kind
+from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.targets import Target
 
 # Runs "$@" with the caller's guard as stdin, which nothing writes to: when it closes
@@ -123,15 +124,18 @@ def chroot_argv(rootfs: str, cpuset: str, argv: list[str], scratch: str | None =
 
 
 class ChrootExecutor:
-    """Bare metal: this host's kernel, the image's tree as root, pinned with taskset."""
+    """Bare metal: the host's kernel, the image's tree as root, pinned with taskset (on a remote
+    host over SSH, whose channel carries the guard)."""
 
-    def __init__(self, env: str, rootfs: str, cpuset: str, scratch: str | None = None) -> None:
+    def __init__(self, env: str, rootfs: str, cpuset: str, scratch: str | None = None,
+                 host: Host | None = None) -> None:
         self.env, self.rootfs, self.cpuset, self.scratch = env, rootfs, cpuset, scratch
+        self.host = host or LocalHost()
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:
         start = time.monotonic()
-        with guarded_popen(chroot_argv(self.rootfs, self.cpuset, timed_argv(argv, timeout),
-                                       self.scratch),
+        with guarded_popen(self.host.argv(chroot_argv(self.rootfs, self.cpuset,
+                                                      timed_argv(argv, timeout), self.scratch)),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            errors="replace") as proc:
             try:
@@ -140,6 +144,9 @@ class ChrootExecutor:
                 raise TrialTimeout(f"no result after {timeout:.0f}s") from None
         if proc.returncode == 124:
             raise TrialTimeout(f"no result after {timeout:.0f}s")
+        if self.host.remote and proc.returncode == 255 and _ELAPSED.search(stderr) is None:
+            raise TargetUnreachable(f"{self.env} on host {self.host.label}: "
+                                    f"{stderr.strip()[-300:] or 'ssh failed'}")
         return _result(stdout, stderr, proc.returncode, start)
 
     def close(self) -> None:
@@ -147,10 +154,11 @@ class ChrootExecutor:
 
 
 def executor_for(target: Target, access: StackAccess) -> Executor:
-    """Bare metal runs in the image tree on this host; every other environment over SSH."""
+    """Bare metal runs in the image tree on the host; every other environment over SSH."""
     if target.kind is Kind.BARE:
         assert target.rootfs is not None  # a bare target always has one (Target validates it)
-        return ChrootExecutor(target.name, target.rootfs, target.cpuset, target.scratch)
+        return ChrootExecutor(target.name, target.rootfs, target.cpuset, target.scratch,
+                              access.host)
     assert target.host and target.port and target.user
     return SSHExecutor(target.name, target.host, target.port, target.user, access)
 

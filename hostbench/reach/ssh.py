@@ -7,13 +7,14 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
 
 from hostbench.errors import HostbenchError
+from hostbench.stack.host import Host, LocalHost
 
 # While a target boots, paramiko's transport thread logs every refused handshake with a
 # traceback; the reason is reported by wait_for_ssh instead.
@@ -30,11 +31,13 @@ class HostKeyChanged(HostbenchError):
 
 @dataclass(frozen=True)
 class StackAccess:
-    """How hostbench reaches a stack's environments: its key, and the host keys pinned when
-    each environment was first reached (by `fab up`, or the first run of a Pulumi stack)."""
+    """How hostbench reaches a stack's environments: its key, the host keys pinned when each
+    environment was first reached (by `fab up`, or the first run of a Pulumi stack), and the
+    host they run on (a remote one is the jump host to them)."""
 
     private_key: str
     known_hosts: Path
+    host: Host = field(default_factory=LocalHost)
 
 
 def private_key(openssh_text: str) -> paramiko.PKey:
@@ -48,6 +51,7 @@ def connection(host: str, port: int, user: str, access: StackAccess, timeout: fl
     and accepts only the host key pinned for the address, pinning it on first contact."""
     conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
                       config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
+                      gateway=access.host.proxy_command(host, port),
                       connect_kwargs={"pkey": private_key(access.private_key),
                                       "allow_agent": False, "look_for_keys": False,
                                       "banner_timeout": timeout, "auth_timeout": timeout})
@@ -85,8 +89,9 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
         if still_alive is not None and not still_alive():
             raise TargetUnreachable(f"{what} stopped while waiting for SSH on {host}:{port}")
         try:
-            with socket.create_connection((host, port), timeout=5):
-                pass
+            if not access.host.remote:  # a refused port fails fast, before any handshake
+                with socket.create_connection((host, port), timeout=5):
+                    pass
             conn = connection(host, port, user, access, timeout=10)
             try:
                 conn.run("true", hide=True, in_stream=False)

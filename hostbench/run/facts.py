@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
 import platform
-import re
-import shutil
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
@@ -17,10 +12,10 @@ from pydantic import Field
 from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
 from hostbench.records import Record
-from hostbench.stack.accel import kvm_usable
 
 if TYPE_CHECKING:  # the facts are read through any executor; storing them needs none
     from hostbench.reach.executors import Executor
+    from hostbench.stack.host import Host
 
 FACTS_SCRIPT = r"""
 echo "nproc=$(nproc)"
@@ -116,6 +111,11 @@ class HostFacts(Record):
     versions: dict[str, str]
     container_runtimes: dict[str, str] = Field(default_factory=dict)
     """The Docker engine's runtimes and their arguments (how gVisor ran: platform, network)."""
+    reached: str = "this machine"
+    """How hostbench reached the host: this machine, or the SSH destination."""
+    libvirt_uri: str = ""
+    docker: str = ""
+    """The Docker engine's endpoint as hostbench used it."""
 
 
 def parse_facts(text: str) -> EnvFacts:
@@ -147,61 +147,51 @@ def collect(executor: Executor, binaries: list[str], timeout: float = 120) -> En
     return parse_facts(result.stdout)
 
 
-def _first_line(argv: list[str]) -> str:
-    if shutil.which(argv[0]) is None:
-        return "not installed"
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
+_HOST_FACTS = r"""c=/proc/cpuinfo
+echo "hostname=$(uname -n)"; echo "kernel=$(uname -r)"; echo "cpus=$(getconf _NPROCESSORS_ONLN)"
+echo "cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' $c | head -n 1)"
+if grep -qw hypervisor $c; then echo host_is_vm=1; else echo host_is_vm=0; fi
+if [ -e /dev/kvm ] && grep -qwE 'vmx|svm' $c; then echo kvm=1; else echo kvm=0; fi
+echo "governor=$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null || echo n/a)"
+echo "memory_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+v() { if command -v "$1" >/dev/null; then "$@" 2>&1 | head -n 1; else echo "not installed"; fi; }
+echo "docker=$(v docker version --format '{{.Server.Version}}')"
+echo "libvirt=$(v virsh --version)"; echo "qemu=$(v qemu-system-x86_64 --version)"
+"""
 
 
-def _read(path: str, default: str = "n/a") -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return default
+def host_facts(host: Host | None = None) -> HostFacts:
+    """Context stored with every run and printed on every report: read on the stack's host,
+    with how hostbench reached it and its daemons."""
+    from hostbench.stack.host import LocalHost, RemoteHost  # not needed to read stored facts
 
-
-def host_is_vm(cpuinfo: str) -> bool:
-    """The `hypervisor` CPU flag: the "bare metal" host is itself a virtual machine."""
-    return bool(re.search(r"^flags\s*:.*\bhypervisor\b", cpuinfo, re.M))
-
-
-def host_facts() -> HostFacts:
-    """Context stored with every run and printed on every report."""
-    cpuinfo = _read("/proc/cpuinfo", "")
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    host = host or LocalHost()
+    values = dict(line.split("=", 1) for line in host.output(["sh", "-c", _HOST_FACTS])
+                  .splitlines() if "=" in line)
     versions = {pkg: importlib.metadata.version(pkg) for pkg in
                 ("pulumi", "pulumi-docker", "pulumi-libvirt", "fabric", "numpy", "scipy")}
-    versions.update(
-        python=platform.python_version(),
-        docker=_first_line(["docker", "version", "--format", "{{.Server.Version}}"]),
-        libvirt=_first_line(["virsh", "--version"]),
-        qemu=_first_line(["qemu-system-x86_64", "--version"]),
-    )
-    memory = re.search(r"MemTotal:\s+(\d+)", _read("/proc/meminfo", "MemTotal: 0"))
+    versions.update(python=platform.python_version(),
+                    **{name: values.get(name, "?") for name in ("docker", "libvirt", "qemu")})
+    docker_endpoint = (f"{host.docker_host} (its socket forwarded over SSH)"
+                       if isinstance(host, RemoteHost) else "unix:///var/run/docker.sock")
     return HostFacts(
-        hostname=platform.node(),
-        cpu_model=model.group(1) if model else platform.processor() or "unknown",
-        host_cpus=os.cpu_count(),
-        kernel=platform.release(),
-        host_is_vm=host_is_vm(cpuinfo),
-        kvm_usable=kvm_usable(),
-        governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        memory_kib=int(memory.group(1)) if memory else 0,
-        versions=versions,
-        container_runtimes=container_runtimes(),
-    )
+        hostname=values.get("hostname", "?"), cpu_model=values.get("cpu_model") or "unknown",
+        host_cpus=int(values["cpus"]) if values.get("cpus", "").isdigit() else None,
+        kernel=values.get("kernel", "?"), host_is_vm=values.get("host_is_vm") == "1",
+        kvm_usable=values.get("kvm") == "1", governor=values.get("governor", "n/a"),
+        memory_kib=int(values.get("memory_kib") or 0), versions=versions,
+        container_runtimes=container_runtimes(host), reached=host.label,
+        libvirt_uri=host.libvirt_uri, docker=docker_endpoint)
 
 
-def container_runtimes() -> dict[str, str]:
-    """Each runtime the Docker engine knows, with its arguments (empty when it has none)."""
-    proc = subprocess.run(["docker", "info", "--format", "{{json .Runtimes}}"],
-                          capture_output=True, text=True) if shutil.which("docker") else None
-    if proc is None or proc.returncode != 0:
-        return {}
+def container_runtimes(host: Host) -> dict[str, str]:
+    """Each runtime the host's Docker engine knows, with its arguments (empty when it has
+    none)."""
+    from hostbench.provision.docker_backend import ENGINE_ERRORS
+
     try:
-        runtimes = json.loads(proc.stdout)
-    except json.JSONDecodeError:
+        runtimes = host.docker().info().get("Runtimes") or {}
+    except (*ENGINE_ERRORS, HostbenchError):
         return {}
     return {name: " ".join(spec.get("runtimeArgs") or []) for name, spec in runtimes.items()
             if isinstance(spec, dict)}

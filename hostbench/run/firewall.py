@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal
 
 from hostbench.errors import HostbenchError
+from hostbench.stack.host import Host, HostCommandError, LocalHost
 
 if TYPE_CHECKING:
     from hostbench.reach.executors import Executor
@@ -35,14 +36,24 @@ def rule_tag(stack: str) -> str:
     return f"hostbench:{stack}"
 
 
-def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("iptables")
-    if binary is None:
-        raise FirewallError("iptables is not installed: it keeps host-side servers to the "
-                            "environment being measured (scripts/setup installs it)")
+def _installed(host: Host) -> bool:
+    if not host.remote:
+        return shutil.which("iptables") is not None
     try:
-        return subprocess.run([binary, "-w", *args], capture_output=True, text=True,
-                              timeout=IPTABLES_TIMEOUT_S)
+        host.output(["sh", "-c", "command -v iptables"])
+        return True
+    except HostCommandError:
+        return False
+
+
+def _iptables(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    if not _installed(host):
+        raise FirewallError(f"iptables is not installed on {host.label}: it keeps host-side "
+                            "servers to the environment being measured (scripts/setup "
+                            "installs it)")
+    try:
+        return subprocess.run(host.argv(["iptables", "-w", *args]), capture_output=True,
+                              text=True, timeout=IPTABLES_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise FirewallError(f"iptables {' '.join(args)} did not finish in "
                             f"{IPTABLES_TIMEOUT_S} s") from None
@@ -78,32 +89,34 @@ def client_source(executor: Executor, address: str) -> str:
 
 
 @contextmanager
-def only_from(source: str, address: str, port: int, tag: str, protocol: IpProtocol = "tcp"
-              ) -> Iterator[None]:
+def only_from(source: str, address: str, port: int, tag: str, protocol: IpProtocol = "tcp",
+              host: Host | None = None) -> Iterator[None]:
     """Packets to address:port (``protocol``) from anywhere but ``source`` are refused, until
     the block ends, however it ends."""
+    host = host or LocalHost()
     rule = _rule(protocol, address, port, source, tag)
-    added = _iptables("-I", *rule)
+    added = _iptables(host, "-I", *rule)
     if added.returncode != 0:
         raise FirewallError(f"cannot restrict {protocol} {address}:{port} to {source}: "
                             f"{added.stderr.strip()}")
     try:
         yield
     finally:
-        _iptables("-D", *rule)
+        _iptables(host, "-D", *rule)
 
 
-def purge(tag: str) -> int:
+def purge(tag: str, host: Host | None = None) -> int:
     """Remove every rule carrying ``tag`` (left by a run that was killed); how many there were.
     Nothing to do, and no error, where iptables is not installed."""
-    if shutil.which("iptables") is None:
+    host = host or LocalHost()
+    if not _installed(host):
         return 0
-    listing = _iptables("-S", "INPUT")
+    listing = _iptables(host, "-S", "INPUT")
     removed = 0
     for line in listing.stdout.splitlines():
         if f'--comment "{tag}"' in line or f"--comment {tag} " in line:
             parts = line.split()[1:]  # drop "-A"
             args = [part.strip('"') for part in parts]
-            if _iptables("-D", *args).returncode == 0:
+            if _iptables(host, "-D", *args).returncode == 0:
                 removed += 1
     return removed

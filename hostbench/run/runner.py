@@ -32,6 +32,7 @@ from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, free_cores, server_cores
 from hostbench.run.services import ServiceError, ServiceInEnvironment
 from hostbench.run.workloads import Workload
+from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import SCRATCH_DIR, Target
 
@@ -52,6 +53,7 @@ class RunContext:
     host_tree: str | None = None  # the image tree on the host, where host-side servers run from
     firewall_tag: str = "hostbench"  # the comment on the rules that keep host servers private
     neighbours: Neighbours | None = None  # the other environments: paused and metered
+    host: Host = field(default_factory=LocalHost)  # where bare metal and host servers run
     workload_seconds: float = 0.0
     dead: dict[str, str] = field(default_factory=dict)  # env -> why it stopped answering
     prepared: set[tuple[str, str]] = field(default_factory=set)
@@ -154,9 +156,9 @@ def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
         return executor.run(argv, workload.timeout_s)
     target, server = ctx.targets[env], workload.host_server
     with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
-                           _host_tree(ctx), server_cores(target.cores),
+                           _host_tree(ctx), server_cores(target.cores, ctx.host),
                            raw.with_suffix(".server.log"), server.protocol,
-                           client=_source(ctx, env), tag=ctx.firewall_tag):
+                           client=_source(ctx, env), tag=ctx.firewall_tag, host=ctx.host):
         return executor.run(argv, workload.timeout_s)
 
 
@@ -164,12 +166,12 @@ def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
     """Where a service workload's client runs: the image tree on the host, on cores no
     environment uses (never on a measured one: with none left, the trial cannot run)."""
     measured = {core for target in ctx.targets.values() for core in target.cores}
-    free = free_cores(measured)
+    free = free_cores(measured, ctx.host)
     if not free:
         raise HostbenchError(f"no host core is left for the load generator: the environments "
                              f"use cores {cpuset(sorted(measured))}, all this host has; give "
                              "the stack fewer cores")
-    return ChrootExecutor("load generator", _host_tree(ctx), cpuset(free))
+    return ChrootExecutor("load generator", _host_tree(ctx), cpuset(free), host=ctx.host)
 
 
 def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str],

@@ -8,19 +8,19 @@ becomes the ``StackSpec`` that provisioning, the targets and every stored run ca
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
 from hostbench.datafiles import load_mapping
-from hostbench.errors import ConfigError
+from hostbench.errors import ConfigError, HostbenchError
 from hostbench.paths import PROJECT_ROOT, libvirt_pool_dir, stacks_dir
 from hostbench.records import NotBool, Record, validated
-from hostbench.stack.accel import kvm_usable, resolve_accel
+from hostbench.stack.accel import resolve_accel
 from hostbench.stack.environments import (
     BARE_METAL,
     BASELINE,
@@ -32,10 +32,13 @@ from hostbench.stack.environments import (
     EnvName,
     Kind,
 )
+from hostbench.stack.host import Host, HostLimits, host_for, local_limits, remote_limits
 
 PROJECT = "hostbench"
 PREFIX = f"{PROJECT}:"
 DEFAULT_MANIFEST = "build/images/current/manifest.json"
+HOST_PATTERN = r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9_][A-Za-z0-9._-]*$"
+"""[user@]name: nothing ssh could read as an option or a second argument."""
 MAX_STACK_NAME = 12
 """So that the bridge ``hb-<stack>`` fits Linux's 15 characters uncut."""
 
@@ -112,6 +115,17 @@ class StackConfig(Record):
     environments: Annotated[list[EnvironmentConfig] | None, BeforeValidator(_json_if_text)] = (
         Field(None, description="what to build besides bare metal (default: vm and container); "
                                 "every one gets the same cores and memory"))
+    host: Annotated[str, Field(pattern=HOST_PATTERN)] | None = Field(
+        None, description="the host under test, [user@]name as for ssh (an alias of "
+                          "~/.ssh/config works); absent: this machine")
+    host_port: Annotated[int, Field(ge=1, le=65535), NotBool] | None = Field(
+        None, description="the host's SSH port (default: ~/.ssh/config's, else 22)")
+    host_identity_file: str | None = Field(
+        None, description="private key for the host (default: ~/.ssh/config's, the agent's, "
+                          "~/.ssh/id_*)")
+    host_dir: Annotated[str, Field(pattern=r"^/[^\s'\"]*$")] = Field(
+        "/var/lib/hostbench", description="on a remote host: where the image's tree and the "
+                                          "stacks' scratch directories are kept")
 
     @field_validator("network_cidr")
     @classmethod
@@ -139,33 +153,21 @@ class StackSpec(StackConfig):
         return cpuset(self.cores)
 
     @property
+    def machine(self) -> Host:
+        """The host the stack's environments run on: this machine, or ``host`` over SSH."""
+        return host_for(self.stack, self.host, self.host_port, self.host_identity_file)
+
+    @property
     def all_environments(self) -> tuple[Environment, ...]:
         """Bare metal first, then the built environments, each VM with the stack's accel."""
         return (BARE_METAL, *(env.model_copy(update={"accel": self.accel})
                               if env.kind is Kind.VM else env for env in self.environments))
 
 
-def _memory_mib() -> int:
-    """This host's MemTotal in MiB."""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) // 1024
-    raise ConfigError("/proc/meminfo", "MemTotal", "is missing")
-
-
-def _disk_gib() -> int:
-    """The size of the filesystem the VMs' volumes live on, in GiB."""
-    place = libvirt_pool_dir("x").parent
-    while not place.exists():
-        place = place.parent
-    stat = os.statvfs(place)
-    return stat.f_blocks * stat.f_frsize // 2**30
-
-
-def _check_host_limits(config: StackConfig, source: str, cpus: set[int], memory_mib: int,
-                       disk_gib: int) -> None:
+def _check_host_limits(config: StackConfig, source: str, limits: HostLimits) -> None:
     """Cores that exist and leave one for hostbench and its host-side servers; memory and disk
     that fit."""
+    cpus, memory_mib, disk_gib = limits.cpus, limits.memory_mib, limits.disk_gib
     unknown = sorted(set(config.cores) - cpus)
     if unknown:
         raise ConfigError(source, f"{PREFIX}cores", f"core(s) {unknown} do not exist or are not "
@@ -188,16 +190,36 @@ def _check_host_limits(config: StackConfig, source: str, cpus: set[int], memory_
                                                        "volumes live on")
 
 
+def _limits(stack: str, config: StackConfig, source: str) -> HostLimits:
+    """The CPUs, memory, disk and KVM of the stack's host, read there."""
+    pool_root = libvirt_pool_dir("x").parent
+    if config.host is None:
+        return local_limits(pool_root)
+    if config.host_identity_file is not None and not Path(
+            config.host_identity_file).expanduser().is_file():
+        raise ConfigError(source, f"{PREFIX}host_identity_file",
+                          f"{config.host_identity_file} is not a file")
+    try:
+        return remote_limits(host_for(stack, config.host, config.host_port,
+                                      config.host_identity_file), pool_root)
+    except HostbenchError as exc:
+        raise ConfigError(source, f"{PREFIX}host", str(exc)) from None
+
+
 def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | None = None,
             kvm_ok: bool | None = None, host_memory_mib: int | None = None,
             host_disk_gib: int | None = None) -> StackSpec:
-    """The config checked against this host (or the given CPUs, KVM usability, memory and
+    """The config checked against its host (or the given CPUs, KVM usability, memory and
     disk)."""
-    _check_host_limits(config, source,
-                       set(os.sched_getaffinity(0)) if host_cpus is None else host_cpus,
-                       _memory_mib() if host_memory_mib is None else host_memory_mib,
-                       _disk_gib() if host_disk_gib is None else host_disk_gib)
-    kvm_ok = kvm_usable() if kvm_ok is None else kvm_ok
+    given = {"cpus": host_cpus, "kvm_ok": kvm_ok, "memory_mib": host_memory_mib,
+             "disk_gib": host_disk_gib}
+    if any(value is None for value in given.values()):
+        limits = dataclasses.replace(_limits(stack, config, source),
+                                     **{k: v for k, v in given.items() if v is not None})
+    else:
+        limits = HostLimits(**given)  # type: ignore[arg-type]
+    _check_host_limits(config, source, limits)
+    kvm_ok = limits.kvm_ok
     if config.accel == "kvm" and not kvm_ok:
         raise ConfigError(source, f"{PREFIX}accel", "is kvm but KVM is not usable here (needs "
                                                     "/dev/kvm and the vmx or svm CPU flag); use "

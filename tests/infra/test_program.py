@@ -181,7 +181,7 @@ def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(con
 ])
 def test_domain_type_follows_accel_and_kvm_usability(config, monkeypatch, accel, kvm_ok,
                                                      domain_type):
-    monkeypatch.setattr("hostbench.stack.spec.kvm_usable", lambda: kvm_ok)
+    monkeypatch.setattr("hostbench.stack.host.kvm_usable", lambda: kvm_ok)
     config["accel"] = accel
     mocks, exports = run_program(config)
     (domain,) = mocks.by_token(DOMAIN)
@@ -212,7 +212,7 @@ def test_bad_config_is_rejected_naming_the_key(config, change, field, words):
 
 
 def test_kvm_requested_on_a_host_without_kvm_is_rejected(config, monkeypatch):
-    monkeypatch.setattr("hostbench.stack.spec.kvm_usable", lambda: False)
+    monkeypatch.setattr("hostbench.stack.host.kvm_usable", lambda: False)
     config["accel"] = "kvm"
     with pytest.raises(ConfigError, match="hostbench:accel: is kvm but KVM is not usable"):
         run_program(config)

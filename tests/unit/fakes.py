@@ -201,7 +201,7 @@ class FakeHost:
         self.made[target.name] = executor
         return executor
 
-    def control(self, targets: Mapping[str, Target]) -> FakeControl:
+    def control(self, targets: Mapping[str, Target], _host: object = None) -> FakeControl:
         self.host = FakeControl(dict(targets), set(self.broken), quota=dict(self.host_quota))
         return self.host
 

@@ -35,7 +35,7 @@ def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """The host's facts are read for real by the first test; the others take a fixed copy
     (reading them asks docker, virsh and qemu for their versions)."""
     if "keeps_everything" not in request.node.name:
-        monkeypatch.setattr(session.facts_mod, "host_facts", lambda: HOST)
+        monkeypatch.setattr(session.facts_mod, "host_facts", lambda _host=None: HOST)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
 import pytest
 
@@ -33,10 +32,8 @@ def _spec(cidr: str):
                              host_memory_mib=4096, host_disk_gib=100)
 
 
-def test_routes_are_read_without_the_default_route(tmp_path: Path):
-    table = tmp_path / "route"
-    table.write_text(ROUTES)
-    assert host_routes(table) == [("docker0", ipaddress.IPv4Network("172.17.0.0/16")),
+def test_routes_are_read_without_the_default_route():
+    assert host_routes(ROUTES) == [("docker0", ipaddress.IPv4Network("172.17.0.0/16")),
                                   ("hb-local", ipaddress.IPv4Network("192.168.150.0/24"))]
 
 
@@ -48,11 +45,8 @@ def test_routes_are_read_without_the_default_route(tmp_path: Path):
     ("192.168.160.0/23", "hb-lab", {"factors": "192.168.161.0/24", "lab": "192.168.160.0/23"},
      ["stack factors's network 192.168.161.0/24"]),
 ])
-def test_conflicts_name_each_route_and_stack_overlapped(tmp_path, cidr, bridge, others,
-                                                        expected):
-    table = tmp_path / "route"
-    table.write_text(ROUTES)
-    assert network_conflicts(_spec(cidr), _network(cidr, bridge), host_routes(table),
+def test_conflicts_name_each_route_and_stack_overlapped(cidr, bridge, others, expected):
+    assert network_conflicts(_spec(cidr), _network(cidr, bridge), host_routes(ROUTES),
                              others) == expected
 
 
