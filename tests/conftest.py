@@ -3,10 +3,14 @@ cores: unit tests spread over the workers module by module, while every e2e test
 worker, in file order, because they share the stacks a session boots."""
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
+
+from hostbench.stack.host import close_all
+from tests.sshd import Sshd, free_port
 
 SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
 LEGACY_DB = Path(__file__).resolve().parent / "data" / "legacy" / "results-format1.sqlite"
@@ -22,6 +26,18 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(state))
     return state
+
+
+@pytest.fixture
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A remote host played by a second sshd of this machine (127.0.0.1, its own port and keys);
+    every connection hostbench opened to it is closed before it stops."""
+    server = Sshd(tmp_path_factory.mktemp("sshd"), free_port()).start()
+    try:
+        yield server
+    finally:
+        close_all()
+        server.stop()
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",

@@ -13,6 +13,12 @@ from pathlib import Path
 SSHD = "/usr/sbin/sshd"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @dataclass
 class Sshd:
     directory: Path

@@ -28,6 +28,7 @@ from hostbench.provision.plan import (
     targets_document,
 )
 from hostbench.provision.seed import meta_data, user_data
+from hostbench.stack.host import RemoteHost
 from hostbench.stack.keys import ensure_stack_key
 from hostbench.stack.spec import PREFIX, PROJECT, StackConfig, spec_from_mapping
 from hostbench.stack.targets import SCRATCH_DIR
@@ -55,7 +56,7 @@ class LibvirtShared(pulumi.ComponentResource):
 
     def __init__(self, plan: ResourcePlan) -> None:
         super().__init__("hostbench:libvirt:Shared", f"{plan.prefix}-libvirt")
-        self.provider = libvirt.Provider("libvirt", uri=plan.libvirt_uri,
+        self.provider = libvirt.Provider("libvirt", uri=pulumi_libvirt_uri(plan),
                                          opts=pulumi.ResourceOptions(parent=self))
         opts = pulumi.ResourceOptions(provider=self.provider, parent=self)
         net = plan.network
@@ -113,12 +114,35 @@ class VmEnvironment(pulumi.ComponentResource):
         self.register_outputs({"address": self.address, "domain": self.domain.name})
 
 
-class ContainerEnvironment(pulumi.ComponentResource):
-    """One container environment: the image (kept locally) and the pinned container."""
+def pulumi_libvirt_uri(plan: ResourcePlan) -> str:
+    """The provider's own SSH client (not OpenSSH) takes the key and the pinned host keys as
+    URI parameters; on this machine, the plan's URI."""
+    host = plan.spec.machine
+    if not isinstance(host, RemoteHost):
+        return plan.libvirt_uri
+    return host.libvirt_uri_with(known_hosts=str(host.known_hosts),
+                                 keyfile=str(Path(host.identity_file).expanduser())
+                                 if host.identity_file else None)
 
-    def __init__(self, ctr: ContainerPlan, public_key: str) -> None:
+
+def docker_provider(plan: ResourcePlan) -> docker.Provider | None:
+    """A remote host's Docker engine over ssh://, with the stack's OpenSSH config; None for
+    this machine's (the default provider)."""
+    host = plan.spec.machine
+    if not isinstance(host, RemoteHost):
+        return None
+    return docker.Provider("docker", host=host.docker_host,
+                           ssh_opts=["-F", str(host.config_file)])
+
+
+class ContainerEnvironment(pulumi.ComponentResource):
+    """One container environment: the image (kept where the engine is; on a remote host,
+    delivered by `fab deliver`) and the pinned container."""
+
+    def __init__(self, ctr: ContainerPlan, public_key: str,
+                 provider: docker.Provider | None = None) -> None:
         super().__init__("hostbench:env:Container", ctr.name)
-        opts = pulumi.ResourceOptions(parent=self)
+        opts = pulumi.ResourceOptions(parent=self, provider=provider)
         image = docker.RemoteImage(f"{ctr.name}-image", name=ctr.image, keep_locally=True,
                                    opts=opts)
         self.container = docker.Container(
@@ -153,7 +177,8 @@ def declare_stack() -> None:
     shared = LibvirtShared(plan) if plan.vms else None
     vms = {vm.env.name: VmEnvironment(plan, vm, shared, key.public_openssh)
            for vm in plan.vms if shared is not None}
-    containers = {ctr.env.name: ContainerEnvironment(ctr, key.public_openssh)
+    provider = docker_provider(plan) if plan.containers else None
+    containers = {ctr.env.name: ContainerEnvironment(ctr, key.public_openssh, provider)
                   for ctr in plan.containers}
     addresses = _all({name: vm.address for name, vm in vms.items()})
     gateways = _all({name: c.gateway for name, c in containers.items()})

@@ -216,9 +216,13 @@ class RemoteHost:
     @property
     def libvirt_uri(self) -> str:
         """qemu+ssh:// with the stack's OpenSSH config (libvirt runs it as its ssh command)."""
+        return self.libvirt_uri_with(command=str(self.ssh_command), no_tty="1")
+
+    def libvirt_uri_with(self, **params: str | None) -> str:
+        """qemu+ssh://[user@]name[:port]/system with the given URI parameters."""
         user, _, name = self.destination.rpartition("@")
         netloc = (f"{user}@" if user else "") + name + (f":{self.port}" if self.port else "")
-        query = urllib.parse.urlencode({"command": str(self.ssh_command), "no_tty": "1"})
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         return f"qemu+ssh://{netloc}/system?{query}"
 
     def docker(self) -> docker.DockerClient:

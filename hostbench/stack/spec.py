@@ -32,7 +32,14 @@ from hostbench.stack.environments import (
     EnvName,
     Kind,
 )
-from hostbench.stack.host import Host, HostLimits, host_for, local_limits, remote_limits
+from hostbench.stack.host import (
+    Host,
+    HostKeyChanged,
+    HostLimits,
+    host_for,
+    local_limits,
+    remote_limits,
+)
 
 PROJECT = "hostbench"
 PREFIX = f"{PROJECT}:"
@@ -168,14 +175,15 @@ def _check_host_limits(config: StackConfig, source: str, limits: HostLimits) -> 
     """Cores that exist and leave one for hostbench and its host-side servers; memory and disk
     that fit."""
     cpus, memory_mib, disk_gib = limits.cpus, limits.memory_mib, limits.disk_gib
+    host = "this host" if config.host is None else f"host {config.host}"
     unknown = sorted(set(config.cores) - cpus)
     if unknown:
         raise ConfigError(source, f"{PREFIX}cores", f"core(s) {unknown} do not exist or are not "
-                                                    f"usable on this host (usable: "
+                                                    f"usable on {host} (usable: "
                                                     f"{sorted(cpus)})")
     if set(config.cores) == cpus:
         raise ConfigError(source, f"{PREFIX}cores", f"{list(config.cores)} is every usable core "
-                                                    "of this host: leave at least one for "
+                                                    f"of {host}: leave at least one for "
                                                     "hostbench and the host-side servers, which "
                                                     "would otherwise share the measured cores")
     vms = sum(1 for e in config.environments or DEFAULT_ENVIRONMENTS if e.kind == Kind.VM)
@@ -183,7 +191,7 @@ def _check_host_limits(config: StackConfig, source: str, limits: HostLimits) -> 
         problem = (f"{vms} VMs x {config.memory_mib} MiB is" if vms > 1
                    else f"{config.memory_mib} MiB is")
         raise ConfigError(source, f"{PREFIX}memory_mib",
-                          f"{problem} more than this host's {memory_mib} MiB")
+                          f"{problem} more than {host}'s {memory_mib} MiB")
     if config.disk_gib > disk_gib:
         raise ConfigError(source, f"{PREFIX}disk_gib", f"{config.disk_gib} GiB is larger than "
                                                        f"the {disk_gib} GiB filesystem the VM "
@@ -195,13 +203,11 @@ def _limits(stack: str, config: StackConfig, source: str) -> HostLimits:
     pool_root = libvirt_pool_dir("x").parent
     if config.host is None:
         return local_limits(pool_root)
-    if config.host_identity_file is not None and not Path(
-            config.host_identity_file).expanduser().is_file():
-        raise ConfigError(source, f"{PREFIX}host_identity_file",
-                          f"{config.host_identity_file} is not a file")
     try:
         return remote_limits(host_for(stack, config.host, config.host_port,
                                       config.host_identity_file), pool_root)
+    except HostKeyChanged:
+        raise
     except HostbenchError as exc:
         raise ConfigError(source, f"{PREFIX}host", str(exc)) from None
 
@@ -211,6 +217,10 @@ def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | 
             host_disk_gib: int | None = None) -> StackSpec:
     """The config checked against its host (or the given CPUs, KVM usability, memory and
     disk)."""
+    if config.host_identity_file is not None and not Path(
+            config.host_identity_file).expanduser().is_file():
+        raise ConfigError(source, f"{PREFIX}host_identity_file",
+                          f"{config.host_identity_file} is not a file")
     given = {"cpus": host_cpus, "kvm_ok": kvm_ok, "memory_mib": host_memory_mib,
              "disk_gib": host_disk_gib}
     if any(value is None for value in given.values()):

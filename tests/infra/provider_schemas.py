@@ -29,6 +29,8 @@ class ProviderSchemas:
         resource = self.resources.get(token)
         if resource is None:
             return [f"{token}: no such resource type in the provider schemas"]
+        if token.startswith("pulumi:providers:"):
+            inputs = {k: _provider_value(v) for k, v in inputs.items()}
         return self._check_object(inputs, resource.get("inputProperties", {}),
                                   resource.get("requiredInputs", []), token)
 
@@ -88,3 +90,13 @@ class ProviderSchemas:
             return [p for k, item in value.items()
                     for p in self._check(item, schema["additionalProperties"], f"{where}.{k}")]
         return []
+
+
+def _provider_value(value: Any) -> Any:
+    """The engine hands a provider its non-string config as JSON text (lists, numbers)."""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value

@@ -22,6 +22,7 @@ class Registered:
     name: str
     inputs: dict[str, Any]
     custom: bool
+    provider: str = ""  # the reference of its explicit provider ("" for the default one)
     parents: list[str] = field(default_factory=list)  # types of its parents, outermost first
 
 
@@ -31,7 +32,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs),
-                                         bool(args.custom)))
+                                         bool(args.custom), args.provider or ""))
         state = dict(args.inputs)
         if args.typ == "libvirt:index/domain:Domain":
             nics = [dict(nic, addresses=[VM_ADDRESS]) for nic in state["networkInterfaces"]]

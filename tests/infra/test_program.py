@@ -287,3 +287,37 @@ def test_the_raw_vm_gets_a_raw_copy_with_its_cache_and_io_modes(factors, config)
     # the default VM: the host's page cache stays out of its disk I/O too, QEMU's I/O mode
     assert '<xsl:attribute name="cache">none</xsl:attribute>' in xslt["hostbench-test"]
     assert "native" not in xslt["hostbench-test"]
+
+
+def test_a_remote_host_is_reached_by_both_providers_over_ssh(config, schemas, sshd):
+    """libvirt at qemu+ssh:// (the provider's own client: key and pinned host keys in the URI),
+    Docker at ssh:// with the stack's OpenSSH config; volumes uploaded from this machine's
+    files, the container's scratch directory on the host."""
+    config.update(host=sshd.destination, host_port=sshd.port,
+                  host_identity_file=str(sshd.client_key), host_dir="/srv/hb")
+    mocks, exports = run_program(config)
+    problems = [p for r in mocks.resources if r.custom for p in schemas.validate(r.token, r.inputs)]
+    assert problems == []
+    (libvirt_provider,) = mocks.by_token("pulumi:providers:libvirt")
+    uri = libvirt_provider.inputs["uri"]
+    assert uri.startswith(f"qemu+ssh://root@127.0.0.1:{sshd.port}/system?")
+    assert f"keyfile={str(sshd.client_key).replace('/', '%2F')}" in uri
+    assert "known_hosts=" in uri
+    (docker_provider,) = mocks.by_token("pulumi:providers:docker")
+    assert docker_provider.inputs["host"] == f"ssh://root@127.0.0.1:{sshd.port}"
+    options = json.loads(docker_provider.inputs["sshOpts"])
+    config_file = Path(options[1])
+    assert options[0] == "-F" and config_file.is_file()
+    assert "StrictHostKeyChecking accept-new" in config_file.read_text()
+    for token in (CONTAINER, "docker:index/remoteImage:RemoteImage"):
+        (resource,) = mocks.by_token(token)
+        assert "pulumi:providers:docker::docker" in resource.provider
+    manifest = load_manifest(Path(config["image_manifest"]))
+    sources = {v.inputs["name"]: v.inputs.get("source") for v in mocks.by_token(VOLUME)}
+    assert sources["hostbench-test-base.qcow2"] == manifest.disk
+    assert sources["hostbench-test-vmlinuz"] == manifest.kernel
+    (container,) = mocks.by_token(CONTAINER)
+    assert container.inputs["volumes"][0]["hostPath"] == "/srv/hb/scratch/test/container"
+    bare = exports.values["targets"]["bare"]
+    assert bare["rootfs"] == f"/srv/hb/images/{manifest.hash[:16]}/rootfs"
+    assert exports.values["spec"]["host"] == sshd.destination

@@ -8,6 +8,7 @@ import pytest
 
 from hostbench.errors import ConfigError
 from hostbench.stack.environments import Kind
+from hostbench.stack.host import close_all
 from hostbench.stack.spec import load_stack_file, stack_file
 
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
@@ -69,6 +70,17 @@ def test_auto_accel_picks_kvm_only_when_usable(tmp_path):
      "3 VMs x 3000 MiB is more than this host's 8192 MiB"),
     ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:disk_gib: 500\n",
      "hostbench:disk_gib", "larger than the 100 GiB filesystem"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+     "  hostbench:host: -oProxyCommand=x\n", "hostbench:host", "should match pattern"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n"
+     "  hostbench:host: 'lab1 rm'\n", "hostbench:host", "should match pattern"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:host: lab1\n"
+     "  hostbench:host_port: 0\n", "hostbench:host_port", "greater than or equal to 1"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:host: lab1\n"
+     "  hostbench:host_dir: var/hb\n", "hostbench:host_dir", "should match pattern"),
+    ("config:\n  hostbench:cores: [1]\n  hostbench:memory_mib: 512\n  hostbench:host: lab1\n"
+     "  hostbench:host_identity_file: /nonexistent/key\n", "hostbench:host_identity_file",
+     "/nonexistent/key is not a file"),
     ("config: {hostbench:cores: [1]\n", "(file)", "not valid YAML"),
     ("- just\n- a list\n", "(top level)", "mapping"),
 ])
@@ -163,3 +175,20 @@ def test_the_tcg_translation_cache_is_an_option_under_tcg_only(tmp_path):
         load_stack_file("t", path, host_cpus={0, 1}, kvm_ok=True)
     assert err.value.field == "hostbench:environments[0].options.tcg_cache_mib"
     assert "only under TCG" in err.value.problem
+
+
+def test_a_remote_stack_is_checked_against_its_host_read_over_ssh(tmp_path, sshd):
+    common = (f"config:\n  hostbench:memory_mib: 512\n  hostbench:host: {sshd.destination}\n"
+              f"  hostbench:host_port: {sshd.port}\n"
+              f"  hostbench:host_identity_file: {sshd.client_key}\n")
+    spec = load_stack_file("t", _write(tmp_path, common + "  hostbench:cores: [1]\n"))
+    assert spec.machine.remote and spec.machine.label == f"{sshd.destination}:{sshd.port}"
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("t", _write(tmp_path, common + "  hostbench:cores: [64]\n"))
+    assert err.value.field == "hostbench:cores"
+    assert f"do not exist or are not usable on host {sshd.destination}" in err.value.problem
+    close_all()  # its connection would outlive the listener
+    sshd.stop()
+    with pytest.raises(ConfigError) as err:
+        load_stack_file("u", _write(tmp_path, common + "  hostbench:cores: [1]\n"))
+    assert err.value.field == "hostbench:host" and "cannot reach host" in err.value.problem

@@ -1,0 +1,94 @@
+"""A remote host over SSH, for real: a second sshd of this machine plays it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from hostbench.stack.host import (
+    HostKeyChanged,
+    HostUnreachable,
+    LocalHost,
+    RemoteHost,
+    cpu_list,
+    local_limits,
+    remote_limits,
+)
+from tests.sshd import Sshd, free_port
+
+
+def _host(sshd: Sshd, stack: str = "lab") -> RemoteHost:
+    return RemoteHost(stack, sshd.destination, sshd.port, str(sshd.client_key))
+
+
+def test_commands_arrive_with_their_arguments_intact(sshd):
+    host = _host(sshd)
+    tricky = ["it's", "a b", "$HOME", "`id`", "--", ";exit 3", ""]
+    out = host.output(["sh", "-c", 'for a; do printf "[%s]" "$a"; done', "sh", *tricky])
+    assert out == "".join(f"[{a}]" for a in tricky)
+    assert LocalHost().output(["sh", "-c", 'printf "[%s]" "$1"', "sh", "it's"]) == "[it's]"
+
+
+def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(sshd):
+    host = _host(sshd)
+    assert host.known_hosts.read_text() == ""
+    host.output(["true"])
+    pinned = host.known_hosts.read_text()
+    assert f"[127.0.0.1]:{sshd.port}" in pinned and "ssh-ed25519" in pinned
+    host.close()
+    sshd.stop()
+    sshd.new_host_key()  # the host was "reinstalled", or something else answers there
+    sshd.start()
+    with pytest.raises(HostKeyChanged, match=str(host.known_hosts).replace(".", r"\.")):
+        _host(sshd).output(["true"])
+    with pytest.raises(HostKeyChanged):  # the daemons' transports use the same check
+        _host(sshd).docker()
+
+
+def test_the_stack_config_keeps_agents_home_and_takes_the_users_ssh_config(sshd):
+    host = _host(sshd)
+    config = host.config_file.read_text()
+    for line in ("ForwardAgent no", "StrictHostKeyChecking accept-new", "BatchMode yes",
+                 f"IdentityFile {sshd.client_key}", f"Port {sshd.port}",
+                 f"UserKnownHostsFile {host.known_hosts} ~/.ssh/known_hosts"):
+        assert line in config.splitlines()
+    assert config.rstrip().endswith("Include ~/.ssh/config")  # first value wins: ours first
+    assert os.stat(host.ssh_command).st_mode & 0o777 == 0o700
+    assert host.libvirt_uri == (f"qemu+ssh://root@127.0.0.1:{sshd.port}/system?command="
+                                f"{str(host.ssh_command).replace('/', '%2F')}&no_tty=1")
+    assert shlex.split(host.proxy_command("192.168.9.7", 22))[-3:] == [
+        "-W", "192.168.9.7:22", "root@127.0.0.1"]
+
+
+def test_limits_read_over_ssh_are_the_hosts(sshd):
+    here = local_limits(Path("/var/lib/libvirt/images"))
+    there = remote_limits(_host(sshd), Path("/var/lib/libvirt/images"))
+    assert there == here  # the same machine, read two ways
+
+
+def test_files_of_the_host_and_their_absence(sshd, tmp_path):
+    host = _host(sshd)
+    (tmp_path / "f").write_text("x y\n")
+    assert host.read_text(str(tmp_path / "f")) == "x y\n"
+    with pytest.raises(OSError, match="No such file"):
+        host.read_text(str(tmp_path / "missing"))
+    assert host.usable_cpus() == LocalHost().usable_cpus()
+
+
+def test_an_unreachable_host_is_named(isolated_state):
+    host = RemoteHost("lab", "root@127.0.0.1", free_port())
+    with pytest.raises(HostUnreachable, match=r"cannot reach host root@127\.0\.0\.1:\d+ over SSH"):
+        host.output(["true"])
+
+
+def test_an_option_is_no_destination(isolated_state):
+    with pytest.raises(Exception, match="not an SSH destination"):
+        RemoteHost("lab", "-oProxyCommand=touch /tmp/x")
+
+
+def test_cpu_lists():
+    assert cpu_list("0-3,6") == {0, 1, 2, 3, 6}
+    assert cpu_list("1\n") == {1}
