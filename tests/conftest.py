@@ -28,10 +28,11 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    """A remote host played by a second sshd of this machine (127.0.0.1, its own port and keys);
-    every connection hostbench opened to it is closed before it stops."""
+    """A remote host played by a second sshd of this machine (127.0.0.1, its own port and keys),
+    shared by a module's tests; every connection hostbench opened to it is closed before it
+    stops."""
     server = Sshd(tmp_path_factory.mktemp("sshd"), free_port()).start()
     try:
         yield server

@@ -20,9 +20,10 @@ import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import docker
+if TYPE_CHECKING:
+    import docker
 
 from hostbench.errors import HostbenchError
 from hostbench.paths import stack_state_dir
@@ -105,6 +106,8 @@ class LocalHost:
         return set(os.sched_getaffinity(0))
 
     def docker(self) -> docker.DockerClient:
+        import docker  # the SDK only where an engine is used
+
         return docker.from_env()
 
     def proxy_command(self, address: str, port: int) -> str | None:
@@ -237,6 +240,8 @@ class RemoteHost:
                 raise HostUnreachable(f"cannot forward the Docker socket of host {self.label}: "
                                       f"{proc.stderr.strip()}")
             self._docker_forwarded = True
+        import docker
+
         return docker.DockerClient(base_url=f"unix://{self.docker_socket}")
 
     @property

@@ -13,6 +13,7 @@ from hostbench.stack.host import (
     HostUnreachable,
     LocalHost,
     RemoteHost,
+    close_all,
     cpu_list,
     local_limits,
     remote_limits,
@@ -32,8 +33,17 @@ def test_commands_arrive_with_their_arguments_intact(sshd):
     assert LocalHost().output(["sh", "-c", 'printf "[%s]" "$1"', "sh", "it's"]) == "[it's]"
 
 
-def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(sshd):
-    host = _host(sshd)
+def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(tmp_path):
+    sshd = Sshd(tmp_path / "sshd", free_port()).start()
+    try:
+        _pin_then_change(sshd)
+    finally:
+        close_all()
+        sshd.stop()
+
+
+def _pin_then_change(sshd: Sshd) -> None:
+    host = _host(sshd, "pinning")
     assert host.known_hosts.read_text() == ""
     host.output(["true"])
     pinned = host.known_hosts.read_text()
@@ -43,9 +53,9 @@ def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(sshd):
     sshd.new_host_key()  # the host was "reinstalled", or something else answers there
     sshd.start()
     with pytest.raises(HostKeyChanged, match=str(host.known_hosts).replace(".", r"\.")):
-        _host(sshd).output(["true"])
+        _host(sshd, "pinning").output(["true"])
     with pytest.raises(HostKeyChanged):  # the daemons' transports use the same check
-        _host(sshd).docker()
+        _host(sshd, "pinning").docker()
 
 
 def test_the_stack_config_keeps_agents_home_and_takes_the_users_ssh_config(sshd):
