@@ -8,9 +8,11 @@ from fabric import task
 from hostbench.commands.benchmark import benchmark as run_benchmark
 from hostbench.commands.benchmark import calibrate as run_calibrate
 from hostbench.commands.benchmark import options_from_cli
+from hostbench.commands.fleet import per_stack
 from hostbench.commands.lifecycle import lifecycle as run_lifecycle
 from hostbench.commands.lifecycle import lifecycle_options
 from hostbench.commands.parity import run_parity
+from hostbench.commands.provision import deliver_to_host
 from hostbench.commands.provision import down as direct_down
 from hostbench.commands.provision import up as direct_up
 from hostbench.console import run_cli
@@ -19,7 +21,8 @@ from hostbench.report.run_report import run_report
 from hostbench.stack.spec import load_stack_file
 
 DEFAULT_STACK = "local"
-TARGETS = {"stack": f"stack whose targets to use (default {DEFAULT_STACK})",
+FLEET = " (several, comma-separated: a fleet, run in parallel)"
+TARGETS = {"stack": f"stack whose targets to use (default {DEFAULT_STACK}){FLEET}",
            "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"}
 TRIALS = {
     "suite": "quick | standard | felter (default quick)",
@@ -40,18 +43,26 @@ def _options(**flags):
     return options_from_cli(**flags, command_line=shlex.join(sys.argv))
 
 
-@task(help={"stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK})"})
+@task(help={"stack": f"stack config stacks/Pulumi.<stack>.yaml (default {DEFAULT_STACK})"
+                    f"{FLEET}"})
 def up(c, stack=DEFAULT_STACK):
     """Create the stack's environments directly (libvirt + Docker APIs), no Pulumi CLI."""
-    run_cli(lambda: direct_up(load_stack_file(stack)))
+    run_cli(lambda: per_stack("up", stack, lambda: direct_up(load_stack_file(stack))))
 
 
-@task(help={"stack": f"stack to remove (default {DEFAULT_STACK})",
+@task(help={"stack": f"stack whose host gets the image (default {DEFAULT_STACK}){FLEET}"})
+def deliver(c, stack=DEFAULT_STACK):
+    """Send the image to the stack's remote host where it lacks it (before `pulumi up`)."""
+    run_cli(lambda: per_stack("deliver", stack, lambda: deliver_to_host(load_stack_file(stack))))
+
+
+@task(help={"stack": f"stack to remove (default {DEFAULT_STACK}){FLEET}",
             "purge_image": "on a remote host, also remove the image's copy there (the next "
                            "`fab up` sends it again)"})
 def down(c, stack=DEFAULT_STACK, purge_image=False):
     """Remove everything `fab up` created for the stack."""
-    run_cli(lambda: direct_down(load_stack_file(stack), purge_image))
+    run_cli(lambda: per_stack("down", stack,
+                              lambda: direct_down(load_stack_file(stack), purge_image)))
 
 
 @task(help={
@@ -65,11 +76,11 @@ def benchmark(c, stack=None, targets_file=None, suite=None, repeat=None, min_rep
               max_repeat=None, budget_min=None, warmup=None, workload=None, env=None,
               margin=None, dry_run=False, resume=None, allow_mismatch=False, isolation=None):
     """Parity check, then every workload in every environment of the stack, interleaved."""
-    run_cli(lambda: run_benchmark(_options(
+    run_cli(lambda: per_stack("benchmark", stack, lambda: run_benchmark(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
         min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
         workload=workload, env=env, margin=margin, dry_run=dry_run, resume=resume,
-        allow_mismatch=allow_mismatch, isolation=isolation)))
+        allow_mismatch=allow_mismatch, isolation=isolation))))
 
 
 @task(help={**TARGETS, **TRIALS})
@@ -77,10 +88,10 @@ def calibrate(c, stack=None, targets_file=None, suite=None, repeat=None, min_rep
               max_repeat=None, budget_min=None, warmup=None, workload=None, dry_run=False,
               isolation=None):
     """Bare metal against bare metal: this host's noise floor, below which no margin goes."""
-    run_cli(lambda: run_calibrate(_options(
+    run_cli(lambda: per_stack("calibrate", stack, lambda: run_calibrate(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
         min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
-        workload=workload, dry_run=dry_run, isolation=isolation)))
+        workload=workload, dry_run=dry_run, isolation=isolation))))
 
 
 @task(auto_shortflags=False, help={
@@ -111,7 +122,7 @@ def lifecycle(c, stack=DEFAULT_STACK, repeat=None, env=None, settle=None, idle_w
 @task(help=TARGETS)
 def parity(c, stack=DEFAULT_STACK, targets_file=None):
     """Read facts inside each environment and check that they are alike."""
-    run_cli(lambda: run_parity(stack, targets_file))
+    run_cli(lambda: per_stack("parity", stack, lambda: run_parity(stack, targets_file)))
 
 
 @task(help={"run": "the run to report on (default: the latest run)"})
@@ -120,7 +131,10 @@ def report(c, run=None):
     run_cli(lambda: run_report(run))
 
 
-@task(help={"run_a": "the run to compare against (A)", "run_b": "the run compared (B)"})
-def compare(c, run_a, run_b):
-    """Change of run B against run A per workload metric and environment (+ = B is worse)."""
-    run_cli(lambda: run_compare(run_a, run_b))
+@task(positional=["run_a", "run_b"], auto_shortflags=False, help={
+    "run_a": "the run to compare against (A)", "run_b": "the run compared (B)",
+    "hosts": "instead: runs of different hosts (comma-separated), their overheads side by side"})
+def compare(c, run_a=None, run_b=None, hosts=None):
+    """Change of run B against run A per workload metric and environment (+ = B is worse);
+    with --hosts, each host's overhead against its own bare metal, side by side."""
+    run_cli(lambda: run_compare(run_a, run_b, hosts))

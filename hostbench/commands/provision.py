@@ -77,10 +77,7 @@ def _up(spec: StackSpec) -> Targets:
     if plan.vms:
         check_network(spec, plan.network)
     if spec.host is not None:
-        with console.status(f"delivering the image to {spec.machine.label}") as status:
-            sent = deliver(plan, status.update)
-        console.print(f"image on {spec.machine.label}: "
-                      f"{'sent ' + ', '.join(sent) if sent else 'already there (nothing sent)'}")
+        send_image(plan)
     # new environments have new host keys: each is pinned when `up` first reaches it
     known_hosts_file(spec.stack).unlink(missing_ok=True)
     access = StackAccess(key.private_openssh, known_hosts_file(spec.stack), spec.machine)
@@ -112,6 +109,24 @@ def _up(spec: StackSpec) -> Targets:
     save_targets(targets)
     console.print(f"targets saved to {saved_targets_file(spec.stack)}")
     return targets
+
+
+def send_image(plan: ResourcePlan) -> list[str]:
+    """The image's artifacts on the stack's remote host (what `fab up` does first, and what
+    `fab deliver` does before `pulumi up`); returns what had to be sent."""
+    label = plan.spec.machine.label
+    with console.status(f"delivering the image to {label}") as status:
+        sent = deliver(plan, status.update)
+    console.print(f"image on {label}: "
+                  f"{'sent ' + ', '.join(sent) if sent else 'already there (nothing sent)'}")
+    return sent
+
+
+def deliver_to_host(spec: StackSpec) -> list[str]:
+    """`fab deliver`."""
+    if spec.host is None:
+        raise HostbenchError(f"stack {spec.stack} names no host: its image is already here")
+    return send_image(plan_for(spec))
 
 
 def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAccess,

@@ -8,8 +8,10 @@ from typing import Any
 from hostbench.analysis.compare import Comparison, compare_runs, env_labels
 from hostbench.analysis.stats import ALPHA, underpowered
 from hostbench.console import table_console
+from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir
 from hostbench.report import plots
+from hostbench.report.fleet_report import run_fleet_compare
 from hostbench.report.render import render, save_plot, slug
 from hostbench.report.run_report import TCG_BANNER
 from hostbench.report.tables import comparison_table
@@ -82,8 +84,16 @@ def write_comparison_report(a: StoredRun, b: StoredRun, out_dir: Path | None = N
     return html
 
 
-def run_compare(run_a: str, run_b: str) -> Path:
-    """`fab compare A B`: print the comparison table, write the report and print its path."""
+def run_compare(run_a: str | None, run_b: str | None, hosts: str | None = None) -> Path:
+    """`fab compare A B`: print the comparison table, write the report and print its path;
+    `fab compare --hosts R1,R2,...`: the hosts' overheads side by side."""
+    if hosts is not None:
+        if run_a or run_b:
+            raise HostbenchError("give either two runs A B, or --hosts RUN1,RUN2,...")
+        return run_fleet_compare([r.strip() for r in hosts.split(",") if r.strip()])
+    if not (run_a and run_b):
+        raise HostbenchError("fab compare needs two runs: fab compare RUN_A RUN_B "
+                             "(or --hosts RUN1,RUN2,...)")
     console = table_console(highlight=False, soft_wrap=True)
     with Store.default() as store:
         a, b = store.load(run_a), store.load(run_b)
