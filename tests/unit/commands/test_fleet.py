@@ -1,0 +1,54 @@
+"""Fleets: one fab process per stack, in parallel; one failing costs only its own run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostbench.commands.fleet import fleet_stacks, member_argv, run_fleet
+from hostbench.errors import HostbenchError
+
+
+def test_each_member_gets_its_own_stack_and_every_other_option():
+    argv = ["benchmark", "--stack", "lab1,lab2", "--repeat", "3", "--workload", "lab1,lab2"]
+    assert member_argv(argv, "lab1,lab2", "lab2") == [
+        "benchmark", "--stack", "lab2", "--repeat", "3", "--workload", "lab1,lab2"]
+    assert member_argv(["up", "--stack=a,b"], "a,b", "a") == ["up", "--stack=a"]
+    assert member_argv(["up", "-s", "a,b"], "a,b", "b") == ["up", "-s", "b"]
+    with pytest.raises(HostbenchError, match="cannot find --stack"):
+        member_argv(["up"], "a,b", "a")
+
+
+@pytest.mark.parametrize(("value", "words"), [("a,,b", "empty stack name"),
+                                              ("a,b,a", "names a stack twice")])
+def test_malformed_fleets_are_named(value, words):
+    with pytest.raises(HostbenchError, match=words):
+        fleet_stacks(value)
+
+
+def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, monkeypatch):
+    """Real fab processes: `fab parity` of a stack with no targets fails at once, while the
+    other member, slowed down on purpose, is still running and then succeeds."""
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    fab = tmp_path / "fabfile.py"
+    fab.write_text(
+        "import time\nfrom fabric import task\n\n"
+        "@task\ndef parity(c, stack='x'):\n"
+        "    print(f'start={time.time()}', flush=True)\n"
+        "    if stack == 'broken':\n        raise SystemExit('no targets for stack broken')\n"
+        "    time.sleep(1)\n    print(f'end={time.time()}')\n    print(f'parity ok on {stack}')\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HostbenchError, match=r"failed on broken \(the other stacks are "
+                                             r"unaffected\)") as err:
+        run_fleet("parity", "good,broken", ["parity", "--stack", "good,broken"])
+    logs = {p.stem: p.read_text() for p in (tmp_path / "results/fleets").glob("*/*.log")}
+
+    def stamp(name: str, log: str) -> float:
+        line = next(line for line in log.splitlines() if line.startswith(name + "="))
+        return float(line.split("=", 1)[1])
+
+    assert stamp("start", logs["broken"]) < stamp("end", logs["good"])  # side by side
+    assert "parity ok on good" in logs["good"]
+    assert "no targets for stack broken" in logs["broken"]
+    assert "broken.log" in str(err.value)
