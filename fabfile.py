@@ -131,10 +131,11 @@ def report(c, run=None):
     run_cli(lambda: run_report(run))
 
 
-@task(positional=["run_a", "run_b"], auto_shortflags=False, help={
+@task(auto_shortflags=False, help={
     "run_a": "the run to compare against (A)", "run_b": "the run compared (B)",
-    "hosts": "instead: runs of different hosts (comma-separated), their overheads side by side"})
-def compare(c, run_a=None, run_b=None, hosts=None):
+    "hosts": "the runs are of different hosts (with --hosts, A and B may each list several, "
+             "comma-separated): each host's overheads side by side"})
+def compare(c, run_a, run_b, hosts=False):
     """Change of run B against run A per workload metric and environment (+ = B is worse);
     with --hosts, each host's overhead against its own bare metal, side by side."""
     run_cli(lambda: run_compare(run_a, run_b, hosts))

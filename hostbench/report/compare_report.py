@@ -84,16 +84,16 @@ def write_comparison_report(a: StoredRun, b: StoredRun, out_dir: Path | None = N
     return html
 
 
-def run_compare(run_a: str | None, run_b: str | None, hosts: str | None = None) -> Path:
+def run_compare(run_a: str, run_b: str, hosts: bool = False) -> Path:
     """`fab compare A B`: print the comparison table, write the report and print its path;
-    `fab compare --hosts R1,R2,...`: the hosts' overheads side by side."""
-    if hosts is not None:
-        if run_a or run_b:
-            raise HostbenchError("give either two runs A B, or --hosts RUN1,RUN2,...")
-        return run_fleet_compare([r.strip() for r in hosts.split(",") if r.strip()])
-    if not (run_a and run_b):
-        raise HostbenchError("fab compare needs two runs: fab compare RUN_A RUN_B "
-                             "(or --hosts RUN1,RUN2,...)")
+    `fab compare A B --hosts` (A and B may list several runs): the hosts' overheads side by
+    side."""
+    if hosts:
+        return run_fleet_compare([r.strip() for r in f"{run_a},{run_b}".split(",")
+                                  if r.strip()])
+    if "," in run_a or "," in run_b:
+        raise HostbenchError("fab compare A B takes one run each; to see several hosts' runs "
+                             "side by side, add --hosts")
     console = table_console(highlight=False, soft_wrap=True)
     with Store.default() as store:
         a, b = store.load(run_a), store.load(run_b)
