@@ -92,6 +92,19 @@ def remote_up(env: dict[str, str], remote_spec: StackSpec, remote_plan: Resource
         fab(env, "down", "--stack", REMOTE, "--purge-image")
 
 
+def test_setup_prepares_the_host_over_ssh(remote_host, tmp_path):
+    """`scripts/setup --host`: packages checked and daemons ensured on the host itself."""
+    proc = subprocess.run(
+        ["scripts/setup", "--host", remote_host.destination, "--port", str(remote_host.port),
+         "--identity", str(remote_host.client_key),
+         "--ssh-option", f"UserKnownHostsFile={tmp_path / 'known_hosts'}"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    out = _ok(proc)
+    for daemon in ("dockerd", "virtlogd", "libvirtd"):
+        assert re.search(rf"\[setup\] {daemon}: (already running|started)", out), out
+    assert f"host {remote_host.destination} is ready" in out
+
+
 def _leftovers(plan: ResourcePlan, host_dir: Path) -> list[str]:
     conn = libvirt.open("qemu:///system")
     found = [f"domain {d.name()}" for d in conn.listAllDomains()
