@@ -117,3 +117,37 @@ def test_nothing_outlives_hostbench_however_it_ends(tmp_path):
         for argv in started.values():
             for pid in processes(*argv):
                 os.kill(pid, signal.SIGKILL)
+
+
+REMOTE_CHILD = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from hostbench.reach.executors import ChrootExecutor
+from hostbench.stack.host import RemoteHost
+destination, port, key, seconds, cpu = sys.argv[1:]
+host = RemoteHost("lab", destination, int(port), key)
+ChrootExecutor("bare", "/", cpu, host=host).run(["sleep", seconds], timeout=60)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bare-metal trials need root (chroot, mounts)")
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_a_trial_on_a_remote_host_dies_with_hostbench(sshd, how, isolated_state):
+    """Over SSH the guard is the channel's stdin: however hostbench ends, the host's sshd sees
+    it close and the trial is killed there."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    argv = ("sleep", str(3030 + how))
+    child = subprocess.Popen([sys.executable, "-c", REMOTE_CHILD, sshd.destination,
+                              str(sshd.port), str(sshd.client_key), argv[1], cpu],
+                             cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "HOSTBENCH_STATE_DIR": str(isolated_state)})
+    try:
+        assert wait_for(lambda: processes(*argv)), "the remote trial never started"
+        child.send_signal(how)
+        child.wait(timeout=15)
+        assert wait_for(lambda: not processes(*argv), timeout=10), \
+            f"the remote trial outlived hostbench ended by {how.name}"
+    finally:
+        child.kill()
+        for pid in processes(*argv):
+            os.kill(pid, signal.SIGKILL)
