@@ -30,7 +30,7 @@ from hostbench.run.parsers import parse
 from hostbench.run.records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, free_cores, server_cores
-from hostbench.run.services import ServiceError, ServiceInEnvironment
+from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts_on
 from hostbench.run.workloads import Workload
 from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.spec import cpuset
@@ -184,7 +184,8 @@ def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str]
             ctx.executors[env], workload.fill("service.command", spec.command, values),
             str(values["service_address"]), spec.port,
             f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
-            spec.ready_timeout_s, raw.with_suffix(".service.log")) as service:
+            spec.ready_timeout_s, raw.with_suffix(".service.log"),
+            accepts_on(ctx.host)) as service:
         if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:
             _checked(client.run(workload.fill("client_setup", workload.client_setup, values),
                                 workload.timeout_s), "client setup")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -13,6 +14,7 @@ from types import TracebackType
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.stack.host import Host, HostCommandError
 
 # Records the service's process group (coreutils timeout makes one for it) in "$1", then
 # becomes the service.
@@ -43,6 +45,27 @@ def accepts(address: str, port: int) -> bool:
         return False
 
 
+Probe = Callable[[str, int], bool]
+_PROBE = 'exec 3<>"/dev/tcp/$1/$2"'
+
+
+def accepts_on(host: Host) -> Probe:
+    """Whether a service accepts connections, asked where its clients run: on the host (the
+    environment's address may be reachable from the host only)."""
+    if not host.remote:
+        return accepts
+
+    def probe(address: str, port: int) -> bool:
+        try:
+            host.output(["timeout", f"{CONNECT_TIMEOUT_S:g}", "bash", "-c", _PROBE, "bash",
+                         address, str(port)], timeout=CONNECT_TIMEOUT_S + 15)
+            return True
+        except HostCommandError:
+            return False
+
+    return probe
+
+
 def _output(result: ExecResult | BaseException | None) -> str:
     if isinstance(result, ExecResult):
         return f"exit code {result.exit_code}: {(result.stderr or result.stdout).strip()[-300:]}"
@@ -56,8 +79,10 @@ class ServiceInEnvironment:
     ``group_file`` (in the environment) holds its process group while it runs."""
 
     def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
-                 group_file: str, timeout_s: float, ready_timeout_s: float, log: Path) -> None:
+                 group_file: str, timeout_s: float, ready_timeout_s: float, log: Path,
+                 probe: Probe = accepts) -> None:
         self.executor, self.argv, self.address, self.port = executor, argv, address, port
+        self.probe = probe
         self.group_file, self.timeout_s, self.ready_timeout_s = group_file, timeout_s, \
             ready_timeout_s
         self.log = log
@@ -87,7 +112,7 @@ class ServiceInEnvironment:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
-        while not accepts(self.address, self.port):
+        while not self.probe(self.address, self.port):
             if not self._thread.is_alive():
                 raise ServiceError(f"service {self.argv[0]} exited before it accepted "
                                    f"connections: {_output(self.result)}")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hostbench.reach.executors import ChrootExecutor
-from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts
+from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts, accepts_on
+from hostbench.stack.host import LocalHost, RemoteHost
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the bare-metal executor needs root")
 
@@ -116,3 +117,17 @@ def test_something_already_listening_is_not_taken_for_the_service(tmp_path):
         with pytest.raises(ServiceError, match="already accepts connections before sleep"), \
                 _service(tmp_path, ["sleep", "1"], port):
             pass
+
+
+def test_readiness_is_asked_on_the_host_where_the_clients_run(sshd, isolated_state):
+    """On a remote host the environment's address may be reachable from the host only: the
+    probe runs there (here the host is this machine behind a second sshd)."""
+    host = RemoteHost("lab", sshd.destination, sshd.port, str(sshd.client_key))
+    probe = accepts_on(host)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert probe("127.0.0.1", port)
+    assert not probe("127.0.0.1", port)
+    assert accepts_on(LocalHost()) is accepts
