@@ -28,17 +28,37 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
-    """A remote host played by a second sshd of this machine (127.0.0.1, its own port and keys),
-    shared by a module's tests; every connection hostbench opened to it is closed before it
-    stops."""
-    server = Sshd(tmp_path_factory.mktemp("sshd"), free_port()).start()
+def _serving(directory: Path) -> Iterator[Sshd]:
+    server = Sshd(directory, free_port()).start()
     try:
         yield server
     finally:
         close_all()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A remote host played by a second sshd of this machine (127.0.0.1, its own port and keys),
+    shared by a module's tests; every connection hostbench opened to it is closed before it
+    stops."""
+    yield from _serving(tmp_path_factory.mktemp("sshd"))
+
+
+@pytest.fixture
+def fresh_sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """The same, for one test alone (one that stops it, or gives it a new host key)."""
+    yield from _serving(tmp_path / "sshd")
+
+
+SSH_FIXTURES = {"sshd", "fresh_sshd"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a real sshd counts as e2e, wherever it lives."""
+    for item in items:
+        if SSH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",

@@ -216,7 +216,7 @@ def import_image(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: R
         return
     disk = Path(plan.base_disk.source or "")
     upload_file(conn, pool, plan.base_disk.name, disk, plan.base_disk.format,
-            _qcow2_virtual_size(disk))
+                _qcow2_virtual_size(disk))
     for vol in (plan.kernel, plan.initrd):
         upload_file(conn, pool, vol.name, Path(vol.source or ""), vol.format)
 

@@ -14,7 +14,7 @@ import paramiko
 from fabric import Config, Connection
 
 from hostbench.errors import HostbenchError
-from hostbench.stack.host import Host, LocalHost
+from hostbench.stack.host import Host, HostKeyChanged, LocalHost
 
 # While a target boots, paramiko's transport thread logs every refused handshake with a
 # traceback; the reason is reported by wait_for_ssh instead.
@@ -22,10 +22,6 @@ logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
 
 
 class TargetUnreachable(HostbenchError):
-    pass
-
-
-class HostKeyChanged(HostbenchError):
     pass
 
 

@@ -40,7 +40,7 @@ class HostUnreachable(HostbenchError):
 
 
 class HostKeyChanged(HostbenchError):
-    pass
+    """A host (the stack's, or an environment) answered with a key other than the pinned one."""
 
 
 class HostCommandError(HostbenchError):

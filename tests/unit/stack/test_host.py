@@ -13,7 +13,6 @@ from hostbench.stack.host import (
     HostUnreachable,
     LocalHost,
     RemoteHost,
-    close_all,
     cpu_list,
     local_limits,
     remote_limits,
@@ -33,16 +32,8 @@ def test_commands_arrive_with_their_arguments_intact(sshd):
     assert LocalHost().output(["sh", "-c", 'printf "[%s]" "$1"', "sh", "it's"]) == "[it's]"
 
 
-def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(tmp_path):
-    sshd = Sshd(tmp_path / "sshd", free_port()).start()
-    try:
-        _pin_then_change(sshd)
-    finally:
-        close_all()
-        sshd.stop()
-
-
-def _pin_then_change(sshd: Sshd) -> None:
+def test_first_contact_pins_the_host_key_and_a_changed_key_is_refused(fresh_sshd):
+    sshd = fresh_sshd
     host = _host(sshd, "pinning")
     assert host.known_hosts.read_text() == ""
     host.output(["true"])

@@ -10,7 +10,6 @@ from hostbench.errors import ConfigError
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import close_all
 from hostbench.stack.spec import load_stack_file, stack_file
-from tests.sshd import Sshd, free_port
 
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
 
@@ -178,16 +177,8 @@ def test_the_tcg_translation_cache_is_an_option_under_tcg_only(tmp_path):
     assert "only under TCG" in err.value.problem
 
 
-def test_a_remote_stack_is_checked_against_its_host_read_over_ssh(tmp_path):
-    sshd = Sshd(tmp_path / "sshd", free_port()).start()
-    try:
-        _checked_remotely(tmp_path, sshd)
-    finally:
-        close_all()
-        sshd.stop()
-
-
-def _checked_remotely(tmp_path: Path, sshd: Sshd) -> None:
+def test_a_remote_stack_is_checked_against_its_host_read_over_ssh(tmp_path, fresh_sshd):
+    sshd = fresh_sshd
     common = (f"config:\n  hostbench:memory_mib: 512\n  hostbench:host: {sshd.destination}\n"
               f"  hostbench:host_port: {sshd.port}\n"
               f"  hostbench:host_identity_file: {sshd.client_key}\n")
