@@ -32,6 +32,8 @@ from hostbench.stack.accel import kvm_usable
 LOCAL_LIBVIRT_URI = "qemu:///system"
 DOCKER_SOCKET = "/var/run/docker.sock"
 SSH_TIMEOUT_S = 15
+USER_SSH_CONFIG = "~/.ssh/config"
+"""Included after the stack's own settings: the user's aliases, ports and identity files."""
 _KEY_CHANGED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed")
 
 
@@ -169,7 +171,7 @@ class RemoteHost:
             lines.append(f"Port {self.port}")
         if self.identity_file:
             lines.append(f"IdentityFile {Path(self.identity_file).expanduser()}")
-        lines.append("Include ~/.ssh/config")
+        lines.append(f"Include {USER_SSH_CONFIG}")
         self.config_file.write_text("\n".join(lines) + "\n")
         self.ssh_command.write_text("#!/bin/sh\n# OpenSSH with the stack's config (libvirt's "
                                     f"command=)\nexec ssh -F {shlex.quote(str(self.config_file))}"

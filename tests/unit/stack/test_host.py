@@ -93,3 +93,15 @@ def test_an_option_is_no_destination(isolated_state):
 def test_cpu_lists():
     assert cpu_list("0-3,6") == {0, 1, 2, 3, 6}
     assert cpu_list("1\n") == {1}
+
+
+def test_the_users_ssh_config_names_the_host(sshd, tmp_path, monkeypatch):
+    """An alias of the user's config, with its address, port, user and identity file, is all a
+    stack needs to name (the user's file stands in for ~/.ssh/config)."""
+    user_config = tmp_path / "config"
+    user_config.write_text(f"Host lab-alias\n  HostName 127.0.0.1\n  Port {sshd.port}\n"
+                           f"  User root\n  IdentityFile {sshd.client_key}\n")
+    monkeypatch.setattr("hostbench.stack.host.USER_SSH_CONFIG", str(user_config))
+    host = RemoteHost("aliased", "lab-alias")
+    assert host.output(["id", "-un"]) == "root\n"
+    assert host.libvirt_uri.startswith("qemu+ssh://lab-alias/system?")
