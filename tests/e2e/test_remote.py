@@ -22,7 +22,7 @@ from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.libvirt_backend import image_pool_name
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.results.store import Store
-from hostbench.stack.host import close_all
+from hostbench.stack.host import RemoteHost, close_all
 from hostbench.stack.spec import StackSpec, load_stack_file
 from hostbench.stack.targets import load_targets_file, saved_targets_file
 from tests.e2e.conftest import write_stack
@@ -171,10 +171,14 @@ def test_a_fleet_of_a_local_and_a_remote_stack_benchmarks_in_parallel(
     assert "fleet report:" in out and "fleet report:" in shown
 
 
-def test_down_leaves_nothing_on_the_host(remote_up, env, remote_plan, host_dir):
+def test_down_leaves_nothing_on_the_host(remote_up, env, remote_spec, remote_plan, host_dir):
     _ok(fab(env, "down", "--stack", REMOTE, "--purge-image"))
     assert _leftovers(remote_plan, host_dir) == []
     assert not saved_targets_file(REMOTE).exists()
-    for pattern in (f"ssh -F .*/stacks/{REMOTE}/host/ssh_config", r"ssh: /.*/hostbench-ssh-"):
-        ours = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout
-        assert ours == "", f"an SSH connection to the host outlived the fab processes: {ours}"
+    host = remote_spec.machine
+    assert isinstance(host, RemoteHost)
+    master = subprocess.run(host.ssh_argv("-O", "check", host.destination), capture_output=True,
+                            text=True)
+    assert master.returncode != 0, "the SSH connection to the host outlived the fab processes"
+    assert subprocess.run(["pgrep", "-af", f"ssh -F .*/stacks/{REMOTE}/host/ssh_config"],
+                          capture_output=True, text=True).stdout == ""
