@@ -46,7 +46,8 @@ def test_down_removes_what_it_can_when_docker_is_unreachable_and_finishes_later(
     from hostbench.stack.keys import ensure_stack_key
 
     key = ensure_stack_key(e2e_spec.stack)
-    docker_backend.create(docker.from_env(), e2e_plan.containers[0], key.public_openssh)
+    docker_backend.create(docker.from_env(), e2e_spec.machine, e2e_plan.containers[0],
+                          key.public_openssh)
     conn = libvirt.open(e2e_plan.libvirt_uri)
     conn.networkDefineXML(network_xml(e2e_plan.network)).create()
     conn.storagePoolDefineXML(pool_xml(e2e_plan.pool, e2e_plan.pool_path), 0)
