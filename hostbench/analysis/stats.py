@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import mannwhitneyu
 
 from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 
@@ -98,7 +97,10 @@ def _boot_medians(arr: np.ndarray, n_boot: int, gen: np.random.Generator) -> np.
     if arr.size == 1 or np.all(arr == arr[0]):
         return np.full(n_boot, arr[0])
     idx = gen.integers(0, arr.size, size=(n_boot, arr.size))
-    return np.median(arr[idx], axis=1)
+    # The median of each sorted row: a few times quicker than np.median(axis=1) on short rows.
+    rows = np.sort(arr[idx], axis=1)
+    half = arr.size // 2
+    return rows[:, half] if arr.size % 2 else (rows[:, half - 1] + rows[:, half]) / 2.0
 
 
 def _percentile_ci(boot: np.ndarray, point: float, alpha: float) -> Estimate:
@@ -128,6 +130,8 @@ def _mann_whitney_p(bare: np.ndarray, other: np.ndarray) -> float:
     both = np.concatenate([bare, other])
     if np.all(both == both[0]):
         return 1.0
+    from scipy.stats import mannwhitneyu  # on first use: importing scipy.stats takes a second
+
     p = float(mannwhitneyu(other, bare, alternative="two-sided").pvalue)
     return 1.0 if math.isnan(p) else min(p, 1.0)
 

@@ -5,6 +5,7 @@ side."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -155,11 +156,19 @@ def _wait(members: list[Member], live: Live, task: str, deadline: float | None =
             if m.ended is None and m.proc and m.proc.poll() is not None:
                 m.ended = time.monotonic()
         live.update(_table(task, members))
-        time.sleep(REFRESH_S)
+        _until_one_ends(members)
     for m in members:
         if m.ended is None:
             m.ended = time.monotonic()
     live.update(_table(task, members))
+
+
+def _until_one_ends(members: list[Member]) -> None:
+    """Wait for a running member to end, at most one refresh of the display."""
+    running = next((m.proc for m in members if m.proc and m.proc.poll() is None), None)
+    if running is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running.wait(REFRESH_S)
 
 
 def _forward(members: list[Member], signum: int) -> None:

@@ -112,6 +112,7 @@ class ServiceInEnvironment:
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
+        pause = 0.01  # most services are up within milliseconds; slow ones are polled less often
         while not self.probe(self.address, self.port):
             if not self._thread.is_alive():
                 raise ServiceError(f"service {self.argv[0]} exited before it accepted "
@@ -120,7 +121,8 @@ class ServiceInEnvironment:
                 raise ServiceError(f"service {self.argv[0]} did not accept connections on "
                                    f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
                                    f" s; see {self.log}")
-            time.sleep(0.1)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def exited_early(self) -> str | None:
         """Why the service is gone before it was stopped, if it is."""
