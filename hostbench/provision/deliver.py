@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -129,4 +130,7 @@ def purge(plan: ResourcePlan, show: Show) -> list[str]:
     directory = host_image_dir(plan.spec, plan.image.hash)
     host.output(["rm", "-rf", "--", str(directory)])
     removed.append(f"image copy {host.label}:{directory}")
+    root = Path(plan.spec.host_dir)  # and hostbench's directories there, unless another stack's
+    host.output(["rmdir", "--ignore-fail-on-non-empty", "--", str(root / "images"),
+                 str(root / "scratch"), str(root)])
     return removed

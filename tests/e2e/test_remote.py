@@ -174,6 +174,7 @@ def test_a_fleet_of_a_local_and_a_remote_stack_benchmarks_in_parallel(
 def test_down_leaves_nothing_on_the_host(remote_up, env, remote_spec, remote_plan, host_dir):
     _ok(fab(env, "down", "--stack", REMOTE, "--purge-image"))
     assert _leftovers(remote_plan, host_dir) == []
+    assert not host_dir.exists(), "hostbench's emptied directories stayed on the host"
     assert not saved_targets_file(REMOTE).exists()
     host = remote_spec.machine
     assert isinstance(host, RemoteHost)
