@@ -66,15 +66,46 @@ def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT, read: Read =
     raise ControlError(f"process {pid} is in no {controller} or cgroup v2 hierarchy")
 
 
-def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local) -> float:
-    """CPU time of the cgroup that process ``pid`` is in (cgroup v1 cpuacct, or v2 cpu.stat)."""
+CpuTimeFile = tuple[str, Callable[[str], float]]
+"""A file that holds an environment's CPU time, and how to read seconds from its text: found once,
+read at every metering (one read of the host each, however it is reached)."""
+
+
+def _nanoseconds(text: str) -> float:
+    return int(text) / 1e9
+
+
+def _cpu_stat_seconds(text: str) -> float:
+    usage = next(v for k, v in (f.split() for f in text.splitlines()) if k == "usage_usec")
+    return int(usage) / 1e6
+
+
+def _stat_cpu_seconds(text: str) -> float:
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def cgroup_cpu_file(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local
+                    ) -> CpuTimeFile:
+    """The CPU time file of the cgroup that process ``pid`` is in (cgroup v1 cpuacct.usage, or
+    v2 cpu.stat)."""
     folder = cgroup_dir(pid, "cpuacct", root, read)
     try:
-        return int(read(str(folder / "cpuacct.usage"))) / 1e9
+        read(str(folder / "cpuacct.usage"))
+        return str(folder / "cpuacct.usage"), _nanoseconds
     except OSError:
-        stat = read(str(folder / "cpu.stat"))
-        usage = next(v for k, v in (f.split() for f in stat.splitlines()) if k == "usage_usec")
-        return int(usage) / 1e6
+        return str(folder / "cpu.stat"), _cpu_stat_seconds
+
+
+def process_cpu_file(pid: int) -> CpuTimeFile:
+    """The file with the user and system time of process ``pid`` and all its threads."""
+    return f"/proc/{pid}/stat", _stat_cpu_seconds
+
+
+def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local) -> float:
+    """CPU time of the cgroup that process ``pid`` is in."""
+    path, seconds = cgroup_cpu_file(pid, root, read)
+    return seconds(read(path))
 
 
 def cgroup_memory_bytes(pid: int, root: Path = CGROUP_ROOT) -> int:
@@ -106,10 +137,10 @@ def parent_pid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def process_cpu_seconds(pid: int, read: Read = _read_local) -> float:
+def process_cpu_seconds(pid: int) -> float:
     """User and system time of process ``pid`` and all its threads."""
-    fields = read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    path, seconds = process_cpu_file(pid)
+    return seconds(_read_local(path))
 
 
 class EnvironmentControl:
@@ -120,6 +151,7 @@ class EnvironmentControl:
         self.host = host or LocalHost()
         self.libvirt_uri = self.host.libvirt_uri
         self._docker: docker.DockerClient | None = None
+        self._cpu_files: dict[str, CpuTimeFile] = {}
         self._libvirt: libvirt.virConnect | None = None
 
     def names(self) -> list[str]:
@@ -175,14 +207,19 @@ class EnvironmentControl:
         except libvirt.libvirtError as exc:
             raise ControlError(f"cannot read the CPU quota of {name}: {exc}") from None
 
+    def _cpu_file(self, name: str) -> CpuTimeFile:
+        if self.targets[name].kind is Kind.VM:
+            domain = self.targets[name].domain
+            return process_cpu_file(int(self.host.read_text(str(QEMU_PID_DIR / f"{domain}.pid"))))
+        pid = self._container(name).attrs["State"]["Pid"]
+        return cgroup_cpu_file(pid, read=self.host.read_text)
+
     def cpu_seconds(self, name: str) -> float:
         """Host CPU time the environment has used so far (its QEMU process, its cgroup)."""
         try:
-            if self.targets[name].kind is Kind.VM:
-                domain = self.targets[name].domain
-                pid = int(self.host.read_text(str(QEMU_PID_DIR / f"{domain}.pid")))
-                return process_cpu_seconds(pid, self.host.read_text)
-            container = self._container(name)
-            return cgroup_cpu_seconds(container.attrs["State"]["Pid"], read=self.host.read_text)
+            if name not in self._cpu_files:
+                self._cpu_files[name] = self._cpu_file(name)
+            path, seconds = self._cpu_files[name]
+            return seconds(self.host.read_text(path))
         except (OSError, ValueError, StopIteration) as exc:
             raise ControlError(f"cannot read the CPU time of {name}: {exc}") from None

@@ -1,4 +1,5 @@
-"""Reading the host CPU time of an environment: its QEMU process, or its container's cgroup."""
+"""Reading the host CPU time of an environment: its QEMU process, or its container's cgroup,
+and how often the host is asked for it."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from hostbench.provision.control import (
+    QEMU_PID_DIR,
     ControlError,
+    EnvironmentControl,
     cgroup_cpu_seconds,
     process_cpu_seconds,
     vm_cpu_quota,
 )
+from hostbench.stack.environments import Kind
+from hostbench.stack.host import LocalHost
+from hostbench.stack.targets import Target
 
 
 def test_a_process_cpu_time_grows_as_it_works():
@@ -65,3 +71,27 @@ def test_a_missing_cgroup_file_is_an_error_not_a_number(tmp_path):
 ])
 def test_a_vms_cpu_bandwidth_reads_as_a_containers_quota(params, vcpus, expected):
     assert vm_cpu_quota(params, vcpus) == expected
+
+
+class CountingHost(LocalHost):
+    """This machine, counting the files read on it (each is a round trip to a remote host)."""
+
+    def __init__(self, pid_dir: Path) -> None:
+        self.pid_dir, self.reads = pid_dir, []
+
+    def read_text(self, path: str) -> str:
+        self.reads.append(path)
+        return super().read_text(path.replace(str(QEMU_PID_DIR), str(self.pid_dir)))
+
+
+def test_metering_an_environment_reads_one_file_of_the_host_after_the_first_time(tmp_path):
+    """The VM's QEMU process is looked up once; every later metering is one read of its stat."""
+    (tmp_path / "hostbench-x.pid").write_text(str(os.getpid()))
+    host = CountingHost(tmp_path)
+    vm = Target(name="vm", kind=Kind.VM, cores=(1,), memory_mib=1024,
+                host_address="192.168.150.1", host="h", port=22, user="root", accel="tcg",
+                domain="hostbench-x")
+    control = EnvironmentControl({"vm": vm}, host)
+    readings = [control.cpu_seconds("vm") for _ in range(3)]
+    assert readings == sorted(readings) and readings[0] > 0
+    assert host.reads == [str(QEMU_PID_DIR / "hostbench-x.pid")] + [f"/proc/{os.getpid()}/stat"] * 3
