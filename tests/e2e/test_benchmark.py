@@ -79,32 +79,32 @@ def store(env: dict[str, str]) -> Store:
 
 
 @pytest.fixture(scope="module")
-def quick_run(env, e2e_spec) -> tuple[subprocess.CompletedProcess, str]:
-    proc = fab(env, e2e_spec, "benchmark", "--suite", "quick", "--repeat", "2", "--warmup", "1")
+def smoke_run(env, e2e_spec) -> tuple[subprocess.CompletedProcess, str]:
+    proc = fab(env, e2e_spec, "benchmark", "--suite", "smoke", "--repeat", "2", "--warmup", "1")
     with store(env) as s:
         return proc, s.latest_run_id()
 
 
-def test_quick_suite_runs_in_all_three_environments(quick_run):
-    proc, run_id = quick_run
+def test_smoke_suite_runs_in_all_three_environments(smoke_run):
+    proc, run_id = smoke_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert run_id is not None
     assert "parity ok" in proc.stdout
 
 
-def test_every_trial_and_its_facts_are_in_sqlite(quick_run, env, e2e_spec):
-    _, run_id = quick_run
-    quick = [w for w in load_catalogue().values() if w.in_suite("quick")]
+def test_every_trial_and_its_facts_are_in_sqlite(smoke_run, env, e2e_spec):
+    _, run_id = smoke_run
+    smoke = [w for w in load_catalogue().values() if w.in_suite("smoke")]
     with store(env) as s:
         stored = s.load(run_id)
     run, trials = stored.record, stored.trials
     assert run.status == "complete"
-    assert len(trials) == len(run.plan) == len(quick) * 3 * 3  # workloads x rounds x envs
+    assert len(trials) == len(run.plan) == len(smoke) * 3 * 3  # workloads x rounds x envs
     failed = [(t.workload, t.env, t.error) for t in trials if t.status != "ok"]
     assert failed == []
     assert {t.position for t in trials} == {0, 1, 2}
     assert {(r.workload, r.env) for r in stored.samples()} == {
-        (w.name, e) for w in quick for e in ("bare", "vm", "container")}
+        (w.name, e) for w in smoke for e in ("bare", "vm", "container")}
     facts = stored.env_facts
     assert set(facts) == {"bare", "vm", "container"}
     assert all(f.nproc == len(e2e_spec.cores) for f in facts.values())
@@ -117,9 +117,9 @@ def test_every_trial_and_its_facts_are_in_sqlite(quick_run, env, e2e_spec):
         assert Path(trial.raw_path).read_text().startswith("$ ")
 
 
-def test_summary_is_printed_with_the_vm_labelled(quick_run, e2e_spec):
-    proc, run_id = quick_run
-    summary = proc.stdout[proc.stdout.index(f"run {run_id} (quick suite"):]
+def test_summary_is_printed_with_the_vm_labelled(smoke_run, e2e_spec):
+    proc, run_id = smoke_run
+    summary = proc.stdout[proc.stdout.index(f"run {run_id} (smoke suite"):]
     rows = [line.split("│")[1].strip() for line in summary.splitlines() if line.startswith("│")]
     assert "overhead vs bare" in summary and any("cpu-sysbench" in r for r in rows)
     vm_rows = [r for r in rows if r.startswith("vm")]
@@ -153,8 +153,8 @@ def test_a_container_with_other_memory_is_refused_unless_overridden(env, e2e_spe
     changed_container.update(mem_limit="512m", memswap_limit="512m")
     proc = fab(env, e2e_spec, "parity")
     assert proc.returncode == 1 and "cgroup memory limit" in proc.stdout
-    proc = fab(env, e2e_spec, "benchmark", "--allow-mismatch", "--workload", "cpu-sysbench",
-               "--env", "bare,container", "--repeat", "1", "--warmup", "0")
+    proc = fab(env, e2e_spec, "benchmark", "--allow-mismatch", "--suite", "smoke", "--workload",
+               "cpu-sysbench", "--env", "bare,container", "--repeat", "1", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with store(env) as s:
         run = s.get_run(s.latest_run_id())
@@ -630,11 +630,11 @@ def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env,
         back.close()
 
 
-def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):
+def test_the_report_of_the_run_opens_in_headless_chromium(smoke_run, env):
     """No console errors, every plot decoded and drawn; a full-page screenshot is kept."""
     from playwright.sync_api import sync_playwright
 
-    _, run_id = quick_run
+    _, run_id = smoke_run
     report = Path(env["HOSTBENCH_RESULTS_DIR"]) / "runs" / run_id / "report.html"
     assert report.exists()
     artifacts = PROJECT_ROOT / "test-artifacts"
@@ -654,6 +654,6 @@ def test_the_report_of_the_run_opens_in_headless_chromium(quick_run, env):
         finally:
             browser.close()
     assert problems == []
-    assert len(images) >= len([w for w in load_catalogue().values() if w.in_suite("quick")])
+    assert len(images) >= len([w for w in load_catalogue().values() if w.in_suite("smoke")])
     assert all(done and width > 0 and height > 0 for done, width, height in images)
     assert (artifacts / "report.png").stat().st_size > 10_000

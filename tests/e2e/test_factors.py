@@ -115,8 +115,8 @@ def test_parity_holds_for_every_variant(variants):
 def test_a_short_benchmark_measures_each_factor_with_the_others_paused(variants, tmp_path):
     plan, _ = variants
     env = {**os.environ, "HOSTBENCH_RESULTS_DIR": str(tmp_path), "COLUMNS": "200"}
-    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(STACK)), "--workload",
-            "kernel-stress-ng-switch", "--repeat", "2", "--warmup", "0",
+    argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(STACK)), "--suite",
+            "smoke", "--workload", "kernel-stress-ng-switch", "--repeat", "2", "--warmup", "0",
             "--env", "bare,container,container-unconfined,gvisor"]
     proc = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=1200)

@@ -135,8 +135,8 @@ def test_up_delivers_the_image_once_and_every_environment_answers(
 
 def test_parity_and_a_short_benchmark_go_through_the_host(remote_up, env, remote_host):
     assert "parity ok" in _ok(fab(env, "parity", "--stack", REMOTE))
-    _ok(fab(env, "benchmark", "--stack", REMOTE, "--workload", "cpu-sysbench,net-iperf3",
-            "--repeat", "1", "--warmup", "0"))
+    _ok(fab(env, "benchmark", "--stack", REMOTE, "--suite", "smoke", "--workload",
+            "cpu-sysbench,net-iperf3", "--repeat", "1", "--warmup", "0"))
     with Store(Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite") as store:
         run = store.load(store.latest_run_id() or "")
     assert run.record.stack == REMOTE and run.record.status == "complete"
@@ -153,8 +153,8 @@ def test_parity_and_a_short_benchmark_go_through_the_host(remote_up, env, remote
 def test_a_fleet_of_a_local_and_a_remote_stack_benchmarks_in_parallel(
         remote_up, stack, e2e_spec, env, remote_host):
     fleet = f"{e2e_spec.stack},{REMOTE}"
-    out = _ok(fab(env, "benchmark", "--stack", fleet, "--workload", "cpu-sysbench",
-                  "--repeat", "1", "--warmup", "0"))
+    out = _ok(fab(env, "benchmark", "--stack", fleet, "--suite", "smoke", "--workload",
+                  "cpu-sysbench", "--repeat", "1", "--warmup", "0"))
     run_ids = {stack: re.search(rf"^{stack}: done, run (\S+);", out, re.M)
                for stack in (e2e_spec.stack, REMOTE)}
     assert all(run_ids.values()), out

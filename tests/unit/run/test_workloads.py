@@ -81,6 +81,13 @@ def test_quick_is_a_representative_subset_and_standard_runs_everything():
     assert [w.name for w in select(catalogue, "standard")] == list(catalogue)
 
 
+def test_smoke_is_the_quick_suite_for_one_second_each():
+    """What the e2e tests run: every command of the quick suite, as short as it goes."""
+    catalogue = load_catalogue()
+    assert select(catalogue, "smoke") == select(catalogue, "quick")
+    assert {w.duration("smoke") for w in select(catalogue, "smoke")} == {1}
+
+
 @pytest.mark.parametrize("suite", ["quick", "standard"])
 def test_every_shipped_workload_renders_for_both_suites(suite):
     for workload in select(load_catalogue(), suite):
