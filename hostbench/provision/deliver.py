@@ -131,6 +131,11 @@ def purge(plan: ResourcePlan, show: Show) -> list[str]:
     host.output(["rm", "-rf", "--", str(directory)])
     removed.append(f"image copy {host.label}:{directory}")
     root = Path(plan.spec.host_dir)  # and hostbench's directories there, unless another stack's
-    host.output(["rmdir", "--ignore-fail-on-non-empty", "--", str(root / "images"),
-                 str(root / "scratch"), str(root)])
+    remove_empty_dirs(host, [root / "images", root / "scratch", root])
     return removed
+
+
+def remove_empty_dirs(host: Host, directories: list[Path]) -> None:
+    """Remove each of ``directories`` that exists and is empty, in order, on ``host``."""
+    script = 'for d do [ ! -d "$d" ] || rmdir --ignore-fail-on-non-empty -- "$d" || exit; done'
+    host.output(["sh", "-c", script, "sh", *map(str, directories)])

@@ -10,8 +10,14 @@ import docker.errors
 import pytest
 
 from hostbench.image.manifest import load_manifest
-from hostbench.provision.deliver import DeliveryError, deliver_docker_image, deliver_tree
+from hostbench.provision.deliver import (
+    DeliveryError,
+    deliver_docker_image,
+    deliver_tree,
+    remove_empty_dirs,
+)
 from hostbench.provision.plan import resource_plan
+from hostbench.stack.host import LocalHost
 from hostbench.stack.spec import StackSpec
 from tests.unit.fakes import write_manifest
 
@@ -74,3 +80,18 @@ def test_the_tree_is_sent_once_with_owners_and_modes(sshd, tmp_path):
     assert shown == [f"sending the image tree to {spec.machine.label}:{sent.parent}"]
     assert not deliver_tree(spec.machine, plan, shown.append)  # checked by hash: nothing sent
     assert len(shown) == 1
+
+
+def test_emptied_directories_go_others_stay_and_missing_ones_are_no_error(tmp_path: Path):
+    """What `fab down --purge-image` leaves of the host directory, also when run twice."""
+    root = tmp_path / "hostbench"
+    (root / "images").mkdir(parents=True)
+    (root / "other-stack" / "x").mkdir(parents=True)
+    dirs = [root / "images", root / "scratch", root]  # scratch never made: the stack never went up
+    remove_empty_dirs(LocalHost(), dirs)
+    assert not (root / "images").exists() and (root / "other-stack" / "x").is_dir()
+    (root / "other-stack" / "x").rmdir()
+    (root / "other-stack").rmdir()
+    remove_empty_dirs(LocalHost(), dirs)
+    assert not root.exists()
+    remove_empty_dirs(LocalHost(), dirs)  # nothing left to remove: still no error
