@@ -80,8 +80,13 @@ def _cpu_stat_seconds(text: str) -> float:
     return int(usage) / 1e6
 
 
+def _stat_fields(text: str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and ")")."""
+    return text.rsplit(")", 1)[1].split()
+
+
 def _stat_cpu_seconds(text: str) -> float:
-    fields = text.rsplit(")", 1)[1].split()
+    fields = _stat_fields(text)
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
@@ -134,7 +139,7 @@ def process_memory_bytes(pid: int) -> tuple[int, int]:
 
 
 def parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(_stat_fields(Path(f"/proc/{pid}/stat").read_text())[1])
 
 
 def process_cpu_seconds(pid: int) -> float:
