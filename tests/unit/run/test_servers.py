@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 
 import pytest
 
@@ -53,7 +54,7 @@ def test_a_server_with_a_client_answers_only_that_client_and_takes_its_rule_alon
     tag = rule_tag("unit-srv")
     cpu = str(min(os.sched_getaffinity(0)))
     try:
-        with HostServerProcess(["python3", "-c", listen], "127.0.0.1", port, "/", cpu,
+        with HostServerProcess([sys.executable, "-c", listen], "127.0.0.1", port, "/", cpu,
                                tmp_path / "log", client="127.0.0.1", tag=tag):
             assert tag in input_rules()
             assert connects_from("127.0.0.1", port) and not connects_from("127.0.0.2", port)

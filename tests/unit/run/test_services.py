@@ -5,7 +5,9 @@ trial ends; a service that cannot start fails with its own words and leaves noth
 from __future__ import annotations
 
 import os
+import shlex
 import socket
+import sys
 import uuid
 from pathlib import Path
 
@@ -46,7 +48,7 @@ def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10
 
 def _server(port: int, marker: str) -> list[str]:
     """A TCP server that also starts a child of its own (as nginx starts workers)."""
-    return ["sh", "-c", f"sleep 300 & exec python3 -c 'import socket, time; "
+    return ["sh", "-c", f"sleep 300 & exec {shlex.quote(sys.executable)} -c 'import socket, time; "
                         f"s = socket.create_server((\"127.0.0.1\", {port})); time.sleep(300)' "
                         f"{marker}"]
 
