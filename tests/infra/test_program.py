@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,12 +15,23 @@ from hostbench.provision.plan import resource_plan
 from hostbench.stack.spec import spec_from_mapping
 from hostbench.stack.targets import load_targets_file
 from tests.conftest import SHARED_SCHEMAS
+from tests.infra.mock_inputs import VM_ADDRESS, write_manifest
 from tests.infra.provider_schemas import ProviderSchemas
-from tests.infra.pulumi_harness import VM_ADDRESS, run_program, write_manifest
+
+if TYPE_CHECKING:
+    from tests.infra.pulumi_harness import Exports, RecordingMocks
 
 DOMAIN = "libvirt:index/domain:Domain"
 CONTAINER = "docker:index/container:Container"
 VOLUME = "libvirt:index/volume:Volume"
+
+
+def run_program(config: dict, stack: str = "test") -> tuple[RecordingMocks, Exports]:
+    """The program run under mocks; the harness is imported here, on first use, because it
+    imports Pulumi, which every test worker would otherwise load while collecting."""
+    from tests.infra.pulumi_harness import run_program as run
+
+    return run(config, stack)
 
 
 @pytest.fixture(scope="module")
