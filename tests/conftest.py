@@ -3,6 +3,7 @@ cores: unit tests spread over the workers module by module, while every e2e test
 worker, in file order, because they share the stacks a session boots."""
 
 import atexit
+import contextlib
 import itertools
 import os
 import sys
@@ -24,8 +25,9 @@ def _leave_without_teardown() -> None:
     """An xdist worker's last exit handler (registered first, it runs after all the others,
     hostbench's included): leave without tearing the interpreter down, which with numpy, scipy,
     matplotlib and Pulumi loaded takes a third of a second that the run waits for."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed: nothing left to write
+            stream.flush()
     os._exit(0)
 
 
