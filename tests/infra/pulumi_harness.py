@@ -12,9 +12,8 @@ from unittest import mock
 
 import pulumi
 
-from tests.infra.mock_inputs import VM_ADDRESS
-
 MAIN = Path(__file__).resolve().parents[2] / "__main__.py"
+VM_ADDRESS = "192.168.150.23"
 
 
 @dataclass

@@ -15,8 +15,8 @@ from hostbench.provision.plan import resource_plan
 from hostbench.stack.spec import spec_from_mapping
 from hostbench.stack.targets import load_targets_file
 from tests.conftest import SHARED_SCHEMAS
-from tests.infra.mock_inputs import VM_ADDRESS, write_manifest
 from tests.infra.provider_schemas import ProviderSchemas
+from tests.unit.fakes import write_manifest
 
 if TYPE_CHECKING:
     from tests.infra.pulumi_harness import Exports, RecordingMocks
@@ -153,6 +153,8 @@ def test_the_key_is_created_once_per_stack(config):
 
 
 def test_outputs_follow_the_targets_contract(config, tmp_path):
+    from tests.infra.pulumi_harness import VM_ADDRESS
+
     _, exports = run_program(config)
     targets = exports.values["targets"]
     assert set(targets) == {"bare", "vm", "container"}
