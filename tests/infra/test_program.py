@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
@@ -40,15 +40,41 @@ def schemas() -> ProviderSchemas:
                             SHARED_SCHEMAS / "docker-schema.json"])
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> dict:
+def _config(directory: Path, **changes: object) -> dict:
     return {"cores": [1], "memory_mib": 1024, "disk_gib": 8, "accel": "tcg", "ssh_port": 2222,
             "network_cidr": "10.213.7.0/24",  # no shipped stack's, no route of a test host
-            "image_manifest": str(write_manifest(tmp_path))}
+            "image_manifest": str(write_manifest(directory)), **changes}
 
 
-def test_every_registered_resource_matches_its_provider_schema(config, schemas):
-    mocks, _ = run_program(config)
+@pytest.fixture
+def config(tmp_path: Path) -> dict:
+    return _config(tmp_path)
+
+
+class Declared(NamedTuple):
+    """What one run of the program declared and exported, and its state directory."""
+
+    mocks: RecordingMocks
+    exports: Exports
+    state: Path
+
+
+def _declare(directory: Path, **changes: object) -> Declared:
+    """The program run once with the default config changed by ``changes``, its state in
+    ``directory``: for the tests that only read what it declared."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOSTBENCH_STATE_DIR", str(directory / "state"))
+        mocks, exports = run_program(_config(directory, **changes))
+    return Declared(mocks, exports, directory / "state")
+
+
+@pytest.fixture(scope="module")
+def declared(tmp_path_factory: pytest.TempPathFactory) -> Declared:
+    return _declare(tmp_path_factory.mktemp("declared"))
+
+
+def test_every_registered_resource_matches_its_provider_schema(declared, schemas):
+    mocks = declared.mocks
     tokens = {r.token for r in mocks.resources if r.custom}
     assert {DOMAIN, CONTAINER, "libvirt:index/network:Network", VOLUME,
             "libvirt:index/cloudInitDisk:CloudInitDisk", "libvirt:index/pool:Pool",
@@ -57,8 +83,8 @@ def test_every_registered_resource_matches_its_provider_schema(config, schemas):
     assert problems == []
 
 
-def test_each_environment_is_one_component_and_the_shared_parts_another(config):
-    mocks, _ = run_program(config)
+def test_each_environment_is_one_component_and_the_shared_parts_another(declared):
+    mocks = declared.mocks
     components = {(r.token, r.name) for r in mocks.resources if not r.custom}
     assert components == {("hostbench:env:Vm", "hostbench-test"),
                           ("hostbench:env:Container", "hostbench-test"),
@@ -120,8 +146,8 @@ def test_vm_and_container_get_the_same_cores_and_memory(config, four_cores):
     assert container.inputs["memorySwap"] == container.inputs["memory"]
 
 
-def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(config):
-    mocks, exports = run_program(config)
+def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(declared):
+    mocks, exports, _ = declared
     (container,) = mocks.by_token(CONTAINER)
     assert container.inputs["ports"] == [{"internal": 22, "external": 2222, "ip": "127.0.0.1"}]
     # back with the engine after a restart, as the direct backend's (a run can be resumed)
@@ -135,27 +161,28 @@ def test_container_ssh_is_published_on_loopback_only_with_the_stack_key(config):
     assert scratch["hostPath"].endswith("/stacks/test/scratch/container")
 
 
-def test_private_key_is_a_top_level_secret_and_a_0600_file(config, isolated_state):
-    _, exports = run_program(config)
+def test_private_key_is_a_top_level_secret_and_a_0600_file(declared):
+    _, exports, state = declared
     assert exports.secret["ssh_private_key"] is True
     assert exports.secret["targets"] is False  # a nested secret would mask the whole object
-    key_file = isolated_state / "stacks" / "test" / "id_ed25519"
+    key_file = state / "stacks" / "test" / "id_ed25519"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text() == exports.values["ssh_private_key"]
 
 
-def test_the_key_is_created_once_per_stack(config):
-    _, first = run_program(config)
-    _, again = run_program(config)
-    _, other = run_program(config, stack="other")
+def test_the_key_is_created_once_per_stack(declared, monkeypatch):
+    first = declared.exports
+    monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(declared.state))
+    _, again = run_program(_config(declared.state.parent))
+    _, other = run_program(_config(declared.state.parent), stack="other")
     assert first.values["ssh_private_key"] == again.values["ssh_private_key"]
     assert first.values["ssh_private_key"] != other.values["ssh_private_key"]
 
 
-def test_outputs_follow_the_targets_contract(config, tmp_path):
+def test_outputs_follow_the_targets_contract(declared, tmp_path):
     from tests.infra.pulumi_harness import VM_ADDRESS
 
-    _, exports = run_program(config)
+    exports = declared.exports
     targets = exports.values["targets"]
     assert set(targets) == {"bare", "vm", "container"}
     assert targets["vm"]["host"] == VM_ADDRESS and targets["vm"]["accel"] == "tcg"
@@ -175,8 +202,8 @@ def test_outputs_follow_the_targets_contract(config, tmp_path):
         "bare", "vm (TCG emulation)", "container"]
 
 
-def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(config):
-    mocks, _ = run_program(config)
+def test_vm_boots_its_kernel_directly_with_a_console_and_waits_for_its_lease(declared):
+    mocks = declared.mocks
     (domain,) = mocks.by_token(DOMAIN)
     assert domain.inputs["kernel"].endswith("-kernel-id")
     assert domain.inputs["initrd"].endswith("-initrd-id")
@@ -248,17 +275,19 @@ FACTORS = [
 ]
 
 
-@pytest.fixture
-def factors(config, schemas):
-    config["environments"] = FACTORS
-    mocks, exports = run_program(config)
-    problems = [p for r in mocks.resources if r.custom for p in schemas.validate(r.token, r.inputs)]
+@pytest.fixture(scope="module")
+def factors(tmp_path_factory: pytest.TempPathFactory) -> Declared:
+    return _declare(tmp_path_factory.mktemp("factors"), environments=FACTORS)
+
+
+def test_every_variant_matches_its_provider_schema(factors, schemas):
+    problems = [p for r in factors.mocks.resources if r.custom
+                for p in schemas.validate(r.token, r.inputs)]
     assert problems == []
-    return mocks, exports
 
 
 def test_every_variant_is_its_own_component(factors):
-    mocks, exports = factors
+    mocks, exports, _ = factors
     components = sorted((r.token, r.name) for r in mocks.resources if not r.custom)
     assert [n for t, n in components if t == "hostbench:env:Vm"] == [
         "hostbench-test", "hostbench-test-vm-raw"]
@@ -268,7 +297,7 @@ def test_every_variant_is_its_own_component(factors):
 
 
 def test_container_variants_declare_their_factor(factors):
-    mocks, exports = factors
+    mocks, exports, _ = factors
     containers = {r.inputs["name"].removeprefix("hostbench-test").lstrip("-") or "container":
                   r.inputs for r in mocks.by_token(CONTAINER)}
     assert containers["gvisor"]["runtime"] == "runsc"
@@ -288,8 +317,8 @@ def test_container_variants_declare_their_factor(factors):
     assert targets["gvisor"]["host_address"] == "172.17.0.1"
 
 
-def test_the_raw_vm_gets_a_raw_copy_with_its_cache_and_io_modes(factors, config):
-    mocks, _ = factors
+def test_the_raw_vm_gets_a_raw_copy_with_its_cache_and_io_modes(factors):
+    mocks = factors.mocks
     volumes = {r.inputs["name"]: r.inputs for r in mocks.by_token(VOLUME)}
     raw = volumes["hostbench-test-vm-raw-root.raw"]
     assert raw["format"] == "raw" and raw["source"].endswith("/disk.raw")
