@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hostbench.analysis import stats
 from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.results.store import StoredRun
-from hostbench.run.lifecycle import (
+from hostbench.run.lifecycle_metrics import (
     DENSITY,
     DENSITY_STEP,
     FOOTPRINT,

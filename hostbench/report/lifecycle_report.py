@@ -25,7 +25,7 @@ from hostbench.report.render import Plot, duration, render, save_plot
 from hostbench.report.tables import factor_table, verdict_markup
 from hostbench.report.text import number, verdict_text
 from hostbench.results.store import StoredRun
-from hostbench.run.lifecycle import (
+from hostbench.run.lifecycle_metrics import (
     FOOTPRINT,
     FOOTPRINT_METRICS,
     READY,

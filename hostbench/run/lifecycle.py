@@ -23,32 +23,22 @@ from rich.console import Console
 from hostbench.errors import HostbenchError
 from hostbench.provision.instances import Memory
 from hostbench.reach.ssh import StackAccess, close, connection
+from hostbench.run.lifecycle_metrics import (
+    DENSITY,
+    DENSITY_STEP,
+    FOOTPRINT,
+    HIGHER_IS_BETTER,
+    READY,
+    READY_STEPS,
+    SETUP,
+    SETUP_STEPS,
+    UNITS,
+)
 from hostbench.run.records import DensityOutcome, Sample, TrialRecord, timestamp
 from hostbench.run.schedule import rotation
 from hostbench.stack.environments import Environment
 from hostbench.stack.targets import SSH_USER
 
-READY = "time-to-ready"
-FOOTPRINT = "idle-footprint"
-SETUP = "stack-setup"
-DENSITY = "density"
-DENSITY_STEP = "density-step"
-READY_STEPS = ("create_s", "start_s", "address_s", "sshd_s", "login_s")
-"""The steps from the create call to the first command, in order; ``ready_s`` is their sum."""
-SETUP_STEPS = ("network_s", "pool_s", "image_import_s")
-FOOTPRINT_METRICS = ("memory_mib", "pss_mib", "rss_mib", "idle_cpu_pct", "disk_mib")
-METRIC_ORDER = (*SETUP_STEPS, *READY_STEPS, "ready_s", "remove_s", *FOOTPRINT_METRICS)
-"""How reports list a lifecycle run's metrics."""
-STEP_TEXT = {"create_s": "create (volumes / container)", "start_s": "start (to running)",
-             "address_s": "network address", "sshd_s": "boot to sshd answering",
-             "login_s": "login and first command", "ready_s": "total to ready",
-             "remove_s": "remove completely"}
-UNITS = {"memory_mib": "MiB", "pss_mib": "MiB", "rss_mib": "MiB", "disk_mib": "MiB",
-         "idle_cpu_pct": "% of a core", "instances": "instances", "answering": "instances",
-         "host_memory_mib": "MiB", "marginal_mib": "MiB/instance",
-         "attributed_mib": "MiB/instance"}
-HIGHER_IS_BETTER = {"answering", "instances"}
-"""Every other lifecycle metric is a time or a cost: lower is better."""
 T = TypeVar("T")
 
 

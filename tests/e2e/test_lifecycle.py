@@ -16,7 +16,7 @@ import pytest
 
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.results.store import Store, StoredRun
-from hostbench.run.lifecycle import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP
+from hostbench.run.lifecycle_metrics import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP
 from hostbench.stack.spec import load_stack_file
 from tests.e2e.conftest import write_stack
 from tests.e2e.test_teardown import _leftovers

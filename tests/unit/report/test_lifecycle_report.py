@@ -13,7 +13,8 @@ from rich.console import Console
 from hostbench.report.run_report import publish
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
-from hostbench.run.lifecycle import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP, Recorder
+from hostbench.run.lifecycle import Recorder
+from hostbench.run.lifecycle_metrics import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP
 from hostbench.run.records import (
     BenchmarkOptions,
     DensityOutcome,
