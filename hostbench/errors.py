@@ -11,3 +11,7 @@ class ConfigError(HostbenchError):
     def __init__(self, source: str, field: str, problem: str) -> None:
         self.source, self.field, self.problem = source, field, problem
         super().__init__(f"{source}: {field}: {problem}")
+
+
+class ControlError(HostbenchError):
+    """The host could not pause, resume or meter one of a stack's VMs or containers."""

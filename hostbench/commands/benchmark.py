@@ -6,10 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from hostbench.analysis.calibration import SECOND_BASELINE
-from hostbench.commands.parity import Connect, MakeControl, chosen_targets, console
+from hostbench.commands.parity import (
+    Connect,
+    MakeControl,
+    chosen_targets,
+    console,
+    environment_control,
+)
 from hostbench.commands.session import PER_TRIAL_OVERHEAD_S, Session, measure
 from hostbench.errors import ConfigError, HostbenchError
-from hostbench.provision.control import EnvironmentControl
 from hostbench.reach.executors import executor_for
 from hostbench.records import validated
 from hostbench.report.tables import plan_table
@@ -137,7 +142,7 @@ def _resumed(store: Store, opts: BenchmarkOptions, catalogue: Mapping[str, Workl
 
 
 def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
-              control: MakeControl = EnvironmentControl) -> str | None:
+              control: MakeControl = environment_control) -> str | None:
     """Run (or resume) a benchmark; returns the run id (None for a dry run)."""
     catalogue = load_catalogue()
     with Store.default() as store:
@@ -186,7 +191,7 @@ def _two_baselines(targets: Targets) -> dict[str, Target]:
 
 
 def calibrate(opts: BenchmarkOptions, connect: Connect = executor_for,
-              control: MakeControl = EnvironmentControl) -> str | None:
+              control: MakeControl = environment_control) -> str | None:
     """`fab calibrate`: the A/A run whose spread is the host's noise floor."""
     return benchmark(opts.model_copy(update={"purpose": "calibration", "envs": ()}),
                      connect, control)

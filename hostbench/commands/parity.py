@@ -9,7 +9,6 @@ from pathlib import Path
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
-from hostbench.provision.control import EnvironmentControl
 from hostbench.reach.executors import Executor, executor_for
 from hostbench.reach.ssh import StackAccess
 from hostbench.report.tables import facts_table, failures_table
@@ -25,8 +24,17 @@ from hostbench.stack.targets import Target, Targets, resolve_targets
 console = table_console()
 
 Connect = Callable[[Target, StackAccess], Executor]
-MakeControl = Callable[[Mapping[str, Target], Host], Control]
 """Makes the executor of one target (with the stack's private key); tests pass fakes."""
+MakeControl = Callable[[Mapping[str, Target], Host], Control]
+"""Makes the control of a stack's VMs and containers on its host; tests pass fakes."""
+
+
+def environment_control(targets: Mapping[str, Target], host: Host) -> Control:
+    """The stack's VMs and containers through the host's Docker engine and libvirtd; their
+    client libraries are imported here, once a command controls them, not by every import."""
+    from hostbench.provision.control import EnvironmentControl
+
+    return EnvironmentControl(targets, host)
 
 
 def chosen_targets(targets: Targets, names: tuple[str, ...]) -> dict[str, Target]:
@@ -107,7 +115,7 @@ def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[st
 
 
 def run_parity(stack: str, targets_file: str | None, connect: Connect = executor_for,
-               control: MakeControl = EnvironmentControl) -> bool:
+               control: MakeControl = environment_control) -> bool:
     """`fab parity`: the check alone, on every environment of the stack."""
     targets = resolve_targets(stack, targets_file)
     chosen = chosen_targets(targets, ())

@@ -12,7 +12,7 @@ import docker.errors
 import libvirt
 from docker.models.containers import Container
 
-from hostbench.errors import HostbenchError
+from hostbench.errors import ControlError
 from hostbench.provision import docker_backend, libvirt_backend
 from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.stack.environments import Kind
@@ -27,10 +27,6 @@ Read = Callable[[str], str]
 
 def _read_local(path: str) -> str:
     return Path(path).read_text()
-
-
-class ControlError(HostbenchError):
-    pass
 
 
 def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:

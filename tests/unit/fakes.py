@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hostbench.errors import ControlError
 from hostbench.image.manifest import ImageManifest
-from hostbench.provision.control import ControlError
 from hostbench.provision.plan import resource_plan, targets_document
 from hostbench.reach.executors import ExecResult, TrialTimeout
 from hostbench.reach.ssh import StackAccess, TargetUnreachable

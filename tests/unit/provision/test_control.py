@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from hostbench.errors import ControlError
 from hostbench.provision.control import (
     QEMU_PID_DIR,
-    ControlError,
     EnvironmentControl,
     cgroup_cpu_seconds,
     process_cpu_seconds,
