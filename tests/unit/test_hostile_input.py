@@ -4,6 +4,7 @@ each naming its source; never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import string
 import tempfile
 from pathlib import Path
@@ -22,8 +23,12 @@ from tests.unit.stack.test_targets import document
 
 OUTPUTS = Path(__file__).resolve().parent.parent / "data" / "outputs"
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=20, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", settings.get_profile("dev"), max_examples=100)
+SETTINGS = settings(settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev")))
+"""Each property is tried on 20 new inputs in a quick run, and on 100 in the whole suite
+(``scripts/test`` sets HYPOTHESIS_PROFILE=ci), as Hypothesis suggests for a CI profile."""
 
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
            | st.text(max_size=20))
