@@ -98,8 +98,8 @@ def test_a_service_that_cannot_start_fails_with_its_own_message(tmp_path):
 def test_a_service_that_never_listens_is_stopped_when_its_time_is_up(tmp_path):
     port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
     with pytest.raises(ServiceError, match=r"did not accept connections on 127\.0\.0\.1:\d+ "
-                                           r"within 0.3 s"), \
-            _service(tmp_path, ["sh", "-c", "sleep 300", marker], port, ready_s=0.3):
+                                           r"within 0.1 s"), \
+            _service(tmp_path, ["sh", "-c", "sleep 300", marker], port, ready_s=0.1):
         pass
     assert not _processes_with(marker)
 
