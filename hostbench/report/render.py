@@ -1,4 +1,6 @@
-"""Shared by the run and comparison reports: Jinja templates, plot files and small formatters."""
+"""Shared by the run and comparison reports: Jinja templates, plot files and small formatters.
+
+Jinja is imported on first use, when a report is written: printing tables does not need it."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import markupsafe
 
 from hostbench.report.text import interval, number, overhead_text, percent, verdict_text
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 PLOTS_DIRNAME = "plots"
@@ -67,6 +71,8 @@ def _with_filters(env: jinja2.Environment) -> jinja2.Environment:
 
 @functools.cache
 def _html_environment() -> jinja2.Environment:
+    import jinja2
+
     return _with_filters(jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -77,6 +83,8 @@ def _html_environment() -> jinja2.Environment:
 def _markdown_environment() -> jinja2.Environment:
     """Every expression is escaped as Markdown text unless ``code``, ``span`` or ``link``
     marked it, so tool output or names in a run cannot turn into markup."""
+    import jinja2
+
     env = _with_filters(jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=False, finalize=md_text,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
