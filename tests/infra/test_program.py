@@ -173,8 +173,9 @@ def test_private_key_is_a_top_level_secret_and_a_0600_file(declared):
 def test_the_key_is_created_once_per_stack(declared, monkeypatch):
     first = declared.exports
     monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(declared.state))
-    _, again = run_program(_config(declared.state.parent))
-    _, other = run_program(_config(declared.state.parent), stack="other")
+    config = _config(declared.state.parent)
+    _, again = run_program(config)
+    _, other = run_program(config, stack="other")
     assert first.values["ssh_private_key"] == again.values["ssh_private_key"]
     assert first.values["ssh_private_key"] != other.values["ssh_private_key"]
 
