@@ -26,7 +26,7 @@ HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_dis
 settings.register_profile("dev", max_examples=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", settings.get_profile("dev"), max_examples=100)
-SETTINGS = settings(settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev")))
+SETTINGS = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 """Each property is tried on 20 new inputs in a quick run, and on 100 in the whole suite
 (``scripts/test`` sets HYPOTHESIS_PROFILE=ci), as Hypothesis suggests for a CI profile."""
 
