@@ -153,7 +153,8 @@ def test_parity_and_a_short_benchmark_go_through_the_host(remote_up, env, remote
 
 def _measuring(run: StoredRun) -> tuple[datetime, datetime]:
     """When a run measured: its parity and trials, the wall time it stored before it finished
-    (its record is made after parity, which over SSH to the remote host takes the longer)."""
+    (its record is made only after parity, which over SSH to the remote host can take longer
+    than the local member's whole run)."""
     assert run.record.finished_at is not None and run.record.wall_seconds is not None
     end = datetime.fromisoformat(run.record.finished_at)
     return end - timedelta(seconds=run.record.wall_seconds), end
