@@ -1,59 +1,68 @@
-"""`--repeat auto`: when one more interleaved round of a workload is worth running.
+"""`--repeat auto`: rounds at planned looks, each verdict at a level that holds over all of them.
 
-After a minimum number of rounds, another round runs while some metric of the workload is
-inconclusive and its confidence interval is still shrinking, up to a maximum and within a time
-budget. The rule looks only at where the intervals lie against the margin (+-m, symmetric),
-never at which way a difference goes, and every round counts in the final interval; the minimum
-count keeps the early, widest intervals from deciding alone.
+Looking at the verdicts after every round and stopping once they are decided lets chance decide
+(optional stopping: an A/A pair reads slower far more often than 2.5%). Here the looks are
+planned before the first round (the minimum, then 1.5 times as many rounds each time, up to the
+maximum), and every verdict of an adaptive run is judged at ALPHA / (number of looks): by the
+union bound, the chance that any look makes a false claim stays within ALPHA, wherever the rule
+stops. At each look, the environments whose metrics all have a verdict drop out; bare metal and
+the open ones go on to the next look.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hostbench.analysis.overheads import MetricResult
+from hostbench.analysis.rule import ALPHA
 
-SHRINK_WINDOW = 2
-"""An inconclusive interval is still narrowing while the mean of its last SHRINK_WINDOW widths
-is below its width at the minimum round count: a bootstrap interval of a median jumps a little
-from round to round, so one round proves nothing either way (chosen on simulated data: see
-tests/unit/analysis/test_verdicts.py)."""
+GROWTH = 1.5
+"""Each look after the first comes at 1.5 times the rounds of the one before (rounded up)."""
+
+
+def looks(minimum: int, maximum: int) -> tuple[int, ...]:
+    """The round counts at which the rule looks: ``looks(3, 15) == (3, 5, 8, 12, 15)``."""
+    counts = [minimum]
+    while counts[-1] < maximum:
+        counts.append(min(maximum, math.ceil(counts[-1] * GROWTH)))
+    return tuple(counts)
+
+
+def look_alpha(minimum: int, maximum: int) -> float:
+    """The level of each verdict of an adaptive run with these bounds."""
+    return ALPHA / len(looks(minimum, maximum))
 
 
 @dataclass(frozen=True)
 class Decision:
     more: bool
     reason: str
+    open_envs: tuple[str, ...] = ()  # environments with a metric still inconclusive
 
 
-def decide(results: Sequence[MetricResult], widths: Mapping[tuple[str, str], list[float]],
-           rounds: int, minimum: int, maximum: int, elapsed_s: float, budget_s: float
-           ) -> Decision:
-    """Whether the workload whose ``results`` these are gets another round. ``widths`` holds,
-    per (environment, metric), the width of its overhead CI after each round from the minimum
-    on (the caller appends the current ones)."""
-    if rounds < minimum:
-        return Decision(True, f"fewer than the minimum of {minimum} rounds")
-    pending = [r for r in results if r.overhead is not None
-               and r.overhead.verdict == "inconclusive"]
-    if not pending:
+def open_environments(results: Sequence[MetricResult]) -> tuple[str, ...]:
+    """The environments, in order, with a metric that has no verdict yet."""
+    pending = (r.env.name for r in results if r.overhead is not None
+               and r.overhead.verdict == "inconclusive")
+    return tuple(dict.fromkeys(pending))
+
+
+def decide(results: Sequence[MetricResult], rounds: int, maximum: int, elapsed_s: float,
+           budget_s: float) -> Decision:
+    """Whether the workload whose ``results`` (judged at the look level) these are goes on to
+    its next look, and with which environments."""
+    still = open_environments(results)
+    if not still:
         return Decision(False, "every metric has a verdict")
+    pending = sum(r.overhead is not None and r.overhead.verdict == "inconclusive"
+                  for r in results)
     if rounds >= maximum:
-        return Decision(False, f"the maximum of {maximum} rounds, {len(pending)} metric(s) "
-                               "still inconclusive")
+        return Decision(False, f"the maximum of {maximum} rounds, {pending} metric(s) still "
+                               "inconclusive", still)
     if elapsed_s >= budget_s:
-        return Decision(False, f"the time budget of {budget_s / 60:.0f} min, {len(pending)} "
-                               "metric(s) still inconclusive")
-    shrinking = [r for r in pending if _shrinking(widths.get((r.env.name, r.metric), []))]
-    if not shrinking:
-        return Decision(False, f"the intervals of {len(pending)} inconclusive metric(s) stopped "
-                               "shrinking: a quieter host would tell more than more rounds")
-    return Decision(True, f"{len(shrinking)} inconclusive metric(s) still narrowing")
-
-
-def _shrinking(history: list[float]) -> bool:
-    """Narrower lately than at the minimum round count (or too few rounds to tell)."""
-    if len(history) <= SHRINK_WINDOW:
-        return True
-    return sum(history[-SHRINK_WINDOW:]) / SHRINK_WINDOW < history[0]
+        return Decision(False, f"the time budget of {budget_s / 60:.0f} min, {pending} "
+                               "metric(s) still inconclusive", still)
+    return Decision(True, f"{pending} metric(s) of {', '.join(still)} still inconclusive",
+                    still)

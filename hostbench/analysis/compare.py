@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import Key, grouped
@@ -10,13 +10,19 @@ from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
 from hostbench.run.records import NOT_RECORDED, Margins, RunRecord
 
+SINGLE_RUNS = ("this compares two single runs, trial against trial (unpaired: rounds of "
+               "different runs have nothing in common): the interval covers the noise between "
+               "trials within each run, not what differs from one run to the next (a boot, a "
+               "placement, the host's state); repeat both runs before trusting a small change")
+"""What a comparison of two runs does not cover, said in every comparison."""
+
 
 @dataclass(frozen=True)
 class Comparison:
     """One workload metric in one environment: B against A (``change.overhead_pct`` + is worse).
 
-    ``change`` is ``stats.overhead(a_values, b_values, higher_is_better)``: its ``ratio`` is
-    median(B) / median(A), ``median_bare`` is A's median and ``median_other`` B's.
+    ``change`` is ``stats.overhead(a_values, b_values, higher_is_better)``, unpaired: its
+    ``ratio`` is B / A (geometric means), ``median_bare`` is A's median and ``median_other`` B's.
     """
 
     workload: str
@@ -72,7 +78,7 @@ def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str
         raise HostbenchError(f"runs {a.id} and {b.id} have no workload metric measured in the "
                              f"same environment: {a.id} has {listing(a_values)}; {b.id} has "
                              f"{listing(b_values)}")
-    results, notes = [], []
+    results, notes = [], [SINGLE_RUNS]
     for key in common:
         workload, metric, env = key
         unit, higher = a_meta[(workload, metric)]
@@ -86,6 +92,8 @@ def compare_runs(a: StoredRun, b: StoredRun) -> tuple[list[Comparison], list[str
             results.append(Comparison(workload, metric, unit, higher, env, stats.overhead(
                 a_values[key], b_values[key], higher_is_better=higher,
                 margin_pct=margins.of(workload, metric))))
+    held = stats.with_holm([c.change for c in results])
+    results = [replace(c, change=o) for c, o in zip(results, held, strict=True) if o is not None]
     for run_id, mine, other in ((a.id, a_values, b_values), (b.id, b_values, a_values)):
         only = sorted(set(mine) - set(other), key=sort_key)
         if only:

@@ -4,10 +4,10 @@ against container is the cost of Docker's NAT), with the same statistics as the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
-from hostbench.analysis.overheads import grouped
+from hostbench.analysis.overheads import between, grouped_samples
 from hostbench.run.records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
@@ -36,18 +36,18 @@ def factor_effects(measured: Iterable[Sample], environments: Sequence[Environmen
                    margins: Margins = NOT_RECORDED) -> list[FactorEffect]:
     """Every variant whose base was measured too, per workload metric (sorted), in the
     environments' order."""
-    values, meta = grouped(measured)
+    groups, meta = grouped_samples(measured)
     by_name = {env.name: env for env in environments}
     effects = []
     for (workload, metric), (unit, higher) in sorted(meta.items()):
         for variant in environments:
             base = by_name.get(variant.variant_of or "")
-            mine = values.get((workload, metric, variant.name))
-            theirs = values.get((workload, metric, base.name)) if base else None
-            if base is None or not mine or not theirs or min(theirs) <= 0:
+            mine = groups.get((workload, metric, variant.name))
+            theirs = groups.get((workload, metric, base.name)) if base else None
+            if (base is None or not mine or not theirs
+                    or min(s.value for s in theirs + mine) <= 0):
                 continue
-            effects.append(FactorEffect(workload, metric, unit, higher, variant, base,
-                                         stats.overhead(theirs, mine, higher_is_better=higher,
-                                                        margin_pct=margins.of(workload,
-                                                                              metric))))
-    return effects
+            effects.append(FactorEffect(workload, metric, unit, higher, variant, base, between(
+                theirs, mine, higher, margins.of(workload, metric))))
+    held = stats.with_holm([e.change for e in effects])
+    return [replace(e, change=o) for e, o in zip(effects, held, strict=True) if o is not None]

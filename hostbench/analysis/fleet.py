@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.rule import run_alpha
 from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
 
@@ -54,7 +55,8 @@ def side_by_side(runs: list[StoredRun]) -> tuple[list[HostColumn], list[FleetRow
     if len(runs) < 2:
         raise HostbenchError("a fleet comparison needs at least two runs")
     per_run = [{(r.workload, r.metric, r.env.name): r for r in analyse(
-        run.measured(), run.record.environments, run.record.verdict_margins)} for run in runs]
+        run.measured(), run.record.environments, run.record.verdict_margins,
+        run_alpha(run.record.stopping))} for run in runs]
     order: dict[tuple[str, str, str], None] = {}
     for results in per_run:
         order.update(dict.fromkeys(k for k, r in results.items() if not r.env.is_baseline))

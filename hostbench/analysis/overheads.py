@@ -1,11 +1,11 @@
 """Each workload metric per environment: its measured samples, summary and outliers, and its
-overhead against bare metal with a bootstrap 95% CI and a verdict."""
+overhead against bare metal, paired by round, with a 95% CI and a verdict."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
 from hostbench.run.records import NOT_RECORDED, Margins, Sample
@@ -53,33 +53,46 @@ def grouped(measured: Iterable[Sample]) -> tuple[dict[Key, list[float]], Meta]:
     return {key: [s.value for s in mine] for key, mine in groups.items()}, meta
 
 
-def _against_bare(bare: list[float], values: list[float], higher: bool, margin_pct: float
-                  ) -> tuple[stats.Overhead | None, str]:
-    """The overhead of ``values`` against bare metal, or why there is none."""
+def _against_bare(bare: list[Sample], mine: list[Sample], higher: bool, margin_pct: float,
+                  floor_pct: float) -> tuple[stats.Overhead | None, str]:
+    """The overhead of ``mine`` against bare metal, paired by round, or why there is none."""
     if not bare:
         return None, "no bare-metal data"
-    if min(bare) <= 0:
+    if min(s.value for s in bare) <= 0:
         return None, "bare metal measured 0: no ratio"
-    return stats.overhead(bare, values, higher_is_better=higher, margin_pct=margin_pct), ""
+    if min(s.value for s in mine) <= 0:
+        return None, "measured 0: no ratio"
+    return between(bare, mine, higher, margin_pct, floor_pct), ""
+
+
+def between(reference: Sequence[Sample], mine: Sequence[Sample], higher: bool,
+            margin_pct: float, floor_pct: float = 0.0) -> stats.Overhead:
+    """``mine`` against ``reference`` (all values > 0), paired by the round of each sample."""
+    return stats.overhead([s.value for s in reference], [s.value for s in mine],
+                          higher_is_better=higher, margin_pct=margin_pct, floor_pct=floor_pct,
+                          bare_rounds=[s.trial for s in reference],
+                          other_rounds=[s.trial for s in mine])
 
 
 def analyse(measured: Iterable[Sample], environments: Sequence[Environment],
-            margins: Margins = NOT_RECORDED) -> list[MetricResult]:
+            margins: Margins = NOT_RECORDED, alpha: float = stats.ALPHA) -> list[MetricResult]:
     """Measured samples grouped per workload metric (sorted) and environment (in the order
-    given), each compared with the baseline environment within the metric's margin."""
+    given), each compared with the baseline environment within the metric's margin, the
+    slower/faster claims of all of them held together by Holm's correction."""
     groups, meta = grouped_samples(measured)
     baseline = next((env.name for env in environments if env.is_baseline), None)
     results = []
     for (workload, metric), (unit, higher) in sorted(meta.items()):
-        bare = [s.value for s in groups.get((workload, metric, baseline or ""), [])]
+        bare = groups.get((workload, metric, baseline or ""), [])
         for env in environments:
             mine = groups.get((workload, metric, env.name), [])
             if not mine:
                 continue
             values = [s.value for s in mine]
             overhead, why = (None, "") if env.is_baseline else _against_bare(
-                bare, values, higher, margins.of(workload, metric))
+                bare, mine, higher, margins.of(workload, metric), margins.floor(workload, metric))
             results.append(MetricResult(workload, metric, unit, higher, env, mine,
                                         stats.summarize(values), stats.outliers(values),
                                         overhead, why))
-    return results
+    held = stats.with_holm([r.overhead for r in results], alpha)
+    return [replace(r, overhead=o) for r, o in zip(results, held, strict=True)]

@@ -1,19 +1,22 @@
-"""Robust statistics for benchmark samples: medians, bootstrap CIs, overhead vs bare metal.
+"""Statistics of benchmark samples: each sample's median with a bootstrap CI, and the overhead
+of an environment against bare metal with its verdict (``hostbench.analysis.rule``).
 
-All intervals are percentile-bootstrap intervals of the median, vectorised with numpy.  The
-default random generator is seeded with a fixed value, so the same inputs always give the
-same intervals; pass a ``numpy.random.Generator`` (or an int seed) to change that.
+The bootstrap's default random generator is seeded with a fixed value, so the same inputs always
+give the same intervals; pass a ``numpy.random.Generator`` (or an int seed) to change that.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from hostbench.analysis import effects, rule
+from hostbench.analysis.rule import ALPHA
 from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 
 DEFAULT_SEED = 20240917
@@ -21,8 +24,6 @@ DEFAULT_SEED = 20240917
 
 Verdict = Literal["slower", "faster", "equivalent", "inconclusive"]
 VERDICTS: tuple[Verdict, ...] = ("slower", "faster", "equivalent", "inconclusive")
-ALPHA = 0.05
-"""Significance level of every verdict (95% confidence intervals)."""
 
 
 @dataclass(frozen=True)
@@ -36,22 +37,31 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Overhead:
-    """How a target (VM, container) compares with bare metal on one metric.
+    """How a target (VM, container) compares with its reference (bare metal) on one metric.
 
-    ``ratio`` is median(other) / median(bare).  ``overhead_pct`` is signed so that positive
-    always means worse than bare metal: ``(1 - ratio) * 100`` when higher is better,
-    ``(ratio - 1) * 100`` when lower is better.
+    Everything is derived from the mean log cost ratio ``c`` (``hostbench.analysis.effects``):
+    ``factor`` is ``exp(c)`` (1.36 = 1.36x the cost), ``overhead_pct`` the same as a signed
+    percentage (positive = worse, a slowdown and a speed-up of x times equally far from 0),
+    ``change_pct`` how the metric itself moved (-26.4% requests/s), ``ratio`` other / reference
+    in the metric's units. ``paired``: estimated from per-round ratios.
     """
 
     ratio: Estimate
     overhead_pct: Estimate
-    p_value: float
+    factor: Estimate
+    change_pct: Estimate
+    p_value: float  # of "beyond the margin (or floor)", before Holm's correction
     n_bare: int
     n_other: int
+    n_pairs: int  # pairs of rounds (paired) or the smaller group (unpaired)
+    dropped: int  # rounds measured on one side only
+    round_sd: float  # the spread of one round's (or one trial's) log ratio
+    paired: bool
     median_bare: float
     median_other: float
     higher_is_better: bool
     margin_pct: float
+    floor_pct: float
     verdict: Verdict
     hint: str = ""  # what would resolve an inconclusive verdict
 
@@ -125,56 +135,43 @@ def median_ci(
     return _percentile_ci(_boot_medians(arr, n_boot, _rng(rng)), point, alpha)
 
 
-def _mann_whitney_p(bare: np.ndarray, other: np.ndarray) -> float:
-    """Two-sided Mann-Whitney U p-value; 1.0 when it cannot discriminate (all values equal)."""
-    both = np.concatenate([bare, other])
-    if np.all(both == both[0]):
-        return 1.0
-    from scipy.stats import mannwhitneyu  # on first use: importing scipy.stats takes a second
-
-    p = float(mannwhitneyu(other, bare, alternative="two-sided").pvalue)
-    return 1.0 if math.isnan(p) else min(p, 1.0)
+def _estimate(c: float, low: float, high: float, scale) -> Estimate:
+    """An effect on the log scale mapped to another scale, bounds kept in order."""
+    ends = sorted((scale(low), scale(high)))
+    return Estimate(scale(c), ends[0], ends[1])
 
 
-def _to_pct(ratio: Estimate, higher_is_better: bool) -> Estimate:
-    """Signed overhead in percent (positive = worse than bare metal) from a ratio estimate."""
-    if higher_is_better:
-        # Decreasing in the ratio: the high end of the ratio gives the low end of the overhead.
-        return Estimate(
-            (1.0 - ratio.value) * 100.0, (1.0 - ratio.high) * 100.0, (1.0 - ratio.low) * 100.0
-        )
-    return Estimate(
-        (ratio.value - 1.0) * 100.0, (ratio.low - 1.0) * 100.0, (ratio.high - 1.0) * 100.0
-    )
+def _hint(effect: effects.Effect, code: int, margin: float, floor: float, alpha: float) -> str:
+    """What would resolve an inconclusive verdict, in rounds where a count can be estimated."""
+    if code != rule.INCONCLUSIVE:
+        return ""
+    if effect.n < rule.MIN_PAIRS:
+        what = "paired rounds" if effect.paired else "trials per side"
+        return f"{effect.n} {what}: a verdict needs at least {rule.MIN_PAIRS}"
+    m, f = margin_text(effects.factor_pct(margin)), margin_text(effects.factor_pct(floor))
+    sd = effect.se * math.sqrt(effect.n)
+    distance = abs(abs(effect.mean) - max(margin, floor)) if abs(effect.mean) > margin else (
+        margin - abs(effect.mean))
+    needed = rule.rounds_needed(sd, effect.df, distance, alpha)
+    more = (f": about {needed} {'rounds' if effect.paired else 'trials'} in all would tell"
+            if needed else "")
+    if floor > margin and abs(effect.mean) <= floor:
+        return (f"this host's noise +-{f}% exceeds the margin +-{m}%: it cannot tell "
+                "equivalence here (a quieter host, or a wider margin)")
+    return f"the CI crosses the margin of +-{m}%{more}"
 
 
-def judge(pct: Estimate, p_value: float, n_a: int, n_b: int, margin_pct: float,
-          alpha: float = ALPHA) -> tuple[Verdict, str]:
-    """The verdict on an overhead (or change) ``pct`` with its CI, given the margin ``m``:
-
-    * slower / faster: the CI lies entirely beyond +m / below -m, and the Mann-Whitney test
-      agrees (p < alpha);
-    * equivalent: the CI lies entirely within +-m (two one-sided tests, each at alpha / 2: a
-      difference inside the margin may still be significant, and is shown with its value);
-    * inconclusive: anything else, with what would resolve it.
-    """
-    if margin_pct < 0:
-        raise ValueError(f"the margin must not be negative, got {margin_pct}")
-    if min(n_a, n_b) < 2:
-        return "inconclusive", "at least 2 measured trials per environment are needed"
-    if -margin_pct <= pct.low and pct.high <= margin_pct:
-        return "equivalent", ""
-    beyond = pct.low > margin_pct or pct.high < -margin_pct
-    if beyond and p_value < alpha:
-        return ("slower" if pct.low > margin_pct else "faster"), ""
-    if beyond:
-        return "inconclusive", (f"the test cannot confirm it with {n_a} vs {n_b} trials "
-                                f"(p = {p_value:.3f}): more trials")
-    m = margin_text(margin_pct)
-    if pct.high - pct.low > 2 * margin_pct:
-        return "inconclusive", (f"the CI is wider than the margin of +-{m}%: more trials, or a "
-                                "quieter host")
-    return "inconclusive", f"the CI crosses the margin of +-{m}%: more trials would tell"
+def _groups(values: ArrayLike, rounds: Sequence[int] | None, name: str, positive: bool
+            ) -> tuple[np.ndarray, dict[int, float] | None]:
+    arr = _as_sample(values, name)
+    if np.any(arr <= 0) if positive else np.any(arr < 0):
+        raise ValueError(f"{name}: values must be {'> 0' if positive else '>= 0'} to form a "
+                         "ratio")
+    if rounds is None:
+        return arr, None
+    if len(rounds) != arr.size:
+        raise ValueError(f"{name}: {len(rounds)} rounds for {arr.size} values")
+    return arr, dict(zip(rounds, arr.tolist(), strict=True))
 
 
 def overhead(
@@ -182,47 +179,68 @@ def overhead(
     other: ArrayLike,
     higher_is_better: bool,
     margin_pct: float = DEFAULT_MARGIN_PCT,
-    confidence: float = 1.0 - ALPHA,
-    n_boot: int = 2000,
-    rng: np.random.Generator | int | None = None,
+    floor_pct: float = 0.0,
+    alpha: float = ALPHA,
+    bare_rounds: Sequence[int] | None = None,
+    other_rounds: Sequence[int] | None = None,
 ) -> Overhead:
     """Compare ``other`` (VM or container) with ``bare`` (bare metal) on one metric.
 
-    The ratio of medians other/bare gets a percentile-bootstrap CI, each group resampled
-    independently.  ``bare`` values must be > 0 and ``other`` values >= 0.  The verdict
-    (``judge``) weighs the overhead's CI against the practical margin ``margin_pct`` and the
-    Mann-Whitney test.  (With very few trials a bootstrap CI is too narrow to trust on its
-    own: 2 vs 2 samples give p >= 0.33 however far apart they are.)
+    With the rounds of both sides given, the effect is the mean of per-round log ratios (rounds
+    measured on one side only are dropped and counted); without, Welch's t on the log values.
+    The verdict follows ``hostbench.analysis.rule`` at level ``alpha``.
     """
-    b = _as_sample(bare, "bare")
-    o = _as_sample(other, "other")
-    if np.any(b <= 0):
-        raise ValueError("bare: values must be > 0 to form a ratio")
-    if np.any(o < 0):
-        raise ValueError("other: values must be >= 0")
-    alpha = _alpha(confidence)
-    gen = _rng(rng)
-
-    med_b, med_o = float(np.median(b)), float(np.median(o))
-    boot_ratio = _boot_medians(o, n_boot, gen) / _boot_medians(b, n_boot, gen)
-    ratio = _percentile_ci(boot_ratio, med_o / med_b, alpha)
-    pct = _to_pct(ratio, higher_is_better)
-
-    p_value = _mann_whitney_p(b, o)
-    verdict, hint = judge(pct, p_value, int(b.size), int(o.size), margin_pct, alpha)
+    if margin_pct < 0 or floor_pct < 0:
+        raise ValueError("the margin and the floor must not be negative")
+    b, b_rounds = _groups(bare, bare_rounds, "bare", positive=True)
+    o, o_rounds = _groups(other, other_rounds, "other", positive=True)
+    if b_rounds is not None and o_rounds is not None:
+        effect = effects.paired_effect(b_rounds, o_rounds, higher_is_better)
+    else:
+        effect = effects.unpaired_effect(b, o, higher_is_better)
+    margin, floor = effects.log_margin(margin_pct), effects.log_margin(floor_pct)
+    (low,), (high,) = (np.atleast_1d(x) for x in rule.interval(effect.mean, effect.se,
+                                                             effect.df, alpha))
+    low, high = float(low), float(high)
+    if not math.isfinite(effect.mean):
+        low = high = math.nan
+    code = int(rule.verdict_codes(effect.mean, effect.se, effect.df, effect.n, margin, floor,
+                                  alpha))
+    p = float(rule.claim_p(effect.mean, effect.se, effect.df, max(margin, floor)))
+    sign = -1.0 if higher_is_better else 1.0
     return Overhead(
-        ratio=ratio,
-        overhead_pct=pct,
-        p_value=p_value,
-        n_bare=int(b.size),
-        n_other=int(o.size),
-        median_bare=med_b,
-        median_other=med_o,
-        higher_is_better=higher_is_better,
-        margin_pct=margin_pct,
-        verdict=verdict,
-        hint=hint,
-    )
+        ratio=_estimate(effect.mean, low, high, lambda c: math.exp(sign * c)),
+        overhead_pct=_estimate(effect.mean, low, high, effects.factor_pct),
+        factor=_estimate(effect.mean, low, high, math.exp),
+        change_pct=_estimate(effect.mean, low, high,
+                             lambda c: effects.change_pct(c, higher_is_better)),
+        p_value=p if effect.n >= rule.MIN_PAIRS else 1.0,
+        n_bare=int(b.size), n_other=int(o.size), n_pairs=effect.n, dropped=effect.dropped,
+        round_sd=effect.se * math.sqrt(effect.n) if effect.paired else effect.se,
+        paired=effect.paired, median_bare=float(np.median(b)), median_other=float(np.median(o)),
+        higher_is_better=higher_is_better, margin_pct=margin_pct, floor_pct=floor_pct,
+        verdict=VERDICTS[code], hint=_hint(effect, code, margin, floor, alpha))
+
+
+def underpowered(o: Overhead) -> bool:
+    """Too few pairs for any verdict."""
+    return o.n_pairs < rule.MIN_PAIRS
+
+
+def with_holm(overheads: Sequence[Overhead | None], alpha: float = ALPHA
+              ) -> list[Overhead | None]:
+    """A run's overheads with Holm's correction over their slower/faster claims: a claim that
+    does not survive it becomes inconclusive, saying so."""
+    tested = [(i, o) for i, o in enumerate(overheads)
+              if o is not None and o.n_pairs >= rule.MIN_PAIRS]
+    kept = rule.holm([o.p_value for _, o in tested], alpha)
+    out = list(overheads)
+    for (i, o), ok in zip(tested, kept, strict=True):
+        if o.verdict in ("slower", "faster") and not ok:
+            out[i] = replace(o, verdict="inconclusive", hint=(
+                f"{o.verdict} alone (p = {o.p_value:.2g}), not after Holm's correction over "
+                f"{len(tested)} comparisons: more rounds"))
+    return out
 
 
 def rsd(values: ArrayLike) -> float:
@@ -274,13 +292,3 @@ def summarize(
         max=float(arr.max()),
         rsd=rsd(arr),
     )
-
-
-def min_p_value(n_a: int, n_b: int) -> float:
-    """Smallest two-sided p-value an exact Mann-Whitney test can give for these sizes."""
-    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
-
-
-def underpowered(o: Overhead) -> bool:
-    """Too few trials for the test ever to reject "no difference" at ALPHA."""
-    return min_p_value(o.n_bare, o.n_other) >= ALPHA

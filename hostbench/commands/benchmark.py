@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hostbench.analysis.adaptive import looks
 from hostbench.analysis.calibration import SECOND_BASELINE
+from hostbench.analysis.rule import ALPHA, MIN_PAIRS
 from hostbench.commands.parity import (
     Connect,
     MakeControl,
@@ -64,9 +66,10 @@ def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
         raise HostbenchError(f"{exc.field.replace('_', '-')}: {exc.problem}") from None
     if (opts.repeat != "auto" and opts.repeat < 1) or opts.warmup < 0:
         raise HostbenchError("--repeat must be at least 1 (or auto) and --warmup at least 0")
-    if not 2 <= opts.min_repeat <= opts.max_repeat:
-        raise HostbenchError(f"--min-repeat ({opts.min_repeat}) must be at least 2 and at most "
-                             f"--max-repeat ({opts.max_repeat})")
+    if not MIN_PAIRS <= opts.min_repeat <= opts.max_repeat:
+        raise HostbenchError(f"--min-repeat ({opts.min_repeat}) must be at least {MIN_PAIRS} (no "
+                             f"verdict comes from fewer rounds) and at most --max-repeat "
+                             f"({opts.max_repeat})")
     if opts.margin is not None and not 0 < opts.margin <= 50:
         raise HostbenchError(f"--margin must be a percentage above 0 and at most 50, got "
                              f"{opts.margin}")
@@ -87,9 +90,11 @@ def _print_plan(trials: list[PlannedTrial], durations: dict[str, int], suite: st
     console.print(f"(* warm-up)  estimated duration: {estimate / 60:.1f} min "
                   f"({PER_TRIAL_OVERHEAD_S}s orchestration per trial assumed)")
     if opts.repeat == "auto":
-        console.print(f"--repeat auto: {opts.min_repeat} measured rounds a workload, then one "
-                      f"more at a time while a metric is inconclusive and its interval still "
-                      f"narrows, up to {opts.max_repeat} rounds and a time budget of "
+        planned = looks(opts.min_repeat, opts.max_repeat)
+        console.print(f"--repeat auto: looks after {', '.join(map(str, planned))} measured "
+                      f"rounds; at each, environments whose metrics all have a verdict drop "
+                      f"out; every verdict at level {ALPHA}/{len(planned)} so that all looks "
+                      f"together claim falsely at most {ALPHA}; time budget "
                       f"{budget_s / 60:.0f} min")
 
 

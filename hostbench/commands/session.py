@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from hostbench.analysis.adaptive import decide
-from hostbench.analysis.calibration import noise_floors
+from hostbench.analysis.adaptive import decide, look_alpha, looks
+from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
 from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
 from hostbench.errors import HostbenchError
@@ -20,6 +20,7 @@ from hostbench.report.run_report import publish
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
+from hostbench.run.facts import HostFacts
 from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
 from hostbench.run.records import (
@@ -66,9 +67,9 @@ class Session:
         return {w: self.catalogue[w].duration(self.opts.suite) + PER_TRIAL_OVERHEAD_S
                 for w in {p.workload for p in self.trials}}
 
-    def margins(self, hostname: str) -> Margins:
-        """Per workload its file's margin (or --margin), never below the noise floor that
-        calibrating this stack on this host measured."""
+    def margins(self, host: HostFacts) -> Margins:
+        """Per workload its file's margin (or --margin), and the noise floor that calibrating
+        this stack on this host measured (named stale where the host or image changed)."""
         names = dict.fromkeys(p.workload for p in self.trials)
         if self.opts.margin is not None:
             margins = Margins(workloads={w: self.opts.margin for w in names},
@@ -77,11 +78,14 @@ class Session:
             margins = Margins(workloads={w: self.catalogue[w].margin_pct for w in names})
         if self.opts.purpose == "calibration":
             return margins
-        calibration = self.store.latest_calibration(self.targets.stack, hostname)
+        calibration = self.store.latest_calibration(self.targets.stack, host.hostname)
         if calibration is None:
             return margins
         floors = {f.key: f.floor_pct for f in noise_floors(calibration)}
-        return margins.model_copy(update={"floors": floors, "floor_run": calibration.id})
+        stale = stale_reason(calibration.record, host, self.targets.image.hash,
+                             datetime.now().astimezone())
+        return margins.model_copy(update={"floors": floors, "floor_run": calibration.id,
+                                          "floor_stale": stale})
 
 
 def measure(session: Session) -> str:
@@ -170,42 +174,45 @@ def _new_run(session: Session) -> RunRecord:
         image_hash=targets.image.hash,
         environments=tuple(t.environment for t in session.chosen.values()),
         plan=tuple(session.trials), options=opts, host=host, spec=targets.spec,
-        margins=session.margins(host.hostname))
+        margins=session.margins(host))
     session.store.create_run(run)
     return run
 
 
 def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: float
               ) -> Stopping:
-    """Each workload's minimum rounds, then one more round at a time while the rule says so."""
+    """Each workload's minimum rounds, then, look by look, more rounds for bare metal and the
+    environments still open (``hostbench.analysis.adaptive``)."""
     opts, run_id = session.opts, ctx.run_id
     record = session.store.get_run(run_id)
-    envs, margins = list(session.chosen), record.verdict_margins
+    planned = looks(opts.min_repeat, opts.max_repeat)
+    alpha = look_alpha(opts.min_repeat, opts.max_repeat)
     stopping = Stopping(minimum=opts.min_repeat, maximum=opts.max_repeat,
-                        budget_s=session.budget_s)
+                        budget_s=session.budget_s, looks=planned)
+    baseline = [name for name, t in session.chosen.items() if t.environment.is_baseline]
     for workload in dict.fromkeys(p.workload for p in session.trials):
         run_plan(ctx, [p for p in session.trials if p.workload == workload], shown)
-        widths: dict[tuple[str, str], list[float]] = defaultdict(list)
-        index, rounds = opts.warmup + opts.min_repeat, opts.min_repeat
+        rounds = opts.min_repeat
         while True:
             mine = [s for s in session.measured if s.workload == workload]
-            results = analyse(mine, record.environments, margins)
-            for r in results:
-                if r.overhead is not None:
-                    widths[(r.env.name, r.metric)].append(
-                        r.overhead.overhead_pct.high - r.overhead.overhead_pct.low)
-            decision = decide(results, widths, rounds, opts.min_repeat, opts.max_repeat,
-                              time.monotonic() - started, session.budget_s)
+            results = analyse(mine, record.environments, record.verdict_margins, alpha)
+            decision = decide(results, rounds, opts.max_repeat, time.monotonic() - started,
+                              session.budget_s)
             if not decision.more:
                 break
-            more = [PlannedTrial(workload=workload, trial=index, warmup=False, env=env,
+            following = next(n for n in planned if n > rounds)
+            envs = [*baseline, *decision.open_envs]
+            more = [PlannedTrial(workload=workload, trial=opts.warmup + r, warmup=False, env=env,
                                  position=position)
-                    for position, env in enumerate(rotation(envs, index))]
+                    for r in range(rounds, following)
+                    for position, env in enumerate(rotation(envs, opts.warmup + r))]
             session.store.extend_plan(run_id, more)
+            console.print(f"  {workload}: {decision.reason}; rounds {rounds + 1}-{following} "
+                          f"for {', '.join(envs)}", highlight=False, soft_wrap=True)
             run_plan(ctx, more, shown)
-            index, rounds = index + 1, rounds + 1
+            rounds = following
         console.print(f"  {workload}: {rounds} measured rounds ({decision.reason})",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         stopping = stopping.model_copy(update={
             "rounds": {**stopping.rounds, workload: rounds},
             "reasons": {**stopping.reasons, workload: decision.reason}})

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from hostbench.analysis.compare import Comparison, compare_runs, env_labels
-from hostbench.analysis.stats import ALPHA, underpowered
+from hostbench.analysis.rule import MIN_PAIRS
+from hostbench.analysis.stats import underpowered
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir
@@ -53,9 +54,8 @@ def comparison_context(a: StoredRun, b: StoredRun, comparisons: list[Comparison]
     weak = sorted({(c.change.n_bare, c.change.n_other) for c in comparisons
                    if underpowered(c.change)})
     if weak:
-        notes.append(f"with {', '.join(f'{x} vs {y}' for x, y in weak)} measured trials the "
-                     f"Mann-Whitney test can never reach p < {ALPHA}: those verdicts cannot be "
-                     "'slower' or 'faster' whatever the medians say")
+        notes.append(f"with {', '.join(f'{x} vs {y}' for x, y in weak)} measured trials no "
+                     f"verdict is given (fewer than {MIN_PAIRS} per side)")
     bars = [plots.ChangeBar(f"{c.workload} {c.metric} · {labels.get(c.env, c.env)}",
                             c.change.overhead_pct.value, c.change.overhead_pct.low,
                             c.change.overhead_pct.high, c.change.verdict, c.change.margin_pct)

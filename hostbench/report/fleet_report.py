@@ -39,7 +39,7 @@ def cell(row: FleetRow, index: int) -> str:
 def fleet_table(columns: list[HostColumn], rows: list[FleetRow]) -> Table:
     table = Table(title="overhead against each host's own bare metal, host by host",
                   caption="+ is worse than bare metal, whichever way the metric is better; "
-                          "[95% bootstrap CI] and verdict per host")
+                          "[95% CI, paired by round] and verdict per host")
     table.add_column("workload / metric\n  environment", overflow="fold")
     for c in columns:
         table.add_column(f"{c.stack}\n{c.host}", no_wrap=True)

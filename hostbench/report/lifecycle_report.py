@@ -182,8 +182,8 @@ def print_lifecycle(run: StoredRun, console: Console) -> None:
     comparisons = comparison_rows(compare_kinds(run, results))
     if comparisons:
         table = Table(title="the VM against the container (above 1x: the VM takes longer or "
-                            "holds more)", caption="ratio of medians [95% bootstrap CI]; p: "
-                                                   "Mann-Whitney U")
+                            "holds more)", caption="ratio [95% t-interval on log values]; p: "
+                                                   "beyond the margin")
         for column in ("metric", "container", "VM", "VM / container", "p", "verdict"):
             table.add_column(column, justify="left" if column in ("metric", "verdict")
                              else "right")

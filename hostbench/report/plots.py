@@ -149,7 +149,7 @@ def metric_figure(title: str, ylabel: str, results: Sequence[MetricResult],
 
 
 def change_figure(bars: Sequence[ChangeBar], title: str,
-                  xlabel: str = "change in % (+ is worse), 95% bootstrap CI") -> bytes:
+                  xlabel: str = "change in % (+ is worse), 95% CI") -> bytes:
     """A forest plot: each row's change in percent with its 95% CI and its margin +-m shaded,
     coloured by verdict; + is worse."""
     from matplotlib.patches import Patch

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
+from hostbench.analysis.rule import METHOD, MIN_PAIRS
 from hostbench.report.text import interval, number, overhead_text, percent, verdict_text
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def md_link(value: Any) -> markupsafe.Markup:
 
 
 def _with_filters(env: jinja2.Environment) -> jinja2.Environment:
+    env.globals.update(method=METHOD, min_pairs=MIN_PAIRS)
     env.filters.update(num=number, when=when, percent=percent, interval=interval,
                        overhead=overhead_text,
                        verdict=lambda o: verdict_text(o.verdict, o.margin_pct))

@@ -13,7 +13,8 @@ import yaml
 from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.references import ReferenceComparison, compare, load_references
-from hostbench.analysis.stats import ALPHA, VERDICTS, underpowered
+from hostbench.analysis.rule import MIN_PAIRS, run_alpha
+from hostbench.analysis.stats import VERDICTS, underpowered
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
@@ -233,7 +234,7 @@ def _overview_figure(out_dir: Path, results: Sequence[MetricResult]) -> Plot | N
         return None
     return save_plot(out_dir, "overview", "overhead against bare metal",
                      plots.change_figure(bars, "overhead against bare metal, every metric",
-                                         "overhead in % (+ is worse), 95% bootstrap CI"))
+                                         "overhead in % (+ is worse), 95% CI"))
 
 
 def _environment_rows(run: StoredRun) -> list[EnvironmentRow]:
@@ -312,10 +313,9 @@ def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
                    if r.overhead and underpowered(r.overhead)})
     if weak:
         sizes = ", ".join(f"{a} vs {b}" for a, b in weak)
-        notices.append(Notice("too few trials", f"with {sizes} measured trials the Mann-Whitney "
-                              f"test can never reach p < {ALPHA}, so those verdicts cannot be "
-                              "'slower' or 'faster' whatever the medians say; run with "
-                              "--repeat 5 or more"))
+        notices.append(Notice("too few trials", f"with {sizes} measured trials no verdict is "
+                              f"given (fewer than {MIN_PAIRS} paired rounds), whatever the "
+                              "medians say; run with --repeat 5 or more"))
     return notices
 
 
@@ -422,7 +422,8 @@ def _figures(out_dir: Path, results: Sequence[MetricResult], samples: Sequence[S
 def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
     """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
     record = run.record
-    results = analyse(run.measured(), record.environments, record.verdict_margins)
+    results = analyse(run.measured(), record.environments, record.verdict_margins,
+                      run_alpha(record.stopping))
     effects = factor_effects(run.measured(), record.environments, record.verdict_margins)
     parity_envs, parity_rows = _parity_table(record.parity)
     groups = _headline(results, record.verdict_margins)

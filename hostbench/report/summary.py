@@ -8,7 +8,9 @@ from rich.console import Console
 from hostbench.analysis.calibration import noise_floors
 from hostbench.analysis.factors import factor_effects
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.rule import run_alpha
 from hostbench.paths import run_dir
+from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import print_lifecycle
 from hostbench.report.tables import factor_table, summary_table
 from hostbench.results.store import StoredRun
@@ -20,7 +22,11 @@ def print_summary(run: StoredRun, console: Console) -> None:
         print_lifecycle(run, console)
         return
     margins = record.verdict_margins
-    results = analyse(run.measured(), record.environments, margins)
+    results = analyse(run.measured(), record.environments, margins, run_alpha(record.stopping))
+    for line in answer_lines(results):
+        console.print(line, highlight=False, markup=False)
+    console.print(rule_note(record, len(record.stopping.looks) if record.stopping else 1),
+                  highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})"))
     effects = factor_effects(run.measured(), record.environments, margins)
@@ -30,8 +36,12 @@ def print_summary(run: StoredRun, console: Console) -> None:
     if record.purpose == "calibration":
         _print_floors(run, console)
     elif margins.floor_run:
-        console.print(f"margins: never below this host's noise floor (calibration run "
-                      f"{margins.floor_run})")
+        console.print(f"noise floor from calibration run {margins.floor_run}: a slower or "
+                      "faster claim must exceed it, and where it exceeds a metric's margin "
+                      "that metric cannot read equivalent", highlight=False, markup=False)
+        if margins.floor_stale:
+            console.print(f"the calibration is stale: {margins.floor_stale}; run `fab "
+                          "calibrate` again", style="yellow", highlight=False, markup=False)
     if "tcg" in record.vm_accels:
         console.print("[bold yellow]The VM ran under TCG (software emulation, no KVM on this "
                       "host): its numbers measure QEMU's emulator, not KVM.[/]")
@@ -48,8 +58,9 @@ def print_summary(run: StoredRun, console: Console) -> None:
 
 
 def _print_floors(run: StoredRun, console: Console) -> None:
-    console.print("noise floor of this host (bare metal against bare metal on the same cores): "
-                  "no margin of a later run on this stack is set below it")
+    console.print("noise floor of this host (the spread of one round of bare metal against "
+                  "bare metal on the same cores): later runs on this stack claim no smaller "
+                  "difference")
     for floor in noise_floors(run):
         console.print(f"  {floor.workload} {floor.metric}: +-{floor.floor_pct:.2f}%",
                       highlight=False)

@@ -12,6 +12,7 @@ from hostbench.analysis.overheads import MetricResult
 from hostbench.report.text import (
     VERDICT_STYLES,
     better_text,
+    effect_text,
     number,
     overhead_text,
     verdict_text,
@@ -20,6 +21,8 @@ from hostbench.run.facts import SHOWN_FACTS, EnvFacts
 from hostbench.run.parity import ParityCheck
 from hostbench.run.schedule import PlannedTrial
 from hostbench.stack.environments import Environment
+
+CI_NOTE = "[95% CI, paired by round where both sides ran]; p: of a difference beyond the margin"
 
 
 def add_metric_section(table: Table, workload: str, metric: str, unit: str,
@@ -56,7 +59,7 @@ def result_verdict(r: MetricResult) -> str:
 
 def summary_table(results: Sequence[MetricResult], title: str) -> Table:
     table = metric_table(title, "overhead: + is worse than bare metal, whichever way the metric "
-                                "is better; [95% bootstrap CI]; p: Mann-Whitney U",
+                                f"is better; {CI_NOTE}",
                          ("n", "median", "RSD", "overhead vs bare [95% CI]", "p"))
     previous = None
     for r in results:
@@ -65,7 +68,7 @@ def summary_table(results: Sequence[MetricResult], title: str) -> Table:
             add_metric_section(table, r.workload, r.metric, r.unit, r.higher_is_better, 4)
         o = r.overhead
         table.add_row(f"  {r.env.label}", str(r.summary.n), number(r.summary.median),
-                      f"{r.summary.rsd:.1f}%", overhead_text(o.overhead_pct) if o else "",
+                      f"{r.summary.rsd:.1f}%", effect_text(o) if o else "",
                       f"{o.p_value:.3f}" if o else "", verdict_markup(result_verdict(r)))
     return table
 
@@ -75,7 +78,7 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
     """Per metric and environment: medians of A and B and the change."""
     table = metric_table(f"run {run_b} (B) against run {run_a} (A)",
                          "change: + means B is worse than A, whichever way the metric is "
-                         "better; [95% bootstrap CI]; p: Mann-Whitney U",
+                         f"better; {CI_NOTE}",
                          ("n A", "median A", "n B", "median B", "change B vs A [95% CI]", "p"))
     previous = None
     for c in comparisons:
@@ -92,7 +95,7 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
 def factor_table(effects: Sequence[FactorEffect], title: str) -> Table:
     """Per metric, each variant against the environment it varies: what its factor costs."""
     table = metric_table(title, "change: + means the variant is worse than the environment it "
-                                "varies; [95% bootstrap CI]; p: Mann-Whitney U",
+                                f"varies; {CI_NOTE}",
                          ("median base", "median variant", "change [95% CI]", "p"))
     previous = None
     for e in effects:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostbench.analysis.stats import Estimate
+from hostbench.analysis.stats import Estimate, Overhead
 from hostbench.run.workloads import margin_text
 
 VERDICT_STYLES = {"slower": "red", "faster": "green", "equivalent": "blue",
@@ -25,6 +25,13 @@ def interval(estimate: Estimate) -> str:
 def overhead_text(estimate: Estimate) -> str:
     """A signed overhead or change in percent with its CI: ``+8.9% [+7.1, +10.1]``."""
     return f"{percent(estimate.value)} {interval(estimate)}"
+
+
+def effect_text(o: Overhead) -> str:
+    """An overhead as a percentage, a factor and, for a rate, the rate's own change:
+    ``+36.2% [+35.5, +37.0] x1.36 (rate -26.6%)``."""
+    rate = f" (rate {percent(o.change_pct.value)})" if o.higher_is_better else ""
+    return f"{overhead_text(o.overhead_pct)} x{o.factor.value:.3g}{rate}"
 
 
 def verdict_text(verdict: str, margin_pct: float) -> str:

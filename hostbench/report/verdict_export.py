@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hostbench.analysis.factors import factor_effects
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.rule import run_alpha
 from hostbench.analysis.stats import Overhead
 from hostbench.results.store import StoredRun
 
@@ -31,7 +32,8 @@ def export_verdicts(run: StoredRun, out_dir: Path) -> Path:
     margins = record.verdict_margins
     rows = [_row(r.workload, r.metric, r.unit, r.higher_is_better, r.env.name, "bare",
                  r.overhead)
-            for r in analyse(run.measured(), record.environments, margins) if r.overhead]
+            for r in analyse(run.measured(), record.environments, margins,
+                             run_alpha(record.stopping)) if r.overhead]
     rows += [_row(e.workload, e.metric, e.unit, e.higher_is_better, e.variant.name,
                   e.base.name, e.change)
              for e in factor_effects(run.measured(), record.environments, margins)]

@@ -22,7 +22,7 @@ from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 from hostbench.stack.environments import Environment
 from hostbench.stack.spec import StackSpec
 
-RUN_FORMAT = 2
+RUN_FORMAT = 3
 """Version of the run record's shape; runs stored in format 1 are read and upgraded."""
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
@@ -89,27 +89,32 @@ class TrialRecord(Record):
 
 
 class Margins(Record):
-    """The practical margin m of every verdict of a run: per workload (its file, or --margin),
-    and never below the host's noise floor per metric (from a `fab calibrate` run)."""
+    """The practical margin m of every verdict of a run, per workload (its file, or --margin),
+    and the host's noise floor per metric (from a `fab calibrate` run): the smallest difference
+    the host can tell, which never widens m."""
 
     workloads: dict[str, float] = Field(default_factory=dict)
     source: Literal["workload files", "command line", "not recorded"] = "workload files"
     floors: dict[str, float] = Field(default_factory=dict)  # "workload metric" -> floor, %
     floor_run: str | None = None
+    floor_stale: str = ""  # why the calibration no longer matches the host, if it does not
 
     def of(self, workload: str, metric: str) -> float:
-        return max(self.workloads.get(workload, DEFAULT_MARGIN_PCT),
-                   self.floors.get(f"{workload} {metric}", 0.0))
+        return self.workloads.get(workload, DEFAULT_MARGIN_PCT)
+
+    def floor(self, workload: str, metric: str) -> float:
+        return self.floors.get(f"{workload} {metric}", 0.0)
 
     def describe(self, workload: str, metric: str) -> str:
         """Where the margin of a metric comes from, for the report."""
-        m = self.of(workload, metric)
-        floor = self.floors.get(f"{workload} {metric}", 0.0)
-        if floor and floor >= self.workloads.get(workload, DEFAULT_MARGIN_PCT):
-            return f"+-{margin_text(m)}% (the host's noise floor, calibration run {self.floor_run})"
-        if self.source == "not recorded":
-            return f"+-{margin_text(m)}% (this run recorded no margin: the default is applied)"
-        return f"+-{margin_text(m)}% (from the {self.source})"
+        m = margin_text(self.of(workload, metric))
+        floor = self.floor(workload, metric)
+        source = ("this run recorded no margin: the default is applied"
+                  if self.source == "not recorded" else f"from the {self.source}")
+        if floor:
+            source += (f"; the host's noise floor +-{margin_text(floor)}% from calibration run "
+                       f"{self.floor_run}")
+        return f"+-{m}% ({source})"
 
 
 NOT_RECORDED = Margins(source="not recorded")
@@ -122,6 +127,7 @@ class Stopping(Record):
     minimum: int
     maximum: int
     budget_s: float
+    looks: tuple[int, ...] = ()  # the planned round counts at which the rule looked
     rounds: dict[str, int] = Field(default_factory=dict)  # workload -> measured rounds run
     reasons: dict[str, str] = Field(default_factory=dict)  # workload -> why it stopped
 
@@ -162,7 +168,7 @@ class BenchmarkOptions(Record):
     targets_file: str | None = None
     suite: str = "quick"
     repeat: int | Literal["auto"] = 5
-    min_repeat: int = 5  # with repeat auto: the rounds every workload gets
+    min_repeat: int = 3  # with repeat auto: the rounds every workload gets
     max_repeat: int = 15  # with repeat auto: the rounds no workload goes beyond
     budget_min: float | None = None  # with repeat auto: the time budget (default: see plan)
     margin: float | None = None  # overrides every workload's margin_pct

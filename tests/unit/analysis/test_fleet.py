@@ -32,7 +32,7 @@ def test_each_host_is_judged_against_its_own_bare_metal(store, tmp_path):
     by = {(r.metric, r.env): r for r in rows}
     fast_vm, slow_vm = by[("events_per_second", "vm")].overheads
     assert fast_vm is not None and slow_vm is not None
-    assert abs(fast_vm.overhead_pct.value) < 2 and slow_vm.overhead_pct.value == pytest.approx(50)
+    assert abs(fast_vm.overhead_pct.value) < 2 and slow_vm.overhead_pct.value == pytest.approx(100)
     assert slow_vm.verdict == "slower"
     assert by[("events_per_second", "container")].overheads[1] is None  # not on that host
     assert ("events_per_second", "bare") not in by  # the baseline has no overhead
@@ -40,7 +40,7 @@ def test_each_host_is_judged_against_its_own_bare_metal(store, tmp_path):
     console.print(hosts_table(columns))
     console.print(fleet_table(columns, rows))
     text = console.export_text()
-    assert "+50.0%" in text and "not measured" in text and "tcg" in text
+    assert "+100.0%" in text and "not measured" in text and "tcg" in text
     html = write_fleet_report([store.load(FAST), store.load(SLOW)], tmp_path / "out")
     assert FAST in html.read_text() and "not measured" in html.with_suffix(".md").read_text()
 

@@ -64,16 +64,16 @@ def test_each_matching_metric_is_set_beside_ours_with_the_direction_compared(tmp
 
 def test_a_direction_against_ours_disagrees_and_an_open_verdict_stays_open(tmp_path):
     with Store(tmp_path / "r.sqlite") as store:
-        make_run(store, "run-ref", {("read_iops", "bare"): [100.0, 101.0],
-                                    ("read_iops", "vm"): [100.0, 99.0],
-                                    ("read_iops", "container"): [60.0, 61.0]})
+        make_run(store, "run-ref", {("read_iops", "bare"): [100.0, 101.0, 100.5],
+                                    ("read_iops", "vm"): [100.2, 100.8, 100.3],
+                                    ("read_iops", "container"): [60.0, 90.0, 45.0]})
         run = store.load("run-ref")
     rows = {r.ours.env.name: r for r in compare(
         analyse(run.measured(), run.record.environments), load_references(CATALOGUE))}
     # within the margin here, 49% slower there
     assert (rows["vm"].ours.overhead.verdict, rows["vm"].published) == ("equivalent", "slower")
     assert rows["vm"].agreement == "disagrees"
-    # 40% worse, but two trials cannot make it "slower": the comparison stays open
+    # about 30% worse, but too noisy in three rounds to make it "slower": the comparison stays open
     assert rows["container"].ours.overhead.verdict == "inconclusive"
     assert (rows["container"].published, rows["container"].agreement) == ("equivalent", "open")
 

@@ -68,7 +68,7 @@ def test_headline_numbers_come_from_the_data(reports):
                 assert text in md
     # The VM is 2x slower on both metrics: +50% when higher is better, +100% when lower is.
     vm = {r.metric: r.overhead for r in results if r.env.name == "vm"}
-    assert vm["events_per_second"].overhead_pct.value == pytest.approx(50.0)
+    assert vm["events_per_second"].overhead_pct.value == pytest.approx(100.0)
     assert vm["read_lat_p99_us"].overhead_pct.value == pytest.approx(100.0)
     assert all(o.verdict == "slower" for o in vm.values())
     assert html.count('class="verdict v-slower">slower<') == 2
@@ -170,7 +170,7 @@ def test_fab_report_of_a_database_written_before_runs_had_a_format(tmp_path: Pat
     html = paths.html.read_text()
     assert 'id="tcg-banner"' in html and "vm (TCG emulation)" in html
     assert "failed trial" in html and "parity override" in html
-    assert "+80.0%" in html  # the VM 5x slower on events per second, as stored
+    assert "+400.0%" in html  # the VM 5x slower on events per second, as stored
     assert "vm: TCG (software emulation, not KVM)" in html
     assert "this run recorded no margin: the default is applied" in html
     with Store(results / "hostbench.sqlite") as store:
@@ -190,7 +190,7 @@ def test_a_run_with_variants_shows_what_each_factor_costs(tmp_path: Path):
     html, md = paths.html.read_text(), paths.markdown.read_text()
     factors = html[html.index('id="factors"'):html.index('id="warnings"')]
     assert "container-hostnet vs container" in factors and "network: host" in factors
-    assert "<b>-10.1%</b>" in factors and ">faster<" in factors  # 1101 against 1000 events/s
+    assert "<b>-9.2%</b>" in factors and ">faster<" in factors  # 1101 against 1000 events/s
     assert "## Factor effects" in md and "plots/factor-effects.png" in md
     assert (paths.markdown.parent / "plots" / "factor-effects.png").is_file()
     assert "<td>container-hostnet</td><td>container</td><td>container</td><td>network: host</td>" \
