@@ -52,8 +52,9 @@ def _why(hint: str) -> str:
     return hint.split(":")[0] if hint else "no hint"
 
 
-def rule_note(record: RunRecord, looks: int) -> str:
+def rule_note(record: RunRecord) -> str:
     """Which rule judged the verdicts shown, and at which level."""
+    looks = len(record.stopping.looks) if record.stopping else 0
     level = f"{ALPHA}" if looks <= 1 else f"{ALPHA}/{looks} (one share per planned look)"
     note = f"verdicts: {RULE_NAME} at level {level}"
     if record.format < RULE_SINCE:

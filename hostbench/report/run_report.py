@@ -19,6 +19,7 @@ from hostbench.console import table_console
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report import plots
+from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import write_lifecycle_report
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
 from hostbench.report.summary import print_summary
@@ -431,6 +432,8 @@ def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
     return {
         "run": record, "labels": {e.name: e.label for e in record.environments},
         "groups": groups, "factors": _factor_rows(effects),
+        "answer": answer_lines(results),
+        "rule_note": rule_note(record),
         "overview": _overview_figure(out_dir, results),
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),

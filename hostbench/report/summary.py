@@ -25,7 +25,7 @@ def print_summary(run: StoredRun, console: Console) -> None:
     results = analyse(run.measured(), record.environments, margins, run_alpha(record.stopping))
     for line in answer_lines(results):
         console.print(line, highlight=False, markup=False)
-    console.print(rule_note(record, len(record.stopping.looks) if record.stopping else 1),
+    console.print(rule_note(record),
                   highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})"))

@@ -1,6 +1,7 @@
 """Every verdict of a run as CSV, by the same rule as the summary and the report: per workload
 metric and environment, the overhead against bare metal (or a variant against what it varies),
-its CI, p, the margin and the verdict."""
+its CI (and, beside it, the interval the same data give unpaired), p, the margin and the
+verdict."""
 
 from __future__ import annotations
 
@@ -8,34 +9,49 @@ import csv
 from pathlib import Path
 
 from hostbench.analysis.factors import factor_effects
-from hostbench.analysis.overheads import analyse
-from hostbench.analysis.rule import run_alpha
-from hostbench.analysis.stats import Overhead
+from hostbench.analysis.overheads import MetricResult, analyse
+from hostbench.analysis.rule import ALPHA, run_alpha
+from hostbench.analysis.stats import Overhead, overhead
 from hostbench.results.store import StoredRun
 
 VERDICTS_NAME = "verdicts.csv"
 COLUMNS = ("workload", "metric", "unit", "higher_is_better", "environment", "against",
-           "median", "median_against", "overhead_pct", "ci_low_pct", "ci_high_pct", "p",
-           "margin_pct", "verdict", "hint")
+           "median", "median_against", "overhead_pct", "ci_low_pct", "ci_high_pct", "factor",
+           "change_pct", "paired", "pairs", "dropped", "ci_low_unpaired_pct",
+           "ci_high_unpaired_pct", "p", "alpha", "margin_pct", "floor_pct", "verdict", "hint")
 
 
 def _row(workload: str, metric: str, unit: str, higher: bool, env: str, against: str,
-         o: Overhead) -> list[object]:
+         o: Overhead, unpaired: Overhead | None, alpha: float) -> list[object]:
     pct = o.overhead_pct
+    apart = (round(unpaired.overhead_pct.low, 4), round(unpaired.overhead_pct.high, 4)
+             ) if unpaired else ("", "")
     return [workload, metric, unit, str(higher).lower(), env, against, o.median_other,
             o.median_bare, round(pct.value, 4), round(pct.low, 4), round(pct.high, 4),
-            round(o.p_value, 6), o.margin_pct, o.verdict, o.hint]
+            round(o.factor.value, 6), round(o.change_pct.value, 4), str(o.paired).lower(),
+            o.n_pairs, o.dropped, *apart, round(o.p_value, 6), alpha, o.margin_pct,
+            o.floor_pct, o.verdict, o.hint]
+
+
+def _unpaired(reference: MetricResult | None, r: MetricResult, alpha: float
+              ) -> Overhead | None:
+    """The same comparison with the pairing thrown away, to show what pairing bought."""
+    if reference is None or r.overhead is None:
+        return None
+    return overhead([s.value for s in reference.samples], [s.value for s in r.samples],
+                    r.higher_is_better, r.overhead.margin_pct, r.overhead.floor_pct, alpha)
 
 
 def export_verdicts(run: StoredRun, out_dir: Path) -> Path:
     record = run.record
-    margins = record.verdict_margins
+    margins, alpha = record.verdict_margins, run_alpha(record.stopping)
+    results = analyse(run.measured(), record.environments, margins, alpha)
+    bare = {r.key: r for r in results if r.env.is_baseline}
     rows = [_row(r.workload, r.metric, r.unit, r.higher_is_better, r.env.name, "bare",
-                 r.overhead)
-            for r in analyse(run.measured(), record.environments, margins,
-                             run_alpha(record.stopping)) if r.overhead]
+                 r.overhead, _unpaired(bare.get(r.key), r, alpha), alpha)
+            for r in results if r.overhead]
     rows += [_row(e.workload, e.metric, e.unit, e.higher_is_better, e.variant.name,
-                  e.base.name, e.change)
+                  e.base.name, e.change, None, ALPHA)
              for e in factor_effects(run.measured(), record.environments, margins)]
     path = Path(out_dir) / VERDICTS_NAME
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,5 +29,8 @@ def test_one_row_per_verdict_with_its_margin(tmp_path: Path):
         o = expected[(row["workload"], row["metric"], row["environment"])]
         assert (row["verdict"], float(row["margin_pct"])) == (o.verdict, o.margin_pct)
         assert float(row["overhead_pct"]) == round(o.overhead_pct.value, 4)
+        assert (row["paired"], int(row["pairs"])) == ("true", o.n_pairs)
+        unpaired = float(row["ci_high_unpaired_pct"]) - float(row["ci_low_unpaired_pct"])
+        assert unpaired >= 0 and row["ci_low_unpaired_pct"] != ""
     (factor,) = [row for row in rows if row["against"] == "container"]
     assert factor["environment"] == "container-hostnet" and factor["verdict"] == "faster"

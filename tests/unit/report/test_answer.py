@@ -1,0 +1,38 @@
+"""The answer first: sentences per environment from the verdicts, and the rule that drew them,
+old runs labelled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from hostbench.analysis.overheads import analyse
+from hostbench.report.answer import answer_lines, rule_note
+from hostbench.report.summary import print_summary
+from hostbench.results.store import Store
+from tests.unit.synthetic_runs import make_run, two_metric_values
+
+
+def test_each_environment_gets_a_sentence_with_its_slowdowns_as_factors(tmp_path: Path):
+    with Store(tmp_path / "r.sqlite") as store:
+        make_run(store, "r", two_metric_values(vm_factor=2.0))
+        run = store.load("r")
+    lines = answer_lines(analyse(run.measured(), run.record.environments))
+    vm = next(line for line in lines if line.startswith("vm"))
+    assert "slower on 2" in vm and "x2" in vm and "-50.0%" in vm  # the rate halved: x2
+    container = next(line for line in lines if line.startswith("container"))
+    assert "slower" not in container
+
+
+def test_a_run_stored_before_the_rule_says_it_is_re_judged(tmp_path: Path):
+    with Store(tmp_path / "r.sqlite") as store:
+        make_run(store, "r", two_metric_values(vm_factor=2.0))
+        run = store.load("r")
+    assert "re-judged" not in rule_note(run.record)
+    old = run.record.model_copy(update={"format": 2})
+    assert "judged then by bootstrap medians and Mann-Whitney" in rule_note(old)
+    console = Console(record=True, width=200)
+    print_summary(run, console)
+    text = console.export_text()
+    assert text.index("vm") < text.index("paired log-ratio t-interval") < text.index("median")
