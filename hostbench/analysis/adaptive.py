@@ -62,7 +62,7 @@ def decide(results: Sequence[MetricResult], rounds: int, maximum: int, elapsed_s
         return Decision(False, f"the maximum of {maximum} rounds, {pending} metric(s) still "
                                "inconclusive", still)
     if elapsed_s >= budget_s:
-        return Decision(False, f"the time budget of {budget_s / 60:.0f} min, {pending} "
-                               "metric(s) still inconclusive", still)
+        return Decision(False, f"the time budget ({budget_s / 60:.1f} min by the end of this "
+                               f"workload), {pending} metric(s) still inconclusive", still)
     return Decision(True, f"{pending} metric(s) of {', '.join(still)} still inconclusive",
                     still)

@@ -5,8 +5,11 @@ impossible to tell here, and a claim of slower or faster must exceed it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import numpy as np
 
 from hostbench.analysis.effects import factor_pct
 from hostbench.analysis.overheads import MetricResult, analyse
@@ -27,6 +30,8 @@ class Floor:
     metric: str
     aa: MetricResult  # bare-2 against bare
     floor_pct: float  # one standard deviation of a round's A/A log ratio, as a percentage
+    within_pct: float  # the spread of one trial about its round's level
+    between_pct: float  # the spread of the rounds' levels: what pairing by round removes
 
     @property
     def key(self) -> str:
@@ -39,12 +44,28 @@ def noise_floors(calibration: StoredRun) -> list[Floor]:
     are added: more rounds only estimate it better."""
     results = analyse(calibration.measured(), calibration.record.environments,
                       Margins(source="workload files"))
+    bare = {r.key: r for r in results if r.env.is_baseline}
     floors = []
     for r in results:
         o = r.overhead
         if r.env.name == SECOND_BASELINE and o is not None and o.n_pairs > 1:
-            floors.append(Floor(r.workload, r.metric, r, factor_pct(o.round_sd)))
+            within, between = components(bare[r.key], r)
+            floors.append(Floor(r.workload, r.metric, r, factor_pct(o.round_sd),
+                                factor_pct(within), factor_pct(between)))
     return floors
+
+
+def components(first: MetricResult, second: MetricResult) -> tuple[float, float]:
+    """Within-round and between-round standard deviations (log scale) of two identical
+    environments measured in the same rounds (a one-way random-effects split)."""
+    a = {s.trial: math.log(s.value) for s in first.samples}
+    b = {s.trial: math.log(s.value) for s in second.samples}
+    rounds = sorted(set(a) & set(b))
+    diffs = np.array([b[r] - a[r] for r in rounds])
+    levels = np.array([(a[r] + b[r]) / 2 for r in rounds])
+    within_var = float(np.var(diffs, ddof=1)) / 2
+    between_var = max(float(np.var(levels, ddof=1)) - within_var / 2, 0.0)
+    return math.sqrt(within_var), math.sqrt(between_var)
 
 
 def stale_reason(calibration: RunRecord, host: HostFacts | None, image_hash: str | None,

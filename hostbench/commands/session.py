@@ -190,14 +190,17 @@ def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: 
     stopping = Stopping(minimum=opts.min_repeat, maximum=opts.max_repeat,
                         budget_s=session.budget_s, looks=planned)
     baseline = [name for name, t in session.chosen.items() if t.environment.is_baseline]
-    for workload in dict.fromkeys(p.workload for p in session.trials):
+    workloads = list(dict.fromkeys(p.workload for p in session.trials))
+    for index, workload in enumerate(workloads):
+        # the budget is shared out: a workload may use what the ones before it left, no more
+        until_s = session.budget_s * (index + 1) / len(workloads)
         run_plan(ctx, [p for p in session.trials if p.workload == workload], shown)
         rounds = opts.min_repeat
         while True:
             mine = [s for s in session.measured if s.workload == workload]
             results = analyse(mine, record.environments, record.verdict_margins, alpha)
             decision = decide(results, rounds, opts.max_repeat, time.monotonic() - started,
-                              session.budget_s)
+                              until_s)
             if not decision.more:
                 break
             following = next(n for n in planned if n > rounds)

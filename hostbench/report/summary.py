@@ -62,5 +62,7 @@ def _print_floors(run: StoredRun, console: Console) -> None:
                   "bare metal on the same cores): later runs on this stack claim no smaller "
                   "difference")
     for floor in noise_floors(run):
-        console.print(f"  {floor.workload} {floor.metric}: +-{floor.floor_pct:.2f}%",
-                      highlight=False)
+        console.print(f"  {floor.workload} {floor.metric}: +-{floor.floor_pct:.2f}% (within a "
+                      f"round +-{floor.within_pct:.2f}%, between rounds "
+                      f"+-{floor.between_pct:.2f}%: pairing by round removes the latter)",
+                      highlight=False, markup=False)
