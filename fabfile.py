@@ -26,9 +26,10 @@ TARGETS = {"stack": f"stack whose targets to use (default {DEFAULT_STACK}){FLEET
            "targets_file": "JSON as printed by `pulumi stack output --json --show-secrets`"}
 TRIALS = {
     "suite": "quick | standard | felter (default quick)",
-    "repeat": "measured rounds per workload (default 5), or auto: more rounds while a verdict "
-              "is inconclusive (see --min-repeat, --max-repeat, --budget-min)",
-    "min_repeat": "with --repeat auto: the rounds every workload gets (default 5)",
+    "repeat": "measured rounds per workload (default 5), or auto: more rounds at planned looks "
+              "while a verdict is open (see --min-repeat, --max-repeat, --budget-min)",
+    "min_repeat": "with --repeat auto: the rounds every workload gets, its first look "
+                  "(default 3)",
     "max_repeat": "with --repeat auto: the most rounds a workload gets (default 15)",
     "budget_min": "with --repeat auto: the time budget in minutes (default: twice the minimum)",
     "warmup": "warm-up rounds, not counted (default 1)",
