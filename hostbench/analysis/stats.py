@@ -64,6 +64,7 @@ class Overhead:
     floor_pct: float
     verdict: Verdict
     hint: str = ""  # what would resolve an inconclusive verdict
+    rounds_needed: int | None = None  # pairs (or trials) that would tell, at today's spread
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,17 @@ def _estimate(c: float, low: float, high: float, scale) -> Estimate:
     return Estimate(scale(c), ends[0], ends[1])
 
 
-def _hint(effect: effects.Effect, code: int, margin: float, floor: float, alpha: float) -> str:
+def _needed(effect: effects.Effect, margin: float, floor: float, alpha: float) -> int | None:
+    """How many pairs (or trials) would bring the interval clear of the nearest bound."""
+    if effect.n < rule.MIN_PAIRS:
+        return None
+    distance = abs(abs(effect.mean) - max(margin, floor)) if abs(effect.mean) > margin else (
+        margin - abs(effect.mean))
+    return rule.rounds_needed(effect.se * math.sqrt(effect.n), effect.df, distance, alpha)
+
+
+def _hint(effect: effects.Effect, code: int, margin: float, floor: float,
+          needed: int | None) -> str:
     """What would resolve an inconclusive verdict, in rounds where a count can be estimated."""
     if code != rule.INCONCLUSIVE:
         return ""
@@ -149,10 +160,6 @@ def _hint(effect: effects.Effect, code: int, margin: float, floor: float, alpha:
         what = "paired rounds" if effect.paired else "trials per side"
         return f"{effect.n} {what}: a verdict needs at least {rule.MIN_PAIRS}"
     m, f = margin_text(effects.factor_pct(margin)), margin_text(effects.factor_pct(floor))
-    sd = effect.se * math.sqrt(effect.n)
-    distance = abs(abs(effect.mean) - max(margin, floor)) if abs(effect.mean) > margin else (
-        margin - abs(effect.mean))
-    needed = rule.rounds_needed(sd, effect.df, distance, alpha)
     more = (f": about {needed} {'rounds' if effect.paired else 'trials'} in all would tell"
             if needed else "")
     if floor > margin and abs(effect.mean) <= floor:
@@ -208,6 +215,7 @@ def overhead(
                                   alpha))
     p = float(rule.claim_p(effect.mean, effect.se, effect.df, max(margin, floor)))
     sign = -1.0 if higher_is_better else 1.0
+    needed = _needed(effect, margin, floor, alpha)
     return Overhead(
         ratio=_estimate(effect.mean, low, high, lambda c: math.exp(sign * c)),
         overhead_pct=_estimate(effect.mean, low, high, effects.factor_pct),
@@ -219,7 +227,8 @@ def overhead(
         round_sd=effect.se * math.sqrt(effect.n) if effect.paired else effect.se,
         paired=effect.paired, median_bare=float(np.median(b)), median_other=float(np.median(o)),
         higher_is_better=higher_is_better, margin_pct=margin_pct, floor_pct=floor_pct,
-        verdict=VERDICTS[code], hint=_hint(effect, code, margin, floor, alpha))
+        verdict=VERDICTS[code], hint=_hint(effect, code, margin, floor, needed),
+        rounds_needed=needed if code == rule.INCONCLUSIVE else None)
 
 
 def underpowered(o: Overhead) -> bool:

@@ -32,6 +32,7 @@ from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import Margins, RunRecord, Sample
 from hostbench.run.workloads import load_catalogue
+from hostbench.stack.environments import BASELINE
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -277,6 +278,21 @@ def _parity_notices(parity: ParityVerdict | None) -> list[Notice]:
     return [Notice("parity", f"the parity check failed on {len(bad)} check(s)", lines)]
 
 
+def _time_to_tell(run: StoredRun, r: MetricResult) -> str:
+    """The rounds still missing for a verdict, and what they would cost at this run's pace
+    (bare metal and the environment, one trial each per round)."""
+    o = r.overhead
+    if o is None or not o.rounds_needed or o.rounds_needed <= o.n_pairs:
+        return ""
+    walls = [t.wall_s for t in run.trials if t.workload == r.workload and not t.warmup
+             and t.status == "ok" and t.wall_s and t.env in (r.env.name, BASELINE)]
+    more = o.rounds_needed - o.n_pairs
+    if not walls:
+        return f" ({more} more rounds)"
+    minutes = more * 2 * sum(walls) / len(walls) / 60
+    return f" ({more} more rounds, about {minutes:.1f} min with bare metal's)"
+
+
 def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
     record, notices = run.record, []
     if record.status != "complete":
@@ -304,7 +320,8 @@ def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
             notices.append(Notice("no baseline", f"{where}: {r.no_overhead}, so there is no "
                                   "overhead"))
         if r.overhead is not None and r.overhead.verdict == "inconclusive":
-            notices.append(Notice("inconclusive", f"{where}: {r.overhead.hint}"))
+            notices.append(Notice("inconclusive", f"{where}: {r.overhead.hint}"
+                                  f"{_time_to_tell(run, r)}"))
         for sample, flagged in zip(r.samples, r.outliers, strict=True):
             if flagged:
                 notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
 from hostbench.report.answer import answer_lines, rule_note
+from hostbench.report.run_report import _notices
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from tests.unit.synthetic_runs import make_run, two_metric_values
@@ -36,3 +37,19 @@ def test_a_run_stored_before_the_rule_says_it_is_re_judged(tmp_path: Path):
     print_summary(run, console)
     text = console.export_text()
     assert text.index("vm") < text.index("paired log-ratio t-interval") < text.index("median")
+
+
+def test_an_open_verdict_says_how_many_more_rounds_and_minutes_would_tell(tmp_path: Path):
+    values = two_metric_values(vm_factor=2.0)
+    values[("events_per_second", "container")] = [1040.0, 960.0, 1030.0, 975.0, 1000.0]
+    with Store(tmp_path / "r.sqlite") as store:
+        make_run(store, "r", values)
+        run = store.load("r")
+    results = analyse(run.measured(), run.record.environments)
+    (open_one,) = [r for r in results if r.overhead and r.overhead.verdict == "inconclusive"]
+    o = open_one.overhead
+    assert o.rounds_needed and o.rounds_needed > o.n_pairs == 5
+    (notice,) = [n for n in _notices(run, results) if n.kind == "inconclusive"]
+    more = o.rounds_needed - 5
+    # bare metal's and the container's trial per round, 5 s each in this run
+    assert f"({more} more rounds, about {more * 10 / 60:.1f} min" in notice.text
