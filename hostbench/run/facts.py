@@ -134,7 +134,7 @@ def parse_facts(text: str) -> EnvFacts:
         if not values.get(key, "").isdigit():
             raise FactsError(f"facts: {key} missing or not a number in {text[:200]!r}")
     limit = values.pop("cgroup_memory_limit", "max")
-    return EnvFacts(**values, binaries=binaries,  # type: ignore[arg-type]
+    return EnvFacts(**values, binaries=binaries,
                     cgroup_memory_limit=(int(limit) if limit.isdigit() and int(limit) < NO_LIMIT
                                          else None))
 

@@ -53,8 +53,14 @@ class Host(Protocol):
     """Where the stack's daemons, bare metal and host-side servers are."""
 
     remote: bool
-    label: str  # "this machine", or the SSH destination
-    libvirt_uri: str
+
+    @property
+    def label(self) -> str:
+        """`this machine`, or the SSH destination."""
+        ...
+
+    @property
+    def libvirt_uri(self) -> str: ...
 
     def argv(self, argv: list[str]) -> list[str]:
         """``argv`` as a command line of this machine that runs it on the host."""
