@@ -6,6 +6,7 @@ import collections
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from hostbench.errors import HostbenchError
 
@@ -15,7 +16,8 @@ class CommandError(HostbenchError):
 
 
 def run_logged(argv: Sequence[str], log: Path, on_line: Callable[[str], None] | None = None,
-               stdin: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None) -> None:
+               stdin: int | IO[bytes] | None = subprocess.DEVNULL,
+               env: dict[str, str] | None = None) -> None:
     """Run `argv`, appending its output to `log` and passing each line to `on_line`."""
     tail: collections.deque[str] = collections.deque(maxlen=15)
     log.parent.mkdir(parents=True, exist_ok=True)

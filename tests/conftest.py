@@ -7,8 +7,9 @@ import contextlib
 import itertools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -83,6 +84,28 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SSH_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+E2E_TIMEOUT_S = 1800
+"""A hung e2e test fails after this long with its stack printed (pytest-timeout); the longest
+take minutes. Every other test gets pyproject's `timeout`."""
+
+
+class Marked(Protocol):
+    def get_closest_marker(self, name: str) -> pytest.Mark | None: ...
+    def add_marker(self, marker: pytest.MarkDecorator) -> None: ...
+
+
+def give_e2e_timeouts(items: Iterable[Marked]) -> None:
+    """Each e2e test not given its own timeout gets the e2e one."""
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After every conftest has marked its e2e tests."""
+    give_e2e_timeouts(session.items)
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",

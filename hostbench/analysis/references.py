@@ -22,6 +22,8 @@ from hostbench.stack.environments import Kind
 Text = Annotated[str, Field(min_length=1)]
 Positive = Annotated[float, Field(gt=0)]
 Direction = Literal["slower", "faster", "equivalent"]
+Agreement = Literal["agrees", "disagrees", "open"]
+"""open: our verdict is inconclusive."""
 
 
 class PublishedFigure(Record):
@@ -100,7 +102,7 @@ class ReferenceComparison:
     ours: MetricResult
     published_pct: float
     published: Direction
-    agreement: Literal["agrees", "disagrees", "open"]  # open: our verdict is inconclusive
+    agreement: Agreement
 
 
 def compare(results: Iterable[MetricResult], references: Sequence[Reference]
@@ -118,7 +120,7 @@ def compare(results: Iterable[MetricResult], references: Sequence[Reference]
                     continue
                 pct = overhead_pct(figure.native, other, result.higher_is_better)
                 published = direction(pct, ours.margin_pct)
-                agreement = ("open" if ours.verdict == "inconclusive" else
+                agreement: Agreement = ("open" if ours.verdict == "inconclusive" else
                              "agrees" if ours.verdict == published else "disagrees")
                 rows.append(ReferenceComparison(reference, figure, result, pct, published,
                                                 agreement))

@@ -41,6 +41,7 @@ from hostbench.run.records import (
     BenchmarkOptions,
     LifecycleSettings,
     RunRecord,
+    RunStatus,
     new_run_id,
     timestamp,
 )
@@ -142,7 +143,8 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
     with Store.default() as store:
         run = _new_run(store, spec, plan.image.hash, opts, chosen, settings)
         console.print(f"run [bold]{run.id}[/] (lifecycle) -> {store.path}")
-        status, started = "failed", time.monotonic()
+        status: RunStatus = "failed"
+        started = time.monotonic()
         previous_signal = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
         try:
             with tempfile.TemporaryDirectory(prefix="hostbench-lifecycle-") as known:
@@ -164,7 +166,7 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
             if status == "complete" and loaded.failed_trials():
                 status = "failed"
             wall = time.monotonic() - started
-            store.finish_run(run.id, status, workload_seconds=None,  # type: ignore[arg-type]
+            store.finish_run(run.id, status, workload_seconds=None,
                              orchestration_seconds=None, wall_seconds=wall)
             if status == "interrupted":
                 write_outputs(store.load(run.id))

@@ -27,6 +27,7 @@ from hostbench.run.records import (
     BenchmarkOptions,
     Margins,
     RunRecord,
+    RunStatus,
     Sample,
     Stopping,
     TrialRecord,
@@ -100,7 +101,7 @@ def measure(session: Session) -> str:
     wall_start = time.monotonic()
     ctx: RunContext | None = None
     run_id = previous.id if previous else None
-    status = "failed"
+    status: RunStatus = "failed"
     previous_signal = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
@@ -247,13 +248,13 @@ def write_outputs(run: StoredRun) -> None:
     console.print(f"report: {paths.html}", soft_wrap=True)
 
 
-def _finish(store: Store, run_id: str, status: str, previous: RunRecord | None,
+def _finish(store: Store, run_id: str, status: RunStatus, previous: RunRecord | None,
             ctx: RunContext | None, wall: float) -> None:
     """Record status and the split of wall time (added to earlier sessions of a resumed run)."""
     workload = (previous.workload_seconds or 0.0 if previous else 0.0) + (
         ctx.workload_seconds if ctx else 0.0)
     total = (previous.wall_seconds or 0.0 if previous else 0.0) + wall
-    store.finish_run(run_id, status, workload_seconds=workload,  # type: ignore[arg-type]
+    store.finish_run(run_id, status, workload_seconds=workload,
                      orchestration_seconds=max(total - workload, 0.0), wall_seconds=total)
 
 

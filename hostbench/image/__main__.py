@@ -1,7 +1,6 @@
 """`python -m hostbench.image [--force]`: build or reuse the image artifacts."""
 
 import argparse
-import sys
 
 from hostbench.console import run_cli
 from hostbench.image.build import build_image
@@ -15,4 +14,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -14,15 +14,15 @@ def _one_line_entries(text: str) -> list[tuple[str, str]]:
     """(uri, suite) pairs of `deb [opts] URI SUITE COMPONENTS...` lines."""
     entries = []
     for line in text.splitlines():
-        line = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-        if len(line) >= 3 and line[0] == "deb":
-            entries.append((line[1], line[2]))
+        words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
+        if len(words) >= 3 and words[0] == "deb":
+            entries.append((words[1], words[2]))
     return entries
 
 
 def _deb822_entries(text: str) -> list[tuple[str, str]]:
     """(uri, suite) pairs of deb822 `.sources` stanzas of type deb."""
-    entries = []
+    entries: list[tuple[str, str]] = []
     for stanza in re.split(r"\n\s*\n", text):
         fields: dict[str, str] = {}
         for line in stanza.splitlines():

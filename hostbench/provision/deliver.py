@@ -61,7 +61,7 @@ def deliver_tree(host: Host, plan: ResourcePlan, show: Show) -> bool:
     unpack = subprocess.run(host.argv(["sh", "-c", _UNPACK, "sh", str(directory),
                                        plan.image.hash]),
                             stdin=pack.stdout, capture_output=True, text=True)
-    assert pack.stdout is not None
+    assert pack.stdout is not None and pack.stderr is not None
     pack.stdout.close()
     packed = pack.wait()
     if packed != 0 or unpack.returncode != 0:

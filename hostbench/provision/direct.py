@@ -4,7 +4,7 @@ the Docker and libvirt APIs, for hosts without the Pulumi CLI."""
 from __future__ import annotations
 
 import docker
-import libvirt
+from libvirt import virConnect, virDomain, virStoragePool
 
 from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
@@ -20,8 +20,8 @@ class DirectBackend:
         self.plan = plan
         self.host = plan.spec.machine
         self._docker: docker.DockerClient | None = None
-        self._libvirt: libvirt.virConnect | None = None
-        self._pool: libvirt.virStoragePool | None = None
+        self._libvirt: virConnect | None = None
+        self._pool: virStoragePool | None = None
 
     @property
     def docker(self) -> docker.DockerClient:
@@ -30,7 +30,7 @@ class DirectBackend:
         return self._docker
 
     @property
-    def libvirt(self) -> libvirt.virConnect:
+    def libvirt(self) -> virConnect:
         if self._libvirt is None:
             self._libvirt = libvirt_backend.connect(self.plan.libvirt_uri)
         return self._libvirt
@@ -58,19 +58,19 @@ class DirectBackend:
         """The image's disk, kernel and initrd into the stack's pool (created before)."""
         libvirt_backend.import_image(self.libvirt, self.pool(), self.plan)
 
-    def pool(self) -> libvirt.virStoragePool:
+    def pool(self) -> virStoragePool:
         """The stack's storage pool (created before)."""
         if self._pool is None:
             self._pool = self.libvirt.storagePoolLookupByName(self.plan.pool)
         return self._pool
 
-    def create_vm(self, vm: VmPlan, public_key: str, show: Show) -> libvirt.virDomain:
+    def create_vm(self, vm: VmPlan, public_key: str, show: Show) -> virDomain:
         if self._pool is None:
             self._pool = libvirt_backend.create_shared(self.libvirt, self.plan, show)
         return libvirt_backend.create_vm(self.libvirt, self._pool, self.plan, vm, public_key,
                                          show)
 
-    def vm_address(self, domain: libvirt.virDomain, timeout: float, show: Show) -> str:
+    def vm_address(self, domain: virDomain, timeout: float, show: Show) -> str:
         return libvirt_backend.wait_for_lease(self.libvirt, self.plan, domain, timeout, show)
 
     def destroy(self, show: Show) -> tuple[list[str], list[str]]:

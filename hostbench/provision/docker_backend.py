@@ -92,7 +92,8 @@ def create_stopped(dc: docker.DockerClient, host: Host, ctr: ContainerPlan, publ
             network_mode=ctr.network_mode, security_opt=list(ctr.security_opts) or None,
             ports=None if ctr.host_network else {"22/tcp": ("127.0.0.1", ctr.ssh_port)},
             volumes=volumes, labels=ctr.labels, detach=True,
-            restart_policy={"Name": CONTAINER_RESTART})
+            # The stubs know only "always" and "on-failure"; Docker takes "unless-stopped" too.
+            restart_policy={"Name": CONTAINER_RESTART})  # type: ignore[arg-type]
     except docker.errors.APIError as exc:
         raise DockerError(f"container {ctr.name} cannot be created: {exc.explanation}"
                           f"{RUNSC_HINT if 'runsc' in str(exc.explanation) else ''}") from None
@@ -142,7 +143,7 @@ def destroy(dc: docker.DockerClient, host: Host, plan: ResourcePlan) -> list[str
     try:
         for container in stack_containers(dc, plan):
             container.remove(force=True)
-            removed.append(container.name)
+            removed.append(container.name or container.short_id)
     except ENGINE_ERRORS as exc:
         raise DockerError(f"removing the containers failed: {exc}") from None
     remove_tree(host, plan.scratch_root)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import subprocess
@@ -337,7 +338,7 @@ def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
             problems.append(f"{what}: {exc}")
 
     for domain in stack_domains(conn, plan):
-        attempt(f"domain {domain.name()}", lambda d=domain: _remove_domain(d))
+        attempt(f"domain {domain.name()}", functools.partial(_remove_domain, domain))
     if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
         attempt(f"pool {plan.pool}", lambda: remove_pool(pool, plan.base_disk.name))
     if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:

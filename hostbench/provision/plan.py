@@ -191,7 +191,8 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
         scratch_root = Path(spec.host_dir) / "scratch" / spec.stack
         rootfs = str(host_image_dir(spec, image.hash) / "rootfs")
     base = VolumePlan(f"{prefix}-base.qcow2", "qcow2", source=image.disk)
-    vms, containers = [], []
+    vms: list[VmPlan] = []
+    containers: list[ContainerPlan] = []
     for env in spec.all_environments:
         name = resource_name(prefix, env)
         if env.kind is Kind.VM:

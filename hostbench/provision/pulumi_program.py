@@ -8,6 +8,7 @@ saves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_libvirt as libvirt
 
-from hostbench.errors import ConfigError
+from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.cmdline import cmdline_maps
 from hostbench.provision.networks import check_network
@@ -110,7 +111,7 @@ class VmEnvironment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(provider=shared.provider, parent=self,
                                         custom_timeouts=pulumi.CustomTimeouts(
                                             create=DOMAIN_CREATE_TIMEOUT)))
-        self.address = self.domain.network_interfaces.apply(lambda nics: nics[0].addresses[0])
+        self.address = self.domain.network_interfaces.apply(_vm_address)
         self.register_outputs({"address": self.address, "domain": self.domain.name})
 
 
@@ -158,7 +159,7 @@ class ContainerEnvironment(pulumi.ComponentResource):
                 host_path=str(ctr.scratch_dir), container_path=SCRATCH_DIR)],
             labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in ctr.labels.items()],
             must_run=True, restart=CONTAINER_RESTART, opts=opts)
-        self.gateway = self.container.network_datas.apply(lambda nets: nets[0].gateway)
+        self.gateway = self.container.network_datas.apply(_gateway)
         self.register_outputs({"gateway": self.gateway, "name": self.container.name})
 
 
@@ -189,6 +190,19 @@ def declare_stack() -> None:
     pulumi.export("image", plan.image_ref.model_dump(mode="json"))
     pulumi.export("targets", targets)
     pulumi.export("ssh_private_key", pulumi.Output.secret(key.private_openssh))
+
+
+def _vm_address(nics: Sequence[libvirt.outputs.DomainNetworkInterface] | None) -> str:
+    """The VM's address: the domain is created only once it has its lease (wait_for_lease)."""
+    addresses = nics[0].addresses if nics else None
+    if not addresses:
+        raise HostbenchError("the VM has no address, though its domain waited for a DHCP lease")
+    return addresses[0]
+
+
+def _gateway(networks: Sequence[docker.outputs.ContainerNetworkData] | None) -> str:
+    """The container's gateway, its host's address from inside; none on the host's network."""
+    return (networks[0].gateway if networks else None) or ""
 
 
 def _all(outputs: dict[str, pulumi.Output[str]]) -> pulumi.Output[dict[str, str]]:

@@ -63,7 +63,8 @@ class TrialTimeout(Exception):
 
 
 class Executor(Protocol):
-    env: str
+    @property
+    def env(self) -> str: ...
 
     def run(self, argv: list[str], timeout: float) -> ExecResult: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from hostbench.analysis.overheads import MetricResult
 from hostbench.report.text import number, percent
@@ -46,7 +46,8 @@ class ChangeBar:
     margin: float = 0.0
 
 
-def _figure(width: float, height: float, layout: str | None = None) -> Figure:
+def _figure(width: float, height: float,
+            layout: Literal["constrained", "compressed", "tight"] | None = None) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)

@@ -346,8 +346,8 @@ def _parity_table(parity: ParityVerdict | None) -> tuple[list[str], list[ParityR
         facts[c.fact][c.env] = c
     rows = []
     for fact, by_env in facts.items():
-        cells = [None if (c := by_env.get(env)) is None else ParityCell(c.actual, c.expected, c.ok)
-                 for env in envs]
+        cells = [None if (check := by_env.get(env)) is None
+                 else ParityCell(check.actual, check.expected, check.ok) for env in envs]
         rule = next(iter(by_env.values())).rule
         rows.append(ParityRow(fact, rule, cells, all(c.ok for c in by_env.values())))
     return envs, rows

@@ -16,9 +16,10 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import pydantic
 
@@ -37,6 +38,8 @@ from hostbench.run.records import (
 )
 from hostbench.run.schedule import PlannedTrial
 from hostbench.stack.environments import BARE_METAL, DEFAULT_ENVIRONMENTS, Kind
+
+T = TypeVar("T")
 
 DB_FILENAME = "hostbench.sqlite"
 
@@ -408,7 +411,7 @@ class Store:
     def load(self, run_id: str) -> StoredRun:
         """The whole run, read once: record, facts and every trial with its samples."""
         record = self.get_run(run_id)
-        facts = {row["env"]: self._read(lambda r=row: EnvFacts.model_validate_json(r["facts"]),
+        facts = {row["env"]: self._read(partial(EnvFacts.model_validate_json, row["facts"]),
                                         f"run {run_id}: facts of {row['env']}")
                  for row in self._conn.execute(
                      "SELECT env, facts FROM env_facts WHERE run_id = ? ORDER BY env", (run_id,))}
@@ -417,13 +420,13 @@ class Store:
                 "SELECT s.* FROM samples s JOIN trials t ON t.id = s.trial_id "
                 "WHERE t.run_id = ? ORDER BY s.trial_id, s.metric", (run_id,)):
             samples.setdefault(row["trial_id"], []).append(row)
-        trials = [self._read(lambda r=row: _trial(r, samples.get(r["id"], [])),
+        trials = [self._read(partial(_trial, row, samples.get(row["id"], [])),
                              f"run {run_id}: trial {row['id']}")
                   for row in self._conn.execute(
                       "SELECT * FROM trials WHERE run_id = ? ORDER BY id", (run_id,))]
         return StoredRun(record, facts, trials)
 
-    def _read(self, build: Callable[[], Any], what: str) -> Any:
+    def _read(self, build: Callable[[], T], what: str) -> T:
         try:
             return build()
         except (pydantic.ValidationError, json.JSONDecodeError) as exc:

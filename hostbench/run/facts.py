@@ -12,6 +12,7 @@ from pydantic import Field
 from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
 from hostbench.records import Record
+from hostbench.stack.accel import KVM_SHELL_LINE
 
 if TYPE_CHECKING:  # the facts are read through any executor; storing them needs none
     from hostbench.reach.executors import Executor
@@ -133,7 +134,7 @@ def parse_facts(text: str) -> EnvFacts:
         if not values.get(key, "").isdigit():
             raise FactsError(f"facts: {key} missing or not a number in {text[:200]!r}")
     limit = values.pop("cgroup_memory_limit", "max")
-    return EnvFacts(**values, binaries=binaries,  # type: ignore[arg-type]
+    return EnvFacts(**values, binaries=binaries,
                     cgroup_memory_limit=(int(limit) if limit.isdigit() and int(limit) < NO_LIMIT
                                          else None))
 
@@ -147,11 +148,10 @@ def collect(executor: Executor, binaries: list[str], timeout: float = 120) -> En
     return parse_facts(result.stdout)
 
 
-_HOST_FACTS = r"""c=/proc/cpuinfo
+_HOST_FACTS = KVM_SHELL_LINE + r"""c=/proc/cpuinfo
 echo "hostname=$(uname -n)"; echo "kernel=$(uname -r)"; echo "cpus=$(getconf _NPROCESSORS_ONLN)"
 echo "cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' $c | head -n 1)"
 if grep -qw hypervisor $c; then echo host_is_vm=1; else echo host_is_vm=0; fi
-if [ -e /dev/kvm ] && grep -qwE 'vmx|svm' $c; then echo kvm=1; else echo kvm=0; fi
 echo "governor=$(cat /sys/devices/system/cpu/cpu0/cpufreq/scaling_governor 2>/dev/null || echo n/a)"
 echo "memory_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 v() { if command -v "$1" >/dev/null; then "$@" 2>&1 | head -n 1; else echo "not installed"; fi; }

@@ -42,7 +42,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -53,7 +53,8 @@ from hostbench.records import NotBool, Record, validated
 from hostbench.run.firewall import IpProtocol
 from hostbench.run.parsers import PARSERS, Metric
 
-CATEGORIES = ("cpu", "memory", "disk", "network", "kernel", "hpc", "service")
+Category = Literal["cpu", "memory", "disk", "network", "kernel", "hpc", "service"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
 DEFAULT_MARGIN_PCT = 3.0
 """The practical margin m of a workload's verdicts when its file gives none: a difference within
 +-m% is no difference that matters."""
@@ -108,7 +109,7 @@ class WorkloadFile(Record):
     """The fields of a workload file."""
 
     description: Token
-    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    category: Category
     command: Annotated[list[Token], Field(min_length=1)]
     parameters: dict[Identifier, ParamValue] = Field(default_factory=dict)
     durations: Annotated[dict[Identifier, Annotated[int, Field(ge=1), NotBool]],

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 from hostbench.errors import HostbenchError
 from hostbench.paths import stack_state_dir
-from hostbench.stack.accel import kvm_usable
+from hostbench.stack.accel import KVM_SHELL_LINE, kvm_usable
 
 LOCAL_LIBVIRT_URI = "qemu:///system"
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -53,8 +53,14 @@ class Host(Protocol):
     """Where the stack's daemons, bare metal and host-side servers are."""
 
     remote: bool
-    label: str  # "this machine", or the SSH destination
-    libvirt_uri: str
+
+    @property
+    def label(self) -> str:
+        """`this machine`, or the SSH destination."""
+        ...
+
+    @property
+    def libvirt_uri(self) -> str: ...
 
     def argv(self, argv: list[str]) -> list[str]:
         """``argv`` as a command line of this machine that runs it on the host."""
@@ -295,11 +301,10 @@ def local_limits(pool_root: Path) -> HostLimits:
                       stat.f_blocks * stat.f_frsize // 2**30, kvm_usable())
 
 
-_LIMITS = r"""p=$1; while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+_LIMITS = KVM_SHELL_LINE + r"""p=$1; while [ ! -e "$p" ]; do p=$(dirname "$p"); done
 printf 'cpus=%s\n' "$(taskset -cp $$ | sed 's/.*: //')"
 printf 'memory_kib=%s\n' "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 printf 'disk_kib=%s\n' "$(df -Pk "$p" | awk 'NR==2 {print $2}')"
-if [ -e /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then echo kvm=1; else echo kvm=0; fi
 """
 
 

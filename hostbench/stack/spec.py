@@ -8,7 +8,6 @@ becomes the ``StackSpec`` that provisioning, the targets and every stored run ca
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import ipaddress
 import json
 from pathlib import Path
@@ -152,7 +151,8 @@ class StackSpec(StackConfig):
 
     stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]*$")] = ""
     source: str = ""
-    accel: Accel  # type: ignore[assignment]  # resolved: never "auto"
+    accel: Accel  # resolved: never "auto"
+    # resolved: the environments to build, where the config has their declarations
     environments: tuple[Environment, ...] = DEFAULT_ENVIRONMENTS  # type: ignore[assignment]
 
     @property
@@ -221,13 +221,14 @@ def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | 
             config.host_identity_file).expanduser().is_file():
         raise ConfigError(source, f"{PREFIX}host_identity_file",
                           f"{config.host_identity_file} is not a file")
-    given = {"cpus": host_cpus, "kvm_ok": kvm_ok, "memory_mib": host_memory_mib,
-             "disk_gib": host_disk_gib}
-    if any(value is None for value in given.values()):
-        limits = dataclasses.replace(_limits(stack, config, source),
-                                     **{k: v for k, v in given.items() if v is not None})
-    else:
-        limits = HostLimits(**given)  # type: ignore[arg-type]
+    if host_cpus is None or kvm_ok is None or host_memory_mib is None or host_disk_gib is None:
+        found = _limits(stack, config, source)
+        host_cpus = found.cpus if host_cpus is None else host_cpus
+        kvm_ok = found.kvm_ok if kvm_ok is None else kvm_ok
+        host_memory_mib = found.memory_mib if host_memory_mib is None else host_memory_mib
+        host_disk_gib = found.disk_gib if host_disk_gib is None else host_disk_gib
+    limits = HostLimits(cpus=host_cpus, kvm_ok=kvm_ok, memory_mib=host_memory_mib,
+                        disk_gib=host_disk_gib)
     _check_host_limits(config, source, limits)
     kvm_ok = limits.kvm_ok
     if config.accel == "kvm" and not kvm_ok:

@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 import libvirt
 import pytest
+from docker.models.containers import Container
 from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
@@ -82,7 +83,9 @@ def store(env: dict[str, str]) -> Store:
 def smoke_run(env, e2e_spec) -> tuple[subprocess.CompletedProcess, str]:
     proc = fab(env, e2e_spec, "benchmark", "--suite", "smoke", "--repeat", "2", "--warmup", "1")
     with store(env) as s:
-        return proc, s.latest_run_id()
+        run_id = s.latest_run_id()
+    assert run_id is not None, proc.stderr
+    return proc, run_id
 
 
 def test_smoke_suite_runs_in_all_three_environments(smoke_run):
@@ -132,7 +135,7 @@ def test_summary_is_printed_with_the_vm_labelled(smoke_run, e2e_spec):
 
 @pytest.fixture
 def changed_container(e2e_spec: StackSpec, e2e_plan: ResourcePlan
-                      ) -> Iterator[docker.models.containers.Container]:
+                      ) -> Iterator[Container]:
     """The running container; whatever a test changes with `docker update` is restored."""
     container = docker.from_env().containers.get(e2e_plan.containers[0].name)
     yield container

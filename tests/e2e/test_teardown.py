@@ -21,7 +21,7 @@ def _leftovers(plan: ResourcePlan) -> list[str]:
         elif pool.isActive():
             found += [f"volume {v.name()}" for v in pool.listAllVolumes() if name in v.name()]
     found += [f"container {c.name}" for c in docker.from_env().containers.list(all=True)
-              if c.name.startswith(name)]
+              if (c.name or "").startswith(name)]
     for directory in (plan.pool_path, plan.scratch_root):
         if directory.exists():
             found.append(f"directory {directory}")

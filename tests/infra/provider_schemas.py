@@ -78,7 +78,7 @@ class ProviderSchemas:
             "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
             "array": lambda v: isinstance(v, list),
             "object": lambda v: isinstance(v, dict),
-        }.get(kind)
+        }.get(kind) if isinstance(kind, str) else None
         if ok is None:
             return [] if kind is None else [f"{where}: schema has unsupported type {kind}"]
         if not ok(value):

@@ -43,8 +43,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["imageId"] = "sha256:" + "ab" * 32
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
+    def call(self, args: pulumi.runtime.MockCallArgs
+             ) -> tuple[dict, list[tuple[str, str]] | None]:
+        return {}, None
 
     def by_token(self, token: str) -> list[Registered]:
         return [r for r in self.resources if r.token == token]
@@ -86,7 +87,9 @@ def run_program(config: dict[str, Any], stack: str = "test"
         return asyncio.ensure_future(gather())
 
     program()
-    mocks.add_parents(list(pulumi.runtime.settings.get_monitor().resources))
+    monitor = pulumi.runtime.settings.get_monitor()
+    assert isinstance(monitor, pulumi.runtime.mocks.MockMonitor)
+    mocks.add_parents(list(monitor.resources))
     return mocks, Exports(outputs, secret)
 
 

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta
 from hostbench.results.store import Store
 from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
-from hostbench.run.records import BenchmarkOptions, RunRecord, Sample, TrialRecord, timestamp
+from hostbench.run.records import (
+    BenchmarkOptions,
+    RunRecord,
+    RunStatus,
+    Sample,
+    TrialRecord,
+    timestamp,
+)
 from hostbench.run.schedule import plan
 from hostbench.stack.environments import Environment, Kind
 from hostbench.stack.spec import StackSpec
@@ -78,7 +85,7 @@ def parity(overridden: bool = False, envs: Sequence[str] = ENVS) -> ParityVerdic
 
 def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequence[float]], *,
              vm_accel: str = "kvm", warmup: int = 1, overridden: bool = False,
-             failed: Sequence[tuple[str, str]] = (), status: str = "complete",
+             failed: Sequence[tuple[str, str]] = (), status: RunStatus = "complete",
              envs: Sequence[str] = ENVS) -> RunRecord:
     """Store a run whose measured samples are ``values[(metric, env)]`` (all the same length).
 
@@ -124,7 +131,7 @@ def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequenc
                     warmup=False, position=0, status="failed", command=f"run {workload}",
                     started_at=timestamp(moment),
                     error="sysbench exited 137: Killed (out of memory)"))
-    store.finish_run(run_id, status, workload_seconds=len(trials) * 5.0,  # type: ignore[arg-type]
+    store.finish_run(run_id, status, workload_seconds=len(trials) * 5.0,
                      orchestration_seconds=len(trials) * 1.0, wall_seconds=len(trials) * 6.0,
                      finished_at=timestamp(moment))
     return store.get_run(run_id)

@@ -77,7 +77,8 @@ class CountingHost(LocalHost):
     """This machine, counting the files read on it (each is a round trip to a remote host)."""
 
     def __init__(self, pid_dir: Path) -> None:
-        self.pid_dir, self.reads = pid_dir, []
+        self.pid_dir = pid_dir
+        self.reads: list[str] = []
 
     def read_text(self, path: str) -> str:
         self.reads.append(path)

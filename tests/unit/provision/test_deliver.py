@@ -26,7 +26,8 @@ TAG = "hostbench:ffffffffffffffff"
 
 class Images:
     def __init__(self, have: dict[str, str]) -> None:
-        self.have, self.loaded = have, []
+        self.have = have
+        self.loaded: list[bytes] = []
 
     def get(self, tag: str) -> SimpleNamespace:
         if tag not in self.have:

@@ -217,6 +217,7 @@ def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
                                     warmup=False, position=0, status="failed", command="run",
                                     started_at="2026-11-26T16:00:00+00:00", error=HOSTILE))
         run = store.load(KVM_RUN)
+    assert run.record.host is not None
     host = run.record.host.model_copy(update={"cpu_model": HOSTILE,
                                               "versions": {"tool_x": "1.0 `x` <b>"}})
     run = replace(run, record=run.record.model_copy(update={"host": host}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -98,13 +99,14 @@ class FakeInstance:
 
 @dataclass
 class FakeProbe(Probe):
+    clock: Clock = field(default_factory=Clock)
     instances: dict[str, FakeInstance] = field(default_factory=dict)
 
     def banner(self, endpoint: tuple[str, int]) -> bool:
         return self.instances[endpoint[0]].booted("sshd")
 
     def first_command(self, instance, endpoint) -> None:
-        self.clock.now += STEPS["login"] * instance.scale  # type: ignore[attr-defined]
+        self.clock.now += STEPS["login"] * instance.scale
 
     def answers(self, instance) -> bool:
         return not instance.hangs
@@ -160,10 +162,10 @@ class Saved:
                 if t.workload == workload and t.env == env and t.status == "ok"]
 
 
-def _lifecycle(tmp_path: Path, **instances: object) -> tuple[Lifecycle, FakeInstances, Saved]:
+def _lifecycle(tmp_path: Path, **instances: Any) -> tuple[Lifecycle, FakeInstances, Saved]:
     clock = Clock()
     probe = FakeProbe("key", tmp_path, poll_s=0.1, timeout_s=600, clock=clock, sleep=clock.sleep)
-    fakes = FakeInstances(clock, probe, **instances)  # type: ignore[arg-type]
+    fakes = FakeInstances(clock, probe, **instances)
     saved = Saved(clock)
     return (Lifecycle(fakes, probe, Recorder("run-1", saved), Console(file=None, quiet=True),
                       settle_s=20.0, idle_window_s=10.0), fakes, saved)
@@ -194,7 +196,7 @@ def test_rounds_rotate_and_a_failed_cycle_costs_only_itself(tmp_path):
             instance.alive = False  # dies during boot
         return instance
 
-    fakes.instance = failing_second_vm  # type: ignore[method-assign]
+    fakes.instance = failing_second_vm
     lifecycle.cycles([VM, CONTAINER], repeat=3)
     order = [(t.env, t.trial) for t in saved.trials if t.workload == READY]
     assert order == [("container", 1), ("vm", 1), ("vm", 2), ("container", 2),
@@ -221,11 +223,11 @@ def test_density_steps_double_up_to_the_maximum():
     assert density_steps(8) == [1, 2, 4, 8]
 
 
-def _limits(**changes: object) -> DensityLimits:
+def _limits(**changes: Any) -> DensityLimits:
     used = iter(range(0, 10_000, 50))  # every reading: 50 MiB more in use
-    values = {"maximum": 8, "memory_mib": 256, "memory_budget_mib": 10_000.0,
+    values: dict[str, Any] = {"maximum": 8, "memory_mib": 256, "memory_budget_mib": 10_000.0,
               "time_budget_s": 3600.0, "used_mib": lambda: float(next(used)), **changes}
-    return DensityLimits(**values)  # type: ignore[arg-type]
+    return DensityLimits(**values)
 
 
 def test_density_goes_up_in_steps_and_removes_every_instance(tmp_path):
@@ -296,10 +298,10 @@ def test_ctrl_c_during_a_cycle_removes_its_instance(tmp_path):
 
     def interrupted(env):
         instance = original(env)
-        instance.memory = lambda: (_ for _ in ()).throw(KeyboardInterrupt())  # type: ignore
+        instance.memory = lambda: (_ for _ in ()).throw(KeyboardInterrupt())
         return instance
 
-    fakes.instance = interrupted  # type: ignore[method-assign]
+    fakes.instance = interrupted
     with pytest.raises(KeyboardInterrupt):
         lifecycle.cycles([CONTAINER], repeat=1)
     assert fakes.made[0].removed == 1

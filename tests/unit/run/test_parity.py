@@ -124,8 +124,10 @@ def test_the_verdict_records_an_override():
 
 
 def _gvisor() -> Target:
+    options = container().options
+    assert options is not None
     return container("gvisor").model_copy(
-        update={"options": container().options.model_copy(update={"runtime": "runsc"})})
+        update={"options": options.model_copy(update={"runtime": "runsc"})})
 
 
 def test_gvisor_is_checked_by_its_own_view_strict_on_cores_memory_and_binaries():

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from hostbench.errors import HostbenchError
+from hostbench.reach.ssh import StackAccess
 from hostbench.run.records import TrialRecord
 from hostbench.run.runner import (
     RunContext,
@@ -36,7 +37,8 @@ def _run(tmp_path: Path, targets, host: FakeHost, workloads: list[str], warmup: 
     saved: list[TrialRecord] = []
     catalogue = load_catalogue()
     ctx = RunContext("run-1", "quick", targets, catalogue,
-                     {name: host.connect(t, "key") for name, t in targets.items()},
+                     {name: host.connect(t, StackAccess("key", tmp_path / "known_hosts"))
+                      for name, t in targets.items()},
                      saved.append, tmp_path / "raw", Console(file=io.StringIO()),
                      host_tree="/tree")
     trials = plan(workloads, ENVS, warmup, repeat)
