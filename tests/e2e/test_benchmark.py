@@ -184,7 +184,9 @@ def _container_events(env, e2e_spec, *extra: str):
                "--env", "bare,container", "--repeat", "3", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with store(env) as s:
-        run = s.load(s.latest_run_id())
+        run_id = s.latest_run_id()
+        assert run_id is not None
+        run = s.load(run_id)
     results = analyse(run.measured(), run.record.environments, run.record.verdict_margins)
     events = next(r for r in results
                   if r.metric == "events_per_second" and r.env.name == "container")
