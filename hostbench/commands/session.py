@@ -13,6 +13,7 @@ from datetime import datetime
 from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
@@ -146,8 +147,9 @@ def measure(session: Session) -> str:
             if status == "interrupted":
                 write_outputs(store.load(run_id))
     run = store.load(run_id)
-    print_summary(run, console)
-    write_outputs(run)
+    analysis = analyse_run(run)
+    print_summary(run, console, analysis)
+    write_outputs(run, analysis)
     missing = run.missing()
     if missing:
         raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
@@ -235,11 +237,11 @@ def _resume_all(neighbours: Neighbours) -> None:
             neighbours.problems.add(str(exc))
 
 
-def write_outputs(run: StoredRun) -> None:
+def write_outputs(run: StoredRun, analysis: RunAnalysis | None = None) -> None:
     """Write the run's report and exports and print where; a failure only warns: the trials are
     already stored, and `fab report --run ID` can try again."""
     try:
-        paths, _exports = publish(run)
+        paths, _exports = publish(run, analysis=analysis)
     except Exception as exc:
         console.print(f"[yellow]warning: could not write the report of run {run.id}: "
                       f"{type(exc).__name__}: {exc}; retry with `fab report --run {run.id}`[/]",

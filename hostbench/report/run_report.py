@@ -10,10 +10,11 @@ from typing import Any
 
 import yaml
 
-from hostbench.analysis.factors import FactorEffect, factor_effects
-from hostbench.analysis.overheads import MetricResult, analyse
+from hostbench.analysis.factors import FactorEffect
+from hostbench.analysis.overheads import MetricResult
 from hostbench.analysis.references import ReferenceComparison, compare, load_references
-from hostbench.analysis.rule import MIN_PAIRS, run_alpha
+from hostbench.analysis.rule import MIN_PAIRS
+from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.analysis.stats import VERDICTS, underpowered
 from hostbench.console import table_console
 from hostbench.errors import HostbenchError
@@ -437,12 +438,10 @@ def _figures(out_dir: Path, results: Sequence[MetricResult], samples: Sequence[S
     return figures
 
 
-def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
+def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict[str, Any]:
     """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
     record = run.record
-    results = analyse(run.measured(), record.environments, record.verdict_margins,
-                      run_alpha(record.stopping))
-    effects = factor_effects(run.measured(), record.environments, record.verdict_margins)
+    results, effects = analysis.results, analysis.effects
     parity_envs, parity_rows = _parity_table(record.parity)
     groups = _headline(results, record.verdict_margins)
     commands = reproduce_commands(record)
@@ -473,27 +472,30 @@ def report_context(run: StoredRun, out_dir: Path) -> dict[str, Any]:
     }
 
 
-def write_report(run: StoredRun, out_dir: Path | None = None) -> ReportPaths:
+def write_report(run: StoredRun, out_dir: Path | None = None,
+                 analysis: RunAnalysis | None = None) -> ReportPaths:
     """Write report.html (self-contained) and report.md (+ plots/*.png) for a run."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
     if run.record.purpose == "lifecycle":
         return ReportPaths(*write_lifecycle_report(run, out))
     out.mkdir(parents=True, exist_ok=True)
-    context = report_context(run, out)
+    context = report_context(run, out, analysis or analyse_run(run))
     paths = ReportPaths(out / HTML_NAME, out / MARKDOWN_NAME)
     paths.html.write_text(render("report.html.j2", **context), encoding="utf-8")
     paths.markdown.write_text(render("report.md.j2", **context), encoding="utf-8")
     return paths
 
 
-def publish(run: StoredRun, out_dir: Path | None = None
+def publish(run: StoredRun, out_dir: Path | None = None, analysis: RunAnalysis | None = None
             ) -> tuple[ReportPaths, tuple[Path, ...]]:
     """The report, the sample exports (JSONL, CSV) and the verdicts (CSV) of a run (a lifecycle
     run has no verdicts against bare metal)."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
     if run.record.purpose == "lifecycle":
         return write_report(run, out), export_run(run, out)
-    return write_report(run, out), (*export_run(run, out), export_verdicts(run, out))
+    analysis = analysis or analyse_run(run)
+    return write_report(run, out, analysis), (*export_run(run, out),
+                                              export_verdicts(out, analysis))
 
 
 def run_report(run_id: str | None = None) -> ReportPaths:
@@ -504,8 +506,9 @@ def run_report(run_id: str | None = None) -> ReportPaths:
         if run_id is None:
             raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
         run = store.load(run_id)
-    print_summary(run, table_console())
-    paths, exports = publish(run)
+    analysis = analyse_run(run) if run.record.purpose != "lifecycle" else None
+    print_summary(run, table_console(), analysis)
+    paths, exports = publish(run, analysis=analysis)
     console = table_console(highlight=False, soft_wrap=True)
     console.print(f"report of run {run_id}:")
     for path in (paths.html, paths.markdown, *exports):

@@ -6,9 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from hostbench.analysis.calibration import noise_floors
-from hostbench.analysis.factors import factor_effects
-from hostbench.analysis.overheads import analyse
-from hostbench.analysis.rule import run_alpha
+from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.paths import run_dir
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import print_lifecycle
@@ -16,20 +14,22 @@ from hostbench.report.tables import factor_table, summary_table
 from hostbench.results.store import StoredRun
 
 
-def print_summary(run: StoredRun, console: Console) -> None:
+def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None = None
+                  ) -> None:
+    """The summary of ``run`` (whose ``analysis`` the caller may have computed already)."""
     record = run.record
     if record.purpose == "lifecycle":
         print_lifecycle(run, console)
         return
     margins = record.verdict_margins
-    results = analyse(run.measured(), record.environments, margins, run_alpha(record.stopping))
+    analysis = analysis or analyse_run(run)
+    results, effects = analysis.results, analysis.effects
     for line in answer_lines(results):
         console.print(line, highlight=False, markup=False)
     console.print(rule_note(record),
                   highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})"))
-    effects = factor_effects(run.measured(), record.environments, margins)
     if effects:
         console.print(factor_table(effects, "factor effects: each variant against the "
                                             "environment it varies"))

@@ -8,11 +8,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from hostbench.analysis.factors import factor_effects
-from hostbench.analysis.overheads import MetricResult, analyse
-from hostbench.analysis.rule import ALPHA, run_alpha
+from hostbench.analysis.overheads import MetricResult
+from hostbench.analysis.rule import ALPHA
+from hostbench.analysis.run_analysis import RunAnalysis
 from hostbench.analysis.stats import Overhead, overhead
-from hostbench.results.store import StoredRun
 
 VERDICTS_NAME = "verdicts.csv"
 COLUMNS = ("workload", "metric", "unit", "higher_is_better", "environment", "against",
@@ -42,17 +41,15 @@ def _unpaired(reference: MetricResult | None, r: MetricResult, alpha: float
                     r.higher_is_better, r.overhead.margin_pct, r.overhead.floor_pct, alpha)
 
 
-def export_verdicts(run: StoredRun, out_dir: Path) -> Path:
-    record = run.record
-    margins, alpha = record.verdict_margins, run_alpha(record.stopping)
-    results = analyse(run.measured(), record.environments, margins, alpha)
+def export_verdicts(out_dir: Path, analysis: RunAnalysis) -> Path:
+    results, alpha = analysis.results, analysis.alpha
     bare = {r.key: r for r in results if r.env.is_baseline}
     rows = [_row(r.workload, r.metric, r.unit, r.higher_is_better, r.env.name, "bare",
                  r.overhead, _unpaired(bare.get(r.key), r, alpha), alpha)
             for r in results if r.overhead]
     rows += [_row(e.workload, e.metric, e.unit, e.higher_is_better, e.variant.name,
                   e.base.name, e.change, None, ALPHA)
-             for e in factor_effects(run.measured(), record.environments, margins)]
+             for e in analysis.effects]
     path = Path(out_dir) / VERDICTS_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as handle:

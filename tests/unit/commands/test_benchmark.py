@@ -43,7 +43,8 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The runs whose report and exports were written (tests/unit/report draws them)."""
     runs: list[str] = []
 
-    def publish(run: StoredRun) -> tuple[ReportPaths, tuple[Path, ...]]:
+    def publish(run: StoredRun, analysis: object = None
+                ) -> tuple[ReportPaths, tuple[Path, ...]]:
         runs.append(run.id)
         out = run_dir(run.id)
         return ReportPaths(out / "report.html", out / "report.md"), (out, out)
@@ -354,3 +355,23 @@ def test_a_vm_throttled_on_the_host_fails_parity(targets_file):
     with pytest.raises(ParityError, match="vm: CPU bandwidth"):
         _bench(host, _options(targets_file))
     assert host.made["vm"].workload_calls == 0
+
+
+def test_a_run_is_analysed_once_for_its_summary_report_and_verdicts(targets_file, monkeypatch,
+                                                                   capsys):
+    from hostbench.analysis import run_analysis
+    from hostbench.report import run_report
+
+    calls: list[str] = []
+    real = run_analysis.analyse
+
+    def counted(*args, **kwargs):
+        calls.append("analyse")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_analysis, "analyse", counted)
+    monkeypatch.setattr(session, "publish", run_report.publish)  # the real report and exports
+    run_id = _bench(FakeHost(slowdown={"vm": 2.0}), _options(targets_file))
+    assert run_id is not None and calls == ["analyse"]
+    out = capsys.readouterr().out
+    assert "could not write the report" not in out and f"{run_id}/report.html" in out

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.run_analysis import analyse_run
 from hostbench.report.verdict_export import COLUMNS, export_verdicts
 from hostbench.results.store import Store
 from tests.unit.synthetic_runs import ENVS, make_run, two_metric_values
@@ -17,7 +18,7 @@ def test_one_row_per_verdict_with_its_margin(tmp_path: Path):
     with Store(tmp_path / "hostbench.sqlite") as store:
         make_run(store, "r", values, envs=(*ENVS, "container-hostnet"))
         run = store.load("r")
-    with export_verdicts(run, tmp_path / "out").open(newline="") as handle:
+    with export_verdicts(tmp_path / "out", analyse_run(run)).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == list(COLUMNS)
     expected = {(r.workload, r.metric, r.env.name): r.overhead

@@ -1,0 +1,25 @@
+"""A run's verdicts, computed once and handed to every consumer (summary, report, exports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hostbench.analysis.factors import FactorEffect, factor_effects
+from hostbench.analysis.overheads import MetricResult, analyse
+from hostbench.analysis.rule import run_alpha
+from hostbench.results.store import StoredRun
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    results: list[MetricResult]  # every metric in every environment, against bare metal
+    effects: list[FactorEffect]  # every variant against what it varies
+    alpha: float  # the level the verdicts were judged at
+
+
+def analyse_run(run: StoredRun) -> RunAnalysis:
+    record, measured = run.record, run.measured()
+    alpha = run_alpha(record.stopping)
+    return RunAnalysis(analyse(measured, record.environments, record.verdict_margins, alpha),
+                       factor_effects(measured, record.environments, record.verdict_margins),
+                       alpha)
