@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from hostbench.errors import HostbenchError
-from hostbench.paths import results_dir
+from hostbench.paths import checked_stack_name, results_dir
 from hostbench.results.store import Store
 from hostbench.run.records import new_run_id
 
@@ -47,7 +47,7 @@ def fleet_stacks(value: str) -> list[str]:
         raise HostbenchError(f"--stack {value!r}: an empty stack name in the list")
     if len(set(stacks)) != len(stacks):
         raise HostbenchError(f"--stack {value!r} names a stack twice")
-    return stacks
+    return [checked_stack_name(s, "--stack") for s in stacks]
 
 
 def member_argv(argv: list[str], value: str, stack: str) -> list[str]:

@@ -20,8 +20,9 @@ def test_each_member_gets_its_own_stack_and_every_other_option():
         member_argv(["up"], "a,b", "a")
 
 
-@pytest.mark.parametrize(("value", "words"), [("a,,b", "empty stack name"),
-                                              ("a,b,a", "names a stack twice")])
+@pytest.mark.parametrize(("value", "words"), [
+    ("a,,b", "empty stack name"), ("a,b,a", "names a stack twice"),
+    ("../../../../tmp/x,local", r"--stack: stack name '../../../../tmp/x' must be")])
 def test_malformed_fleets_are_named(value, words):
     with pytest.raises(HostbenchError, match=words):
         fleet_stacks(value)

@@ -115,3 +115,16 @@ def test_resolution_prefers_the_file_then_fab_up_then_pulumi(tmp_path, monkeypat
     assert resolve_targets("local", None).source == str(saved)
     other = write(tmp_path, document())
     assert resolve_targets("local", str(other)).source == str(other)
+
+
+@pytest.mark.parametrize(("field", "value"), [("stack", "../../../../tmp/x"),
+                                              ("stack", "a b"), ("image", "../../../../root")])
+def test_names_that_become_paths_are_refused(tmp_path, field, value):
+    data = document()
+    if field == "image":
+        data["image"]["hash"] = value
+    else:
+        data["stack"] = value
+    with pytest.raises(ConfigError) as info:
+        load_targets_file(write(tmp_path, data))
+    assert "targets.json" in str(info.value) and value in str(info.value)
