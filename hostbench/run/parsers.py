@@ -83,6 +83,9 @@ class Parser:
                                         f"{str(exc)[:200]})") from None
         assert set(values) == set(self.metrics), f"{self.name} reports what it declares"
         for metric, value in values.items():
+            if not math.isfinite(value):  # e.g. a finite figure scaled past the largest float
+                raise ParseError(self.name, f"{metric} is {value:g} {self.metrics[metric].unit}"
+                                            ": not a finite number, so not a measurement")
             if value < 0:  # rates, times and counts all: a sign means the output is not sane
                 raise ParseError(self.name, f"{metric} is {value:g} {self.metrics[metric].unit}"
                                             ": a negative value cannot be a measurement")

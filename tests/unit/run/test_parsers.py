@@ -453,6 +453,25 @@ def test_hostile_output_is_a_parse_error_never_a_crash(parser, text):
     assert parse_error(parser, text).startswith(f"{parser}: ")
 
 
+@pytest.mark.parametrize(("parser", "text", "raised"), [
+    ("stress_ng_switch", "---\nmetrics:\n  - {stressor: switch, 5: x}\n...\n",
+     "AttributeError"),
+    ("stress_ng_switch", "---\nmetrics: " + "[" * 5000 + "]" * 5000 + "\n...\n",
+     "RecursionError"),
+])
+def test_an_exception_no_handler_expects_is_the_trials_failure(parser, text, raised):
+    """Inputs that pass every explicit check and raise inside the parser: only the catch-all
+    turns them into a ParseError."""
+    message = parse_error(parser, text)
+    assert f"output could not be read ({raised}:" in message
+
+
+def test_a_value_too_large_for_a_float_is_the_trials_parse_failure() -> None:
+    text = re.sub(r"^HPL_Tflops=.*$", "HPL_Tflops=1e306", sample("hpcc-openblas.txt"), flags=re.M)
+    assert parse_error("hpcc", text) == (
+        "hpcc: hpl_gflops is inf GFLOP/s: not a finite number, so not a measurement")
+
+
 def test_redis_benchmark_without_a_server_quotes_it() -> None:
     assert parse_error("redis_benchmark_csv", sample("redis-benchmark-refused.txt")) == (
         "redis_benchmark_csv: no CSV header ('\"test\",\"rps\",...') in output; run with "
