@@ -20,7 +20,9 @@ from typing import IO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.paths import checked_stack_name, results_dir
 from hostbench.results.store import Store
@@ -109,7 +111,8 @@ def _table(task: str, members: list[Member]) -> Table:
     for m in members:
         elapsed = (m.ended or now) - m.started if m.proc else 0.0
         style = {"running": "yellow", "done": "green"}.get(m.state, "red")
-        table.add_row(m.stack, f"[{style}]{m.state}[/]", f"{elapsed:.0f}s", m.last_line())
+        table.add_row(m.stack, Text(m.state, style), f"{elapsed:.0f}s",
+                      untrusted(m.last_line()))
     return table
 
 
@@ -206,7 +209,8 @@ def _summarise(task: str, members: list[Member], directory: Path, console: Conso
                 runs = [store.load(run_id) for run_id in run_ids]
             show_fleet(runs)
         except HostbenchError as exc:
-            console.print(f"[yellow]no side-by-side of the runs: {exc}[/]", soft_wrap=True)
+            console.print(untrusted(f"no side-by-side of the runs: {exc}", "yellow"),
+                          soft_wrap=True)
     failed = [m for m in members if m.state != "done"]
     if failed:
         raise HostbenchError(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hostbench.console import untrusted
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.deliver import deliver
@@ -103,7 +104,7 @@ def _up(spec: StackSpec) -> Targets:
         try:
             remove_stack(spec)
         except HostbenchError as exc:  # the failure that stopped `up` is the one to report
-            console.print(f"[red]{exc}[/]", soft_wrap=True)
+            console.print(untrusted(str(exc), "red"), soft_wrap=True)
         raise
     targets = targets_document(plan, key.private_openssh, addresses, gateways)
     save_targets(targets)

@@ -9,6 +9,7 @@ from rich.table import Table
 from hostbench.analysis.compare import Comparison
 from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.overheads import MetricResult
+from hostbench.console import untrusted
 from hostbench.report.text import (
     VERDICT_STYLES,
     better_text,
@@ -132,7 +133,7 @@ def facts_table(facts: Mapping[str, EnvFacts], labels: Mapping[str, str]) -> Tab
     for env in facts:
         table.add_column(labels.get(env, env))
     for key in SHOWN_FACTS:
-        table.add_row(key, *(str(getattr(f, key)) for f in facts.values()))
+        table.add_row(key, *(untrusted(str(getattr(f, key))) for f in facts.values()))
     return table
 
 
@@ -141,5 +142,5 @@ def failures_table(bad: Sequence[ParityCheck]) -> Table:
     for column in ("environment", "fact", "expected", "found", "rule"):
         table.add_column(column)
     for c in bad:
-        table.add_row(c.env, c.fact, c.expected, c.actual, c.rule)
+        table.add_row(c.env, c.fact, untrusted(c.expected), untrusted(c.actual), c.rule)
     return table
