@@ -30,7 +30,7 @@ def _bytes(path: Path, missing_hint: str) -> bytes:
         raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
 
 
-def _nesting(text: str) -> int:
+def nesting(text: str) -> int:
     """The deepest bracket nesting in ``text``, counting every bracket (quoted ones too)."""
     depth = deepest = 0
     for char in text:
@@ -50,7 +50,7 @@ def _text(path: Path, missing_hint: str) -> str:
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "(file)", f"is not UTF-8 text (byte 0x{data[exc.start]:02x}"
                                                f" at offset {exc.start})") from None
-    if _nesting(text) > MAX_NESTING:
+    if nesting(text) > MAX_NESTING:
         raise ConfigError(str(path), "(file)", f"is nested more than {MAX_NESTING} levels deep")
     return text
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from hostbench.datafiles import MAX_NESTING, nesting
 from hostbench.errors import HostbenchError
 
 ParseFunction = Callable[[str], dict[str, float]]
@@ -420,6 +421,8 @@ def stress_ng_switch(text: str) -> dict[str, float]:
     if match is None:
         raise ParseError(name, "no YAML document ('---' ... '...') in output"
                                f"{_tool_said(text, _STRESS_NG_ERRORS)}")
+    if nesting(match.group(1)) > MAX_NESTING:
+        raise ParseError(name, f"YAML output is nested more than {MAX_NESTING} levels deep")
     try:
         document = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:

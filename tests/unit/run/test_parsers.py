@@ -456,14 +456,20 @@ def test_hostile_output_is_a_parse_error_never_a_crash(parser, text):
 @pytest.mark.parametrize(("parser", "text", "raised"), [
     ("stress_ng_switch", "---\nmetrics:\n  - {stressor: switch, 5: x}\n...\n",
      "AttributeError"),
-    ("stress_ng_switch", "---\nmetrics: " + "[" * 5000 + "]" * 5000 + "\n...\n",
-     "RecursionError"),
+    ("stress_ng_switch", "---\nmetrics:\n  - {stressor: switch, 5: x, nanosecs-per-context-"
+     "switch-pipe-method: 1}\n...\n", "AttributeError"),
 ])
 def test_an_exception_no_handler_expects_is_the_trials_failure(parser, text, raised):
     """Inputs that pass every explicit check and raise inside the parser: only the catch-all
     turns them into a ParseError."""
     message = parse_error(parser, text)
     assert f"output could not be read ({raised}:" in message
+
+
+def test_deeply_nested_yaml_output_is_refused_before_it_is_parsed() -> None:
+    text = "---\nmetrics: " + "[" * 5000 + "]" * 5000 + "\n...\n"
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML output is nested more than 100 levels deep")
 
 
 def test_a_value_too_large_for_a_float_is_the_trials_parse_failure() -> None:
