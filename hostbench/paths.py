@@ -47,6 +47,15 @@ def stack_state_dir(stack: str) -> Path:
     return state_dir() / "stacks" / checked_stack_name(stack, "stack state directory")
 
 
+def private_stack_dir(stack: str) -> Path:
+    """The stack's state directory, made if missing and 0700 however it was made: it holds the
+    stack's private key and targets."""
+    path = stack_state_dir(stack)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 def libvirt_pool_dir(name: str) -> Path:
     """A stack's libvirt storage pool: under libvirt's own images directory, which the QEMU
     user can read (override the parent with HOSTBENCH_POOL_ROOT)."""

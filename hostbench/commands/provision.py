@@ -17,6 +17,7 @@ from rich.console import Console
 from hostbench.console import untrusted
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
+from hostbench.paths import private_stack_dir
 from hostbench.provision.deliver import deliver
 from hostbench.provision.deliver import purge as purge_delivered
 from hostbench.provision.direct import DirectBackend
@@ -55,7 +56,7 @@ def plan_for(spec: StackSpec, teardown: bool = False) -> ResourcePlan:
 def save_targets(targets: Targets) -> None:
     """The targets hold the private key: the file is 0600 in a 0700 directory."""
     path = saved_targets_file(targets.stack)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_stack_dir(targets.stack)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(targets.to_json())

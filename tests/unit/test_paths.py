@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import stat
+
 import pytest
 
 from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir, run_dir, stack_state_dir
+from hostbench.stack.keys import ensure_stack_key
+from hostbench.stack.lock import stack_lock
 
 
 def test_a_run_directory_is_under_the_results(monkeypatch, tmp_path):
@@ -25,3 +29,10 @@ def test_a_stack_name_that_is_not_a_plain_name_never_becomes_a_path(stack):
     with pytest.raises(HostbenchError, match="stack name") as info:
         stack_state_dir(stack)
     assert repr(stack) in str(info.value)
+
+
+def test_a_stack_state_directory_is_private_whatever_makes_it_first(isolated_state):
+    with stack_lock("lab", "fab benchmark"):
+        pass
+    ensure_stack_key("lab")
+    assert stat.S_IMODE(stack_state_dir("lab").stat().st_mode) == 0o700
