@@ -32,6 +32,7 @@ from hostbench.provision.plan import (
 )
 from hostbench.reach.ssh import StackAccess, wait_for_ssh
 from hostbench.run.firewall import purge, rule_tag
+from hostbench.stack.claims import check_claims
 from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
@@ -69,6 +70,7 @@ def up(spec: StackSpec) -> Targets:
 
 
 def _up(spec: StackSpec) -> Targets:
+    check_claims(spec)
     plan = plan_for(spec)
     key = ensure_stack_key(spec.stack)
     backend = DirectBackend(plan)
