@@ -49,7 +49,7 @@ def fleet_table(columns: list[HostColumn], rows: list[FleetRow]) -> Table:
             previous = (row.workload, row.metric)
             add_metric_section(table, row.workload, row.metric, row.unit, row.higher_is_better,
                                1)
-        table.add_row(f"  {row.label}", *(verdict_markup(cell(row, i))
+        table.add_row(untrusted(f"  {row.label}"), *(verdict_markup(cell(row, i))
                                           for i in range(len(columns))))
     return table
 
