@@ -59,6 +59,7 @@ def save_targets(targets: Targets) -> None:
     path = saved_targets_file(targets.stack)
     private_stack_dir(targets.stack)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         f.write(targets.to_json())
 
