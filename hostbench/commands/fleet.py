@@ -38,6 +38,8 @@ RUN_TASKS = ("benchmark", "calibrate")
 def per_stack(task: str, value: str | None, one: Callable[[], object]) -> object:
     """``one()`` for a single stack; for a comma-separated list, the fleet of them."""
     if value is None or "," not in value:
+        if value is not None:
+            checked_stack_name(value, "--stack")
         return one()
     return run_fleet(task, value, sys.argv[1:])
 
