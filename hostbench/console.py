@@ -4,16 +4,27 @@ code for every entry point."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from hostbench.errors import HostbenchError
 
 LOG_WIDTH = 132
 """Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def untrusted(text: str, style: str = "") -> Text:
+    """Text from a tool, a host or an error, never read as markup; its control characters
+    (escape sequences included) are shown as ``\\xNN``, tabs and newlines kept."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text), style=style)
 
 
 def table_console(**options: Any) -> Console:
@@ -27,7 +38,8 @@ def run_cli(action: Callable[[], Any]) -> None:
     try:
         action()
     except HostbenchError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(Text("error: ", "bold red"), untrusted(str(exc)), sep="",
+                                   highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")

@@ -14,11 +14,45 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader where PyYAML was built with it: the same documents, ten times faster."""
 
 
-def _text(path: Path, missing_hint: str) -> str:
+MAX_NESTING = 100
+"""Brackets nested deeper than this are refused before parsing: no hostbench file comes near,
+and libyaml's parser overflows its stack (killing the process) near 50,000."""
+
+
+def _bytes(path: Path, missing_hint: str) -> bytes:
     try:
-        return path.read_text()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(path), "(file)", "does not exist" + missing_hint) from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "(file)", "is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
+
+
+def nesting(text: str) -> int:
+    """The deepest bracket nesting in ``text``, counting every bracket (quoted ones too)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def _text(path: Path, missing_hint: str) -> str:
+    """The file as UTF-8 text, refused when its brackets nest deeper than MAX_NESTING."""
+    data = _bytes(path, missing_hint)
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "(file)", f"is not UTF-8 text (byte 0x{data[exc.start]:02x}"
+                                               f" at offset {exc.start})") from None
+    if nesting(text) > MAX_NESTING:
+        raise ConfigError(str(path), "(file)", f"is nested more than {MAX_NESTING} levels deep")
+    return text
 
 
 def _mapping(data: Any, path: Path, kind: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from hostbench.errors import HostbenchError
@@ -13,6 +14,8 @@ STACKS_DIR = PROJECT_ROOT / "stacks"
 WORKLOADS_DIR = PROJECT_ROOT / "workloads"
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 REFERENCES_DIR = PROJECT_ROOT / "references"
+STACK_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+"""What a stack name may be before it becomes part of a path: letters, digits and dashes."""
 
 
 def stacks_dir() -> Path:
@@ -31,9 +34,26 @@ def state_dir() -> Path:
     return Path(os.environ.get("HOSTBENCH_STATE_DIR", PROJECT_ROOT / ".hostbench"))
 
 
+def checked_stack_name(stack: str, source: str) -> str:
+    """``stack`` if it is a plain name; ``source`` says where it came from in the error."""
+    if not re.fullmatch(STACK_NAME, stack):
+        raise HostbenchError(f"{source}: stack name {stack!r} must be letters, digits and "
+                             "dashes, starting with a letter or digit")
+    return stack
+
+
 def stack_state_dir(stack: str) -> Path:
     """One stack's state: its SSH key, the targets `fab up` saved, container scratch dirs."""
-    return state_dir() / "stacks" / stack
+    return state_dir() / "stacks" / checked_stack_name(stack, "stack state directory")
+
+
+def private_stack_dir(stack: str) -> Path:
+    """The stack's state directory, made if missing and 0700 however it was made: it holds the
+    stack's private key and targets."""
+    path = stack_state_dir(stack)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
 def libvirt_pool_dir(name: str) -> Path:

@@ -35,6 +35,10 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+SECRET_FIELDS = frozenset({"ssh_private_key"})
+"""Fields whose values an error never quotes: a malformed key is still key material."""
+
+
 def _is_tag(part: int | str) -> bool:
     """Parts of a location pydantic adds for itself: ``[key]``, a union member's type."""
     return isinstance(part, str) and ("[" in part or "(" in part)
@@ -78,7 +82,8 @@ def _problem(model: type[BaseModel], error: Mapping[str, Any]) -> str:
         return "is not a known field" + (f" (known: {', '.join(known)})" if known else "")
     message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     message = message[:1].lower() + message[1:]
-    if "input" in error and kind not in ("value_error", "assertion_error"):
+    if ("input" in error and kind not in ("value_error", "assertion_error")
+            and not SECRET_FIELDS & set(map(str, loc))):
         message += f", got {error['input']!r}"
     return message
 

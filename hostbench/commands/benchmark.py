@@ -107,6 +107,14 @@ def _environments_for_dry_run(opts: BenchmarkOptions) -> dict[str, Environment]:
     return {env.name: env for env in envs}
 
 
+def _chosen_names(opts: BenchmarkOptions, environments: Mapping[str, Environment]) -> list[str]:
+    """The environments ``--env`` names (all when none), each one the stack has."""
+    if unknown := [n for n in opts.envs if n not in environments]:
+        raise HostbenchError(f"stack {opts.stack!r}: no environment(s) {unknown}; it has: "
+                             f"{', '.join(environments)}")
+    return list(opts.envs or environments)
+
+
 RESUME_MAY_GIVE = frozenset({"resume", "dry_run", "command_line", "targets_file",
                              "allow_mismatch"})
 """What a resume may set anew; every other option is the run's own."""
@@ -162,7 +170,7 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         targets: Targets | None = None
         if opts.dry_run:
             environments = _environments_for_dry_run(opts)
-            names = list(opts.envs or environments)
+            names = _chosen_names(opts, environments)
         else:
             targets = resolve_targets(opts.stack, opts.targets_file)
             chosen = chosen_targets(targets, opts.envs)

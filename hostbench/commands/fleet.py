@@ -20,9 +20,11 @@ from typing import IO
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
-from hostbench.paths import results_dir
+from hostbench.paths import checked_stack_name, results_dir
 from hostbench.results.store import Store
 from hostbench.run.records import new_run_id
 
@@ -36,6 +38,8 @@ RUN_TASKS = ("benchmark", "calibrate")
 def per_stack(task: str, value: str | None, one: Callable[[], object]) -> object:
     """``one()`` for a single stack; for a comma-separated list, the fleet of them."""
     if value is None or "," not in value:
+        if value is not None:
+            checked_stack_name(value, "--stack")
         return one()
     return run_fleet(task, value, sys.argv[1:])
 
@@ -47,7 +51,7 @@ def fleet_stacks(value: str) -> list[str]:
         raise HostbenchError(f"--stack {value!r}: an empty stack name in the list")
     if len(set(stacks)) != len(stacks):
         raise HostbenchError(f"--stack {value!r} names a stack twice")
-    return stacks
+    return [checked_stack_name(s, "--stack") for s in stacks]
 
 
 def member_argv(argv: list[str], value: str, stack: str) -> list[str]:
@@ -109,7 +113,8 @@ def _table(task: str, members: list[Member]) -> Table:
     for m in members:
         elapsed = (m.ended or now) - m.started if m.proc else 0.0
         style = {"running": "yellow", "done": "green"}.get(m.state, "red")
-        table.add_row(m.stack, f"[{style}]{m.state}[/]", f"{elapsed:.0f}s", m.last_line())
+        table.add_row(m.stack, Text(m.state, style), f"{elapsed:.0f}s",
+                      untrusted(m.last_line()))
     return table
 
 
@@ -206,7 +211,8 @@ def _summarise(task: str, members: list[Member], directory: Path, console: Conso
                 runs = [store.load(run_id) for run_id in run_ids]
             show_fleet(runs)
         except HostbenchError as exc:
-            console.print(f"[yellow]no side-by-side of the runs: {exc}[/]", soft_wrap=True)
+            console.print(untrusted(f"no side-by-side of the runs: {exc}", "yellow"),
+                          soft_wrap=True)
     failed = [m for m in members if m.state != "done"]
     if failed:
         raise HostbenchError(

@@ -19,6 +19,7 @@ from hostbench.commands.benchmark import as_number, comma_list
 from hostbench.commands.parity import console
 from hostbench.commands.provision import plan_for, remove_stack
 from hostbench.commands.session import sigterm_as_interrupt, write_outputs
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.provision.direct import DirectBackend
 from hostbench.provision.instances import StackInstances
@@ -161,7 +162,7 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
             try:
                 remove_stack(spec)
             except HostbenchError as exc:  # what stopped the measurement is what to report
-                console.print(f"[red]{exc}[/]", soft_wrap=True)
+                console.print(untrusted(str(exc), "red"), soft_wrap=True)
             loaded = store.load(run.id)
             if status == "complete" and loaded.failed_trials():
                 status = "failed"
@@ -197,8 +198,8 @@ def _measure(store: Store, run_id: str, instances: StackInstances, chosen: list[
         outcomes.append(measuring.density(env, limits))
         store.set_lifecycle(run_id, settings.model_copy(update={
             "density_outcomes": tuple(outcomes)}))
-        console.print(f"density {env.label}: {outcomes[-1].instances} at most; stopped: "
-                      f"{outcomes[-1].stopped}", highlight=False, soft_wrap=True)
+        console.print(untrusted(f"density {env.label}: {outcomes[-1].instances} at most; "
+                                f"stopped: {outcomes[-1].stopped}"), soft_wrap=True)
 
 
 def _new_run(store: Store, spec: StackSpec, image_hash: str, opts: LifecycleOptions,

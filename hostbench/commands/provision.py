@@ -14,8 +14,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hostbench.console import untrusted
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
+from hostbench.paths import private_stack_dir
 from hostbench.provision.deliver import deliver
 from hostbench.provision.deliver import purge as purge_delivered
 from hostbench.provision.direct import DirectBackend
@@ -30,6 +32,7 @@ from hostbench.provision.plan import (
 )
 from hostbench.reach.ssh import StackAccess, wait_for_ssh
 from hostbench.run.firewall import purge, rule_tag
+from hostbench.stack.claims import check_claims
 from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
@@ -54,8 +57,9 @@ def plan_for(spec: StackSpec, teardown: bool = False) -> ResourcePlan:
 def save_targets(targets: Targets) -> None:
     """The targets hold the private key: the file is 0600 in a 0700 directory."""
     path = saved_targets_file(targets.stack)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_stack_dir(targets.stack)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was there keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         f.write(targets.to_json())
 
@@ -67,6 +71,7 @@ def up(spec: StackSpec) -> Targets:
 
 
 def _up(spec: StackSpec) -> Targets:
+    check_claims(spec)
     plan = plan_for(spec)
     key = ensure_stack_key(spec.stack)
     backend = DirectBackend(plan)
@@ -103,7 +108,7 @@ def _up(spec: StackSpec) -> Targets:
         try:
             remove_stack(spec)
         except HostbenchError as exc:  # the failure that stopped `up` is the one to report
-            console.print(f"[red]{exc}[/]", soft_wrap=True)
+            console.print(untrusted(str(exc), "red"), soft_wrap=True)
         raise
     targets = targets_document(plan, key.private_openssh, addresses, gateways)
     save_targets(targets)

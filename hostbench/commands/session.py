@@ -15,6 +15,7 @@ from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report.run_report import publish
@@ -141,7 +142,7 @@ def measure(session: Session) -> str:
             cleanup_scratch(ctx)
         close_all(executors)
         for problem in sorted(neighbours.problems):
-            console.print(f"[yellow]idle neighbours: {problem}[/]", soft_wrap=True)
+            console.print(untrusted(f"idle neighbours: {problem}", "yellow"), soft_wrap=True)
         if run_id is not None:
             _finish(store, run_id, status, previous, ctx, time.monotonic() - wall_start)
             if status == "interrupted":
@@ -243,9 +244,9 @@ def write_outputs(run: StoredRun, analysis: RunAnalysis | None = None) -> None:
     try:
         paths, _exports = publish(run, analysis=analysis)
     except Exception as exc:
-        console.print(f"[yellow]warning: could not write the report of run {run.id}: "
-                      f"{type(exc).__name__}: {exc}; retry with `fab report --run {run.id}`[/]",
-                      soft_wrap=True)
+        console.print(untrusted(f"warning: could not write the report of run {run.id}: "
+                                f"{type(exc).__name__}: {exc}; retry with "
+                                f"`fab report --run {run.id}`", "yellow"), soft_wrap=True)
         return
     console.print(f"report: {paths.html}", soft_wrap=True)
 

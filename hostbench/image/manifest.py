@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from hostbench.datafiles import load_json_object
 from hostbench.records import Record, validated
@@ -13,7 +16,8 @@ foreground; arguments go to sshd."""
 
 
 class ImageManifest(Record):
-    hash: str
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]*$")]
+    """The recipe's content hash (hex): it names directories that delivery replaces."""
     docker_tag: str
     suite: str
     mirror: str

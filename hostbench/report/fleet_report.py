@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from hostbench.analysis.fleet import FleetRow, HostColumn, side_by_side
-from hostbench.console import table_console
+from hostbench.console import table_console, untrusted
 from hostbench.paths import results_dir
 from hostbench.report.render import render, slug
 from hostbench.report.run_report import TCG_BANNER
@@ -23,8 +23,8 @@ def hosts_table(columns: list[HostColumn]) -> Table:
                     "status"):
         table.add_column(heading, overflow="fold")
     for c in columns:
-        table.add_row(c.run_id, c.stack, c.host, c.hostname, c.cpu_model, c.kernel, c.accel,
-                      c.status)
+        table.add_row(c.run_id, c.stack, *map(untrusted, (c.host, c.hostname, c.cpu_model,
+                                                          c.kernel, c.accel, c.status)))
     return table
 
 
@@ -49,7 +49,7 @@ def fleet_table(columns: list[HostColumn], rows: list[FleetRow]) -> Table:
             previous = (row.workload, row.metric)
             add_metric_section(table, row.workload, row.metric, row.unit, row.higher_is_better,
                                1)
-        table.add_row(f"  {row.label}", *(verdict_markup(cell(row, i))
+        table.add_row(untrusted(f"  {row.label}"), *(verdict_markup(cell(row, i))
                                           for i in range(len(columns))))
     return table
 

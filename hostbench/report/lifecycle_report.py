@@ -20,6 +20,7 @@ from hostbench.analysis.lifecycle import (
     variant_effects,
 )
 from hostbench.analysis.lifecycle import vm_against_container as compare_kinds
+from hostbench.console import untrusted
 from hostbench.report import plots
 from hostbench.report.render import Plot, duration, render, save_plot
 from hostbench.report.tables import factor_table, verdict_markup
@@ -203,7 +204,7 @@ def print_lifecycle(run: StoredRun, console: Console) -> None:
             table.add_row(*cells)
         console.print(table)
     for line in _notes(run):
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(untrusted(line), highlight=False, soft_wrap=True)
 
 
 def _notes(run: StoredRun) -> list[str]:

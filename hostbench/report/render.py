@@ -33,10 +33,12 @@ class Plot:
     data_uri: str
 
 
-MD_SPECIAL = re.compile(r"([\\`*<>|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\](?=[(\[:]))")
+MD_SPECIAL = re.compile(r"([\\`*<>|~@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|\](?=[(\[:])"
+                        r"|(?<=[A-Za-z]):(?=//)|(?<=www)\.)")
 """What Markdown would read as markup: emphasis (``_`` inside a word is none), code, raw HTML,
-table cells, and the ``]`` that makes a link of ``[text](target)`` (a CI like ``[+1.0, +2.0]``
-stays as it is)."""
+table cells, strikethrough, the ``]`` that makes a link of ``[text](target)`` (a CI like
+``[+1.0, +2.0]`` stays as it is), and where GitHub's autolinks start: the ``:`` of ``scheme://``,
+the ``.`` of ``www.`` and the ``@`` of an e-mail address."""
 
 
 def md_text(value: Any) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from hostbench.analysis.compare import Comparison
 from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.overheads import MetricResult
+from hostbench.console import untrusted
 from hostbench.report.text import (
     VERDICT_STYLES,
     better_text,
@@ -30,8 +32,9 @@ def add_metric_section(table: Table, workload: str, metric: str, unit: str,
     """A new section headed by the workload and metric (one line each, so long names never
     squeeze the numbers), with the unit and direction in `note_column`."""
     table.add_section()
-    table.add_row(f"[bold]{workload}[/]\n{metric}", *[""] * (note_column - 1),
-                  f"[dim]{unit}, {better_text(higher_is_better)}[/]")
+    table.add_row(Text.assemble(untrusted(workload, "bold"), "\n", untrusted(metric)),
+                  *[""] * (note_column - 1),
+                  untrusted(f"{unit}, {better_text(higher_is_better)}", "dim"))
 
 
 def metric_table(title: str, caption: str, columns: tuple[str, ...]) -> Table:
@@ -44,9 +47,9 @@ def metric_table(title: str, caption: str, columns: tuple[str, ...]) -> Table:
     return table
 
 
-def verdict_markup(verdict: str) -> str:
-    style = VERDICT_STYLES.get(verdict.split(" ")[0])
-    return f"[{style}]{verdict}[/]" if style else verdict
+def verdict_markup(verdict: str) -> Text:
+    """The verdict in its colour, as text."""
+    return untrusted(verdict, VERDICT_STYLES.get(verdict.split(" ")[0], ""))
 
 
 def result_verdict(r: MetricResult) -> str:
@@ -67,7 +70,7 @@ def summary_table(results: Sequence[MetricResult], title: str) -> Table:
             previous = r.key
             add_metric_section(table, r.workload, r.metric, r.unit, r.higher_is_better, 4)
         o = r.overhead
-        table.add_row(f"  {r.env.label}", str(r.summary.n), number(r.summary.median),
+        table.add_row(untrusted(f"  {r.env.label}"), str(r.summary.n), number(r.summary.median),
                       f"{r.summary.rsd:.1f}%", effect_text(o) if o else "",
                       f"{o.p_value:.3f}" if o else "", verdict_markup(result_verdict(r)))
     return table
@@ -86,8 +89,9 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
             previous = (c.workload, c.metric)
             add_metric_section(table, c.workload, c.metric, c.unit, c.higher_is_better, 5)
         o = c.change
-        table.add_row(f"  {labels.get(c.env, c.env)}", str(o.n_bare), number(o.median_bare),
-                      str(o.n_other), number(o.median_other), overhead_text(o.overhead_pct),
+        table.add_row(untrusted(f"  {labels.get(c.env, c.env)}"), str(o.n_bare),
+                      number(o.median_bare), str(o.n_other), number(o.median_other),
+                      overhead_text(o.overhead_pct),
                       f"{o.p_value:.3f}", verdict_markup(verdict_text(o.verdict, o.margin_pct)))
     return table
 
@@ -103,7 +107,7 @@ def factor_table(effects: Sequence[FactorEffect], title: str) -> Table:
             previous = (e.workload, e.metric)
             add_metric_section(table, e.workload, e.metric, e.unit, e.higher_is_better, 3)
         o = e.change
-        table.add_row(f"  {e.variant.name} vs {e.base.name}\n    {e.factor}",
+        table.add_row(untrusted(f"  {e.variant.name} vs {e.base.name}\n    {e.factor}"),
                       number(o.median_bare), number(o.median_other),
                       overhead_text(o.overhead_pct), f"{o.p_value:.3f}",
                       verdict_markup(verdict_text(o.verdict, o.margin_pct)))
@@ -135,7 +139,7 @@ def facts_table(facts: Mapping[str, EnvFacts], labels: Mapping[str, str]) -> Tab
     for env in facts:
         table.add_column(labels.get(env, env))
     for key in SHOWN_FACTS:
-        table.add_row(key, *(str(getattr(f, key)) for f in facts.values()))
+        table.add_row(key, *(untrusted(str(getattr(f, key))) for f in facts.values()))
     return table
 
 
@@ -144,5 +148,5 @@ def failures_table(bad: Sequence[ParityCheck]) -> Table:
     for column in ("environment", "fact", "expected", "found", "rule"):
         table.add_column(column)
     for c in bad:
-        table.add_row(c.env, c.fact, c.expected, c.actual, c.rule)
+        table.add_row(c.env, c.fact, untrusted(c.expected), untrusted(c.actual), c.rule)
     return table

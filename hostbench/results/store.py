@@ -431,6 +431,9 @@ class Store:
             return build()
         except (pydantic.ValidationError, json.JSONDecodeError) as exc:
             raise HostbenchError(f"{self.path}: {what} cannot be read: {exc}") from None
+        except RecursionError:
+            raise HostbenchError(f"{self.path}: {what} cannot be read: its JSON is nested too "
+                                 "deeply to be a record hostbench wrote") from None
 
 
 def _refuse_emptied(path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Protocol, TypeVar
 
 from rich.console import Console
 
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.provision.instances import Memory
 from hostbench.reach.ssh import StackAccess, close, connection
@@ -292,7 +293,7 @@ class Lifecycle:
             except Exception as exc:  # one failed cycle costs only itself
                 self.recorder.record(READY, env.name, {}, trial=round_index,
                                      command=f"create {instance.name}", error=str(exc))
-                self.console.print(f"[red]{what}: failed: {exc}[/]", soft_wrap=True)
+                self.console.print(untrusted(f"{what}: failed: {exc}", "red"), soft_wrap=True)
                 return
         self.recorder.record(READY, env.name, ready, trial=round_index,
                              command=f"create {instance.name}")

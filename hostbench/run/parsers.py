@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from hostbench.datafiles import MAX_NESTING, nesting
 from hostbench.errors import HostbenchError
 
 ParseFunction = Callable[[str], dict[str, float]]
@@ -83,6 +84,9 @@ class Parser:
                                         f"{str(exc)[:200]})") from None
         assert set(values) == set(self.metrics), f"{self.name} reports what it declares"
         for metric, value in values.items():
+            if not math.isfinite(value):  # e.g. a finite figure scaled past the largest float
+                raise ParseError(self.name, f"{metric} is {value:g} {self.metrics[metric].unit}"
+                                            ": not a finite number, so not a measurement")
             if value < 0:  # rates, times and counts all: a sign means the output is not sane
                 raise ParseError(self.name, f"{metric} is {value:g} {self.metrics[metric].unit}"
                                             ": a negative value cannot be a measurement")
@@ -132,10 +136,15 @@ def _to_float(parser: str, raw: str, what: str) -> float:
     return value
 
 
+_NO_ERRORS = re.compile(r"\b(errors?|failures?|failed)\b\W*0+(\.0+)?(\s|$)", re.IGNORECASE)
+"""A line that counts zero errors ('ignored errors: 0 (0.00 per sec.)'): never the tool's error."""
+
+
 def _tool_said(text: str, pattern: str) -> str:
-    """`` (tool said: '<line>')`` for the first line matching ``pattern``, else ``''``."""
+    """`` (tool said: '<line>')`` for the first line matching ``pattern`` (and not reporting
+    zero errors), else ``''``."""
     for line in _ANSI.sub("", text).splitlines():
-        if re.search(pattern, line):
+        if re.search(pattern, line) and not _NO_ERRORS.search(line):
             return f" (tool said: {line.strip()!r})"
     return ""
 
@@ -230,8 +239,8 @@ _FIO_ERRORS = r"^fio: |[Ee]rror"
 
 
 def _fio_p99_us(name: str, side: str, stats: dict[str, Any]) -> float:
-    """The 99th percentile latency (us) of one direction: completion latency, else total."""
-    for key, to_us in (("clat_ns", 1e-3), ("lat_ns", 1e-3), ("clat", 1.0), ("lat", 1.0)):
+    """The 99th percentile completion latency (us) of one direction."""
+    for key, to_us in (("clat_ns", 1e-3), ("clat", 1.0)):
         found = stats.get(key)
         percentiles = found.get("percentile") if isinstance(found, dict) else None
         if not isinstance(percentiles, dict):
@@ -240,8 +249,9 @@ def _fio_p99_us(name: str, side: str, stats: dict[str, Any]) -> float:
             if _is_p99(percent):
                 where = f"{side}.{key}.percentile[{percent!r}]"
                 return _finite(name, percentiles[percent], where) * to_us
-    raise ParseError(name, f"JSON {side!r} has no 99th percentile in 'clat_ns.percentile' "
-                           "or 'lat_ns.percentile' (was the job run with percentiles off?)")
+    raise ParseError(name, f"JSON {side!r} has no 99th percentile of completion latency in "
+                           "'clat_ns.percentile' (run with fio's default clat_percentiles, "
+                           "not lat_percentiles)")
 
 
 def _is_p99(key: str) -> bool:
@@ -253,17 +263,18 @@ def _is_p99(key: str) -> bool:
 
 
 def _fio_lat_avg_us(name: str, side: str, job: dict[str, Any]) -> float:
-    """Mean total latency (submission + completion) of one direction in us."""
-    if "lat" in job[side] and "lat_ns" not in job[side]:
-        return _json_number(name, job, f"{side}.lat.mean")  # older fio: us
-    return _json_number(name, job, f"{side}.lat_ns.mean", 1e-3)
+    """Mean completion latency of one direction in us (the same kind as its p99)."""
+    if "clat" in job[side] and "clat_ns" not in job[side]:
+        return _json_number(name, job, f"{side}.clat.mean")  # older fio: us
+    return _json_number(name, job, f"{side}.clat_ns.mean", 1e-3)
 
 
 _FIO_DID = {"read": "reads", "write": "writes"}
 
 
 def _fio(name: str, text: str, sides: tuple[str, ...]) -> dict[str, float]:
-    """IOPS, bandwidth (MiB/s), mean and p99 latency (us) of each direction in ``sides``.
+    """IOPS, bandwidth (MiB/s), mean and p99 completion latency (us) of each direction in
+    ``sides`` (fio's ``lat`` adds submission latency; one kind is reported, named in the unit).
 
     Several jobs (without ``group_reporting``) are combined: IOPS and bandwidth add up, the
     mean latency is weighted by I/O count and the p99 is the worst job's.
@@ -302,9 +313,14 @@ def _fio(name: str, text: str, sides: tuple[str, ...]) -> dict[str, float]:
     return values
 
 
+FIO_LATENCY = "us (completion latency)"
+"""fio's completion latency (clat): its default percentiles are of it, so the mean is too."""
+
+
 def _fio_metrics(side: str) -> tuple[Metric, ...]:
     return (Metric(f"{side}_iops", "IO/s", True), Metric(f"{side}_bw_mibps", "MiB/s", True),
-            Metric(f"{side}_lat_avg_us", "us", False), Metric(f"{side}_lat_p99_us", "us", False))
+            Metric(f"{side}_lat_avg_us", FIO_LATENCY, False),
+            Metric(f"{side}_lat_p99_us", FIO_LATENCY, False))
 
 
 @_parser("fio_json", *_fio_metrics("read"))
@@ -371,8 +387,10 @@ def sockperf_pingpong(text: str) -> dict[str, float]:
 
 # --- hpcc ----------------------------------------------------------------------------------
 
-@_parser("hpcc", Metric("hpl_gflops", "GFLOP/s", True), Metric("stream_triad_gbs", "GB/s", True),
-         Metric("stream_copy_gbs", "GB/s", True), Metric("random_access_gups", "GUP/s", True))
+@_parser("hpcc", Metric("hpl_gflops", "GFLOP/s (all processes)", True),
+         Metric("stream_triad_gbs", "GB/s per process", True),
+         Metric("stream_copy_gbs", "GB/s per process", True),
+         Metric("random_access_gups", "GUP/s per process", True))
 def hpcc(text: str) -> dict[str, float]:
     """HPC Challenge's output file (``hpccoutf.txt``): from its summary section, HPL in GFLOP/s
     and, per MPI process (all running at once, "Star"), STREAM Triad and Copy in GB/s and
@@ -417,6 +435,8 @@ def stress_ng_switch(text: str) -> dict[str, float]:
     if match is None:
         raise ParseError(name, "no YAML document ('---' ... '...') in output"
                                f"{_tool_said(text, _STRESS_NG_ERRORS)}")
+    if nesting(match.group(1)) > MAX_NESTING:
+        raise ParseError(name, f"YAML output is nested more than {MAX_NESTING} levels deep")
     try:
         document = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
@@ -488,6 +508,9 @@ def sysbench_oltp(text: str) -> dict[str, float]:
 
 _WRK_ERRORS = r"unable to connect|[Ee]rror|[Ii]nvalid|[Uu]sage"
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+WRK_MAX_TIMEOUT_SHARE = 0.01
+"""The share of requests (timed out over completed plus timed out) above which a wrk trial
+fails: wrk leaves timed-out requests out of its latency figures, so its p99 understates."""
 
 
 @_parser("wrk_latency", Metric("requests_per_second", "requests/s", True),
@@ -507,6 +530,7 @@ def wrk_latency(text: str) -> dict[str, float]:
     if refused and int(refused.group(1)) > 0:
         raise ParseError(name, f"{refused.group(1)} connections failed "
                                f"({refused.group(0).strip()})")
+    _wrk_timeouts(name, text)
     p99 = re.search(r"^\s*Latency Distribution[ \t]*\n(?:.*\n)*?\s*99%\s*"
                     rf"{_NUMBER}(us|ms|s|m)[ \t]*$", text, re.MULTILINE)
     if p99 is None:
@@ -514,3 +538,17 @@ def wrk_latency(text: str) -> dict[str, float]:
     return {"requests_per_second": rps,
             "latency_p99_ms": _to_float(name, p99.group(1), "99% latency")
                               * _WRK_UNITS[p99.group(2)]}
+
+
+def _wrk_timeouts(name: str, text: str) -> None:
+    """Fail when more than WRK_MAX_TIMEOUT_SHARE of the requests timed out."""
+    timeouts = re.search(r"^\s*Socket errors:.*\btimeout ([0-9]+)", text, re.MULTILINE)
+    completed = re.search(r"^\s*([0-9]+) requests in", text, re.MULTILINE)
+    if timeouts is None or completed is None:
+        return
+    timed_out, total = int(timeouts.group(1)), int(completed.group(1)) + int(timeouts.group(1))
+    if total and timed_out / total > WRK_MAX_TIMEOUT_SHARE:
+        raise ParseError(name, f"{timed_out} of {total} requests timed out "
+                               f"({timed_out / total:.1%}, more than "
+                               f"{WRK_MAX_TIMEOUT_SHARE:.0%}): wrk leaves them out of its "
+                               "latency figures, so its percentiles would understate the latency")

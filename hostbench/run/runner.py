@@ -20,7 +20,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
+from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
@@ -259,7 +261,8 @@ def cleanup_scratch(ctx: RunContext) -> None:
             try:
                 ctx.executors[env].run(["rm", "-rf", *made], 60)
             except (TargetUnreachable, TrialTimeout) as exc:
-                ctx.console.print(f"[yellow]could not remove scratch files in {env}: {exc}[/]")
+                ctx.console.print(untrusted(f"could not remove scratch files in {env}: {exc}",
+                                            "yellow"))
 
 
 def _describe(ctx: RunContext, p: PlannedTrial) -> str:
@@ -303,10 +306,11 @@ def run_plan(ctx: RunContext, plan: list[PlannedTrial], shown: TrialProgress) ->
         shown.progress.update(shown.task, description=_describe(ctx, planned))
         start = time.monotonic()
         trial = run_trial(ctx, planned)
-        mark = "[green]ok[/]" if trial.status == "ok" else f"[red]failed[/] {trial.error}"
-        shown.progress.console.print(f"  {_describe(ctx, planned)}: {mark} "
-                                     f"[dim]({time.monotonic() - start:.1f}s)[/]",
-                                     highlight=False)
+        mark = Text("ok", "green") if trial.status == "ok" else Text.assemble(
+            ("failed", "red"), " ", untrusted(trial.error or ""))
+        shown.progress.console.print(Text.assemble(
+            f"  {_describe(ctx, planned)}: ", mark,
+            (f" ({time.monotonic() - start:.1f}s)", "dim")), highlight=False)
         shown.done += 1
         shown.progress.update(shown.task, advance=shown.estimate_s[planned.workload],
                               done=shown.done)

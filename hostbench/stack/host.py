@@ -135,6 +135,16 @@ def control_dir() -> Path:
     return path
 
 
+def ssh_config_path(path: Path, key: str) -> str:
+    """``path`` as one argument of an OpenSSH config line: quoted when it has spaces, refused
+    (naming ``key``, where it came from) when it holds a control character or a quote."""
+    text = str(path)
+    if any(ord(c) < 0x20 or c in '\x7f"' for c in text):
+        raise HostbenchError(f"{key}: {text!r} cannot be written to an OpenSSH config (it holds "
+                             "a control character or a double quote)")
+    return f'"{text}"' if " " in text else text
+
+
 class RemoteHost:
     """A host reached over SSH as ``destination`` ([user@]name), from the stack ``stack``."""
 
@@ -160,23 +170,32 @@ class RemoteHost:
     def label(self) -> str:
         return self.destination + (f":{self.port}" if self.port else "")
 
+    def _config_lines(self) -> list[str]:
+        """The paths of the stack's OpenSSH config, each checked (and quoted) for it."""
+        state = "the state directory (HOSTBENCH_STATE_DIR)"
+        lines = [f"UserKnownHostsFile {ssh_config_path(self.known_hosts, state)} "
+                 "~/.ssh/known_hosts",
+                 f"ControlPath {ssh_config_path(control_dir(), 'the temporary directory')}/%C"]
+        if self.identity_file:
+            lines.append("IdentityFile " + ssh_config_path(
+                Path(self.identity_file).expanduser(), "hostbench:host_identity_file"))
+        return lines
+
     def _write_config(self) -> None:
         """The stack's OpenSSH config (first value wins, so these come before the user's)."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.known_hosts.touch(mode=0o600, exist_ok=True)
         lines = [
             f"# how stack {self.stack} reaches its host; written by hostbench",
-            f"UserKnownHostsFile {self.known_hosts} ~/.ssh/known_hosts",
+            *self._config_lines(),
             "StrictHostKeyChecking accept-new",
             "ForwardAgent no", "ForwardX11 no", "ClearAllForwardings no", "BatchMode yes",
             f"ConnectTimeout {SSH_TIMEOUT_S}", "ServerAliveInterval 15", "ServerAliveCountMax 4",
-            "ControlMaster auto", f"ControlPath {control_dir()}/%C", "ControlPersist 60",
+            "ControlMaster auto", "ControlPersist 60",
             "StreamLocalBindUnlink yes", "ExitOnForwardFailure yes",
         ]
         if self.port:
             lines.append(f"Port {self.port}")
-        if self.identity_file:
-            lines.append(f"IdentityFile {Path(self.identity_file).expanduser()}")
         lines.append(f"Include {USER_SSH_CONFIG}")
         self.config_file.write_text("\n".join(lines) + "\n")
         self.ssh_command.write_text("#!/bin/sh\n# OpenSSH with the stack's config (libvirt's "

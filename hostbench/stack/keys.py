@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hostbench.paths import stack_state_dir
+from hostbench.paths import private_stack_dir, stack_state_dir
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def ensure_stack_key(stack: str) -> StackKey:
     """Create the stack's key on first use; later calls return the same key."""
     path = key_path(stack)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_stack_dir(stack)
         private = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption())

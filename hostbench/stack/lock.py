@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from hostbench.errors import HostbenchError
-from hostbench.paths import stack_state_dir
+from hostbench.paths import private_stack_dir
 
 LOCK_NAME = "busy.lock"
 
@@ -32,8 +32,7 @@ def _holder(text: str) -> str:
 def stack_lock(stack: str, what: str) -> Iterator[None]:
     """Hold stack ``stack``'s lock while the block runs, for ``what`` (e.g. `fab benchmark`);
     a StackBusy names the holder when another process has it."""
-    path = stack_state_dir(stack) / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = private_stack_dir(stack) / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

@@ -45,6 +45,8 @@ PREFIX = f"{PROJECT}:"
 DEFAULT_MANIFEST = "build/images/current/manifest.json"
 HOST_PATTERN = r"^([A-Za-z0-9._-]+@)?[A-Za-z0-9_][A-Za-z0-9._-]*$"
 """[user@]name: nothing ssh could read as an option or a second argument."""
+MAX_PORT = 65535
+"""The highest TCP port: the last container's SSH port may not pass it."""
 MAX_STACK_NAME = 12
 """So that the bridge ``hb-<stack>`` fits Linux's 15 characters uncut."""
 
@@ -212,6 +214,16 @@ def _limits(stack: str, config: StackConfig, source: str) -> HostLimits:
         raise ConfigError(source, f"{PREFIX}host", str(exc)) from None
 
 
+def _check_ports(config: StackConfig, source: str) -> None:
+    """Each container takes the next port from ``ssh_port`` on: the last must still exist."""
+    containers = sum(1 for e in config.environments or DEFAULT_ENVIRONMENTS
+                     if e.kind == Kind.CONTAINER)
+    if config.ssh_port + containers - 1 > MAX_PORT:
+        raise ConfigError(source, f"{PREFIX}ssh_port",
+                          f"{config.ssh_port} + {containers} containers needs ports up to "
+                          f"{config.ssh_port + containers - 1}, beyond {MAX_PORT}")
+
+
 def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | None = None,
             kvm_ok: bool | None = None, host_memory_mib: int | None = None,
             host_disk_gib: int | None = None) -> StackSpec:
@@ -230,6 +242,7 @@ def resolve(stack: str, config: StackConfig, source: str, host_cpus: set[int] | 
     limits = HostLimits(cpus=host_cpus, kvm_ok=kvm_ok, memory_mib=host_memory_mib,
                         disk_gib=host_disk_gib)
     _check_host_limits(config, source, limits)
+    _check_ports(config, source)
     kvm_ok = limits.kvm_ok
     if config.accel == "kvm" and not kvm_ok:
         raise ConfigError(source, f"{PREFIX}accel", "is kvm but KVM is not usable here (needs "

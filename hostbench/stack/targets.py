@@ -19,7 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from hostbench.datafiles import load_json_object
 from hostbench.errors import ConfigError, HostbenchError
-from hostbench.paths import stack_state_dir
+from hostbench.paths import STACK_NAME, stack_state_dir
 from hostbench.records import NotBool, Record, validated
 from hostbench.stack.environments import (
     KIND_ORDER,
@@ -42,7 +42,7 @@ bind-mounted into the container, and a directory of the chroot tree for bare met
 class ImageRef(Record):
     """Which image the environments run: its content hash, Docker tag and manifest file."""
 
-    hash: str
+    hash: Annotated[str, Field(pattern=r"^[A-Za-z0-9]*$")]
     docker_tag: str
     manifest: str
 
@@ -102,7 +102,7 @@ class Target(Record):
 
 
 class Targets(Record):
-    stack: str
+    stack: Annotated[str, Field(pattern=STACK_NAME)]
     spec: StackSpec
     image: ImageRef
     targets: Annotated[dict[str, Target], Field(min_length=1)]

@@ -16,9 +16,6 @@ from hostbench.paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
 DOCS = PROJECT_ROOT / "docs"
-PENDING_PAGES = {DOCS / "trust.md"}
-"""Pages the README links that are being written elsewhere: accepted while they do not exist."""
-
 FENCE = re.compile(r"^```.*?$(.*?)^```", re.M | re.S)
 INLINE = re.compile(r"`([^`]+)`")
 FAB = re.compile(r"(?<![\w.-])fab[ \t]+(?P<task>[a-z][\w-]*)(?P<rest>[^\n#]*)")
@@ -121,15 +118,9 @@ def relative_links(page: Path) -> Iterator[tuple[str, Path, str]]:
 def test_every_relative_link_leads_to_a_file_and_heading(page: Path) -> None:
     broken = []
     for link, target, anchor in relative_links(page):
-        if target in PENDING_PAGES and not target.exists():
-            continue
         if not target.exists():
             broken.append(f"{link}: no such file")
         elif anchor and target.suffix == ".md" and anchor not in anchors(target):
             broken.append(f"{link}: no such heading in {target.name}")
     assert broken == []
 
-
-def test_a_pending_page_that_exists_is_no_longer_pending() -> None:
-    assert [p.name for p in PENDING_PAGES if p.exists()] == [], (
-        "the page exists now: remove it from PENDING_PAGES")

@@ -3,8 +3,11 @@ each naming its source; never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import sqlite3
 import string
 import tempfile
 from pathlib import Path
@@ -14,11 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostbench.commands.benchmark import options_from_cli
+from hostbench.console import run_cli
 from hostbench.errors import HostbenchError
+from hostbench.image.manifest import load_manifest
+from hostbench.results.store import JSON_COLUMNS, Store
 from hostbench.run.parsers import PARSERS, ParseError, parse
 from hostbench.run.workloads import load_workload
 from hostbench.stack.spec import load_stack_file, spec_from_mapping
-from hostbench.stack.targets import parse_targets
+from hostbench.stack.targets import load_targets_file, parse_targets
+from tests.unit.results.test_store import RUN
+from tests.unit.results.test_store import _run as stored_run
 from tests.unit.stack.test_targets import document
 
 OUTPUTS = Path(__file__).resolve().parent.parent / "data" / "outputs"
@@ -39,7 +47,28 @@ keys = st.sampled_from(["cores", "memory_mib", "disk_gib", "accel", "ssh_port", 
 
 
 def _named(exc: HostbenchError, source: str) -> None:
+    """The message names ``source``, and prints as the one error line whatever it quotes."""
     assert source in str(exc), f"the message does not name {source}: {exc}"
+
+    def fail() -> None:
+        raise exc
+
+    shown = io.StringIO()
+    with contextlib.redirect_stderr(shown), contextlib.suppress(SystemExit):
+        run_cli(fail)
+    assert shown.getvalue().startswith("error: ") and "\x1b" not in shown.getvalue()
+
+
+MARKUP = ["[/x]", "[bold]", "[/]", "[link=http://evil.invalid]", "\x1b[2J", "\x1b]8;;x\x07",
+          "\r", "\x00"]
+markup_text = st.lists(st.sampled_from(MARKUP) | st.text(max_size=5), max_size=6).map("".join)
+"""Text that looks like rich markup or carries terminal escape sequences."""
+deep = st.tuples(st.integers(101, 60_000), st.sampled_from("[{")).map(
+    lambda nc: nc[1] * nc[0] + {"[": "]", "{": "}"}[nc[1]] * nc[0])
+"""Brackets nested past hostbench's limit, up to where libyaml's parser overflows its stack."""
+hostile_bytes = (st.binary(max_size=200) | markup_text.map(str.encode) | deep.map(str.encode)
+                 | st.text(max_size=100).map(lambda t: t.encode() + b"\xff\xfe"))
+"""File contents: any bytes, non-UTF-8 ones, markup-looking text and deep nesting."""
 
 
 @SETTINGS
@@ -150,3 +179,69 @@ def test_command_line_options(flags_given):
         options_from_cli(**flags_given, command_line="fab benchmark")
     except HostbenchError as exc:
         assert str(exc).startswith("--") or "command line" in str(exc), str(exc)
+
+
+def _load_bytes(load, name: str, data: bytes) -> None:
+    """``load`` of a file ``name`` holding ``data`` gives a value or a HostbenchError naming it."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / name
+        path.write_bytes(data)
+        try:
+            load(path)
+        except HostbenchError as exc:
+            _named(exc, str(path))
+
+
+@SETTINGS
+@given(hostile_bytes)
+def test_stack_files_of_any_bytes(data):
+    _load_bytes(lambda p: load_stack_file("lab", p, **HOST), "Pulumi.lab.yaml", data)
+
+
+@SETTINGS
+@given(hostile_bytes)
+def test_workload_files_of_any_bytes(data):
+    _load_bytes(load_workload, "w.yaml", data)
+
+
+@SETTINGS
+@given(hostile_bytes | markup_text.map(lambda t: json.dumps({**document(), "stack": t}).encode()))
+def test_targets_files_of_any_bytes(data):
+    _load_bytes(load_targets_file, "targets.json", data)
+
+
+@SETTINGS
+@given(hostile_bytes | markup_text.map(lambda t: json.dumps({"hash": t}).encode()))
+def test_manifests_of_any_bytes(data):
+    _load_bytes(load_manifest, "manifest.json", data)
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(JSON_COLUMNS)),
+       markup_text | deep | st.text(max_size=50).map(lambda t: json.dumps({"x": t})))
+def test_stored_records_of_any_text(column, text):
+    with tempfile.TemporaryDirectory() as directory:
+        db = Path(directory) / "hostbench.sqlite"
+        with Store(db) as store:
+            store.create_run(stored_run())
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"UPDATE runs SET {column} = ?", (text,))
+        try:
+            with Store(db) as store:
+                store.get_run(RUN)
+        except HostbenchError as exc:
+            _named(exc, str(db))
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(PARSERS)).flatmap(
+    lambda name: st.tuples(st.just(name), st.tuples(_mutated(SAMPLES[name]), markup_text | deep)
+                           .map("".join))))
+def test_tool_outputs_with_markup_and_deep_nesting(case):
+    name, text = case
+    try:
+        values_ = parse(name, text)
+    except ParseError as exc:
+        _named(exc, f"{name}: ")
+    else:
+        assert all(isinstance(v, float) and v >= 0 for v in values_.values())

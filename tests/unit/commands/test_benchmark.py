@@ -178,6 +178,12 @@ def test_a_dry_run_prints_the_plan_and_runs_nothing(targets_file, capsys):
     assert "plan: 9 trials" in out and "estimated duration" in out and host.made == {}
 
 
+def test_a_dry_run_refuses_an_environment_the_stack_does_not_have(targets_file):
+    with pytest.raises(HostbenchError, match=r"no environment\(s\) \['nosuchenv'\]; it has: "
+                                             r"bare, vm, container"):
+        _bench(FakeHost(), _options(targets_file, dry_run=True, envs=("bare", "nosuchenv")))
+
+
 def test_options_from_the_command_line():
     opts = command.options_from_cli(stack="s", targets_file=None, suite="quick", repeat="3",
                                     warmup="0", workload="a, b", env="bare,vm", dry_run=False,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hostbench.commands.fleet import fleet_stacks, member_argv, run_fleet
+from hostbench.commands.fleet import fleet_stacks, member_argv, per_stack, run_fleet
 from hostbench.errors import HostbenchError
 
 
@@ -20,8 +20,9 @@ def test_each_member_gets_its_own_stack_and_every_other_option():
         member_argv(["up"], "a,b", "a")
 
 
-@pytest.mark.parametrize(("value", "words"), [("a,,b", "empty stack name"),
-                                              ("a,b,a", "names a stack twice")])
+@pytest.mark.parametrize(("value", "words"), [
+    ("a,,b", "empty stack name"), ("a,b,a", "names a stack twice"),
+    ("../../../../tmp/x,local", r"--stack: stack name '../../../../tmp/x' must be")])
 def test_malformed_fleets_are_named(value, words):
     with pytest.raises(HostbenchError, match=words):
         fleet_stacks(value)
@@ -49,3 +50,11 @@ def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, m
     assert "parity ok on good" in logs["good"]
     assert "no targets for stack broken" in logs["broken"]
     assert "broken.log" in str(err.value)
+
+
+def test_a_single_stack_name_is_checked_before_anything_reads_it():
+    called = []
+    with pytest.raises(HostbenchError, match=r"--stack: stack name '\.\./\.\./x' must be"):
+        per_stack("up", "../../x", lambda: called.append(1))
+    assert not called
+    assert per_stack("up", "lab-1", lambda: "ran") == "ran"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from hostbench.errors import ConfigError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.plan import (
     NO_IMAGE,
@@ -88,3 +91,12 @@ def test_extra_instances_keep_the_cores_and_options_with_their_own_names_and_mem
         "hostbench-lab-container-hostnet-x2", 40123, 256, "2,3")
     assert copy.network_mode == "host" and "Port=40123" in copy.command
     assert copy.labels["hostbench.stack"] == "lab" and copy.scratch_dir is None
+
+
+def test_a_manifest_hash_that_is_not_hex_never_reaches_a_path(tmp_path):
+    path = write_manifest(tmp_path)
+    path.write_text(path.read_text().replace('"' + "f" * 64 + '"', '"../../../../root"'))
+    with pytest.raises(ConfigError) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value) and "hash" in str(info.value)
+    assert "../../../../root" in str(info.value)

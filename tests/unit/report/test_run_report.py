@@ -7,9 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from markdown_it import MarkdownIt
 
 from hostbench.analysis.overheads import analyse
 from hostbench.report.compare_report import write_comparison_report
+from hostbench.report.render import md_text
 from hostbench.report.run_report import ReportPaths, run_report, write_report
 from hostbench.report.text import number
 from hostbench.results.store import Store
@@ -231,3 +233,17 @@ def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
     links = re.findall(r"\]\((plots/[^)]*)\)", md)
     assert links and all("\\" not in link and (tmp_path / "out" / link).is_file()
                           for link in links)
+
+
+@pytest.mark.parametrize(("hostile", "inert"), [
+    ("see https://evil.invalid/x", "https\\://evil.invalid/x"),
+    ("see www.evil.invalid", "www\\.evil.invalid"),
+    ("mail root@evil.invalid", "root\\@evil.invalid"),
+    ("~~struck~~ out", "\\~\\~struck\\~\\~ out"),
+])
+def test_autolinks_and_strikethrough_stay_text_in_markdown(hostile, inert):
+    """GitHub's Markdown links bare URLs, www. names and e-mail addresses and strikes ~~text~~;
+    each is escaped where it would start."""
+    assert md_text(hostile).endswith(inert)
+    html = MarkdownIt("commonmark").enable("strikethrough").render(md_text(hostile))
+    assert "<s>" not in html and "<a " not in html

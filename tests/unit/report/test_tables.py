@@ -95,3 +95,11 @@ def test_a_margin_is_shown_as_people_read_it(margin, shown):
     from hostbench.report.text import verdict_text
 
     assert verdict_text("equivalent", margin) == f"equivalent ({shown})"
+
+
+@pytest.mark.parametrize("make_table", [_summary, _comparison])
+def test_names_read_from_a_stored_run_are_shown_as_text(make_table):
+    """A stored run is data: a workload or metric name that looks like markup stays as it is."""
+    lines = _render(make_table([("[/x]wl", "[bold]m\x1b[2J")]))
+    text = "".join(lines)
+    assert "[/x]wl" in text and "[bold]m\\x1b[2J" in text and "\x1b" not in text

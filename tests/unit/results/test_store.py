@@ -267,6 +267,20 @@ def test_a_damaged_run_record_is_named_not_a_traceback(db: Path):
         store.get_run(RUN)
 
 
+@pytest.mark.parametrize(("column", "value"), [
+    ("host_facts", '{"hostname": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("host_facts", '{"hostname": "\u00e9", "cpu": ' + "[" * 500 + "]" * 500 + "}"),
+    ("options", "not json [/x]"),
+])
+def test_a_hostile_run_record_is_named_not_a_traceback(db: Path, column: str, value: str):
+    with Store(db) as store:
+        store.create_run(_run())
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE runs SET {column} = ?", (value,))
+    with Store(db) as store, pytest.raises(HostbenchError, match=f"run {RUN} cannot be read"):
+        store.get_run(RUN)
+
+
 # --- a database written before runs had a format ------------------------------------------
 
 

@@ -44,52 +44,52 @@ GOOD = {
     ("sysbench_cpu", "sysbench-cpu.txt"): {"events_per_second": 2764.31, "latency_avg_ms": 0.36},
     # "35695.00 MiB transferred (17839.23 MiB/sec)"
     ("sysbench_memory", "sysbench-memory.txt"): {"mib_per_second": 17839.23},
-    # read: iops 48439.84024, bw_bytes 198409585, lat_ns.mean 329285.01009,
+    # read: iops 48439.84024, bw_bytes 198409585, clat_ns.mean 316539.7795,
     # clat_ns.percentile["99.000000"] 1302528
     ("fio_json", "fio-randread.json"): {
         "read_iops": 48439.84024,
         "read_bw_mibps": 198409585 / 2**20,
-        "read_lat_avg_us": 329.28501009,
+        "read_lat_avg_us": 316.5397795,
         "read_lat_p99_us": 1302.528,
     },
     # Same, psync engine: a "note: ..." line precedes the JSON on stdout.
     ("fio_json", "fio-randread-psync.txt"): {
         "read_iops": 12585.414585,
         "read_bw_mibps": 51549858 / 2**20,
-        "read_lat_avg_us": 76.667566836,
+        "read_lat_avg_us": 76.520332275,
         "read_lat_p99_us": 387.072,
     },
-    # write: iops 53041.47926, bw_bytes 217257899, lat_ns.mean 601998.276626,
+    # write: iops 53041.47926, bw_bytes 217257899, clat_ns.mean 589118.531092,
     # clat_ns.percentile["99.000000"] 1957888
     ("fio_json_write", "fio-randwrite.json"): {
         "write_iops": 53041.47926,
         "write_bw_mibps": 217257899 / 2**20,
-        "write_lat_avg_us": 601.998276626,
+        "write_lat_avg_us": 589.118531092,
         "write_lat_p99_us": 1957.888,
     },
     # 1 MiB sequential writes, queue depth 8
     ("fio_json_write", "fio-seqwrite.json"): {
         "write_iops": 2683.658171,
         "write_bw_mibps": 2814019550 / 2**20,
-        "write_lat_avg_us": 2978.869896648,
+        "write_lat_avg_us": 2887.280883426,
         "write_lat_p99_us": 3653.632,
     },
     # 1 MiB sequential reads
     ("fio_json", "fio-seqread.json"): {
         "read_iops": 1104.187438,
         "read_bw_mibps": 1157824446 / 2**20,
-        "read_lat_avg_us": 7229.203155756,
+        "read_lat_avg_us": 7182.587362528,
         "read_lat_p99_us": 10027.008,
     },
     # 70/30 random read/write: each direction from its own object
     ("fio_json_rw", "fio-randrw.json"): {
         "read_iops": 58396.301849,
         "read_bw_mibps": 239191252 / 2**20,
-        "read_lat_avg_us": 355.661990167,
+        "read_lat_avg_us": 350.107198501,
         "read_lat_p99_us": 1449.984,
         "write_iops": 24943.528236,
         "write_bw_mibps": 102168691 / 2**20,
-        "write_lat_avg_us": 448.230035422,
+        "write_lat_avg_us": 442.029377184,
         "write_lat_p99_us": 1859.584,
     },
     # end.sum_received.bits_per_second 18323721539.570927, end.sum_sent.retransmits 0
@@ -361,11 +361,19 @@ def fio_sample() -> dict:
     return json.loads(sample("fio-randread.json"))
 
 
-def test_fio_p99_falls_back_to_total_latency_percentiles() -> None:
+def test_fio_reports_completion_latency_only_never_total_latency_percentiles() -> None:
     document = fio_sample()
     read = document["jobs"][0]["read"]
     read["lat_ns"]["percentile"] = read["clat_ns"].pop("percentile")
-    assert parse("fio_json", json.dumps(document))["read_lat_p99_us"] == pytest.approx(1302.528)
+    assert "no 99th percentile of completion latency" in parse_error("fio_json",
+                                                                     json.dumps(document))
+
+
+def test_fio_latency_metrics_say_they_are_completion_latency() -> None:
+    for name in ("fio_json", "fio_json_write", "fio_json_rw"):
+        for metric in PARSERS[name].metrics.values():
+            if "_lat_" in metric.name:
+                assert metric.unit == "us (completion latency)", metric
 
 
 def test_fio_without_percentiles() -> None:
@@ -383,9 +391,9 @@ def test_fio_without_reads() -> None:
 
 def test_fio_missing_field_is_named_by_path() -> None:
     document = fio_sample()
-    del document["jobs"][0]["read"]["lat_ns"]
+    del document["jobs"][0]["read"]["clat_ns"]
     assert parse_error("fio_json", json.dumps(document)) == (
-        "fio_json: JSON output has no 'read.lat_ns.mean'")
+        "fio_json: JSON output has no 'read.clat_ns.mean'")
 
 
 def test_fio_combines_jobs() -> None:
@@ -396,7 +404,7 @@ def test_fio_combines_jobs() -> None:
     result = parse("fio_json", json.dumps(document))
     assert result["read_iops"] == pytest.approx(2 * 48439.84024)
     assert result["read_bw_mibps"] == pytest.approx(2 * 198409585 / 2**20)
-    assert result["read_lat_avg_us"] == pytest.approx(329.28501009)
+    assert result["read_lat_avg_us"] == pytest.approx(316.5397795)
     assert result["read_lat_p99_us"] == pytest.approx(2000.0)
 
 
@@ -453,6 +461,32 @@ def test_hostile_output_is_a_parse_error_never_a_crash(parser, text):
     assert parse_error(parser, text).startswith(f"{parser}: ")
 
 
+@pytest.mark.parametrize(("parser", "text", "raised"), [
+    ("stress_ng_switch", "---\nmetrics:\n  - {stressor: switch, 5: x}\n...\n",
+     "AttributeError"),
+    ("stress_ng_switch", "---\nmetrics:\n  - {stressor: switch, 5: x, nanosecs-per-context-"
+     "switch-pipe-method: 1}\n...\n", "AttributeError"),
+])
+def test_an_exception_no_handler_expects_is_the_trials_failure(parser, text, raised):
+    """Inputs that pass every explicit check and raise inside the parser: only the catch-all
+    turns them into a ParseError."""
+    message = parse_error(parser, text)
+    assert f"output could not be read ({raised}:" in message
+
+
+def test_deeply_nested_yaml_output_is_refused_before_it_is_parsed() -> None:
+    text = "---\nmetrics: " + "[" * 5000 + "]" * 5000 + "\n...\n"
+    assert parse_error("stress_ng_switch", text) == (
+        "stress_ng_switch: YAML output is nested more than 100 levels deep")
+
+
+def test_a_value_too_large_for_a_float_is_the_trials_parse_failure() -> None:
+    text = re.sub(r"^HPL_Tflops=.*$", "HPL_Tflops=1e306", sample("hpcc-openblas.txt"), flags=re.M)
+    assert parse_error("hpcc", text) == (
+        "hpcc: hpl_gflops is inf GFLOP/s (all processes): not a finite number, so not a "
+        "measurement")
+
+
 def test_redis_benchmark_without_a_server_quotes_it() -> None:
     assert parse_error("redis_benchmark_csv", sample("redis-benchmark-refused.txt")) == (
         "redis_benchmark_csv: no CSV header ('\"test\",\"rps\",...') in output; run with "
@@ -492,3 +526,44 @@ def test_wrk_latency_units(unit: str, ms: float) -> None:
 def test_wrk_without_latency_distribution() -> None:
     text = re.sub(r"  Latency Distribution\n(.*%.*\n)+", "", sample("wrk-latency.txt"))
     assert "run with --latency" in parse_error("wrk_latency", text)
+
+
+def test_hpcc_units_say_what_is_per_process_and_what_is_the_total() -> None:
+    units = {m.name: m.unit for m in PARSERS["hpcc"].metrics.values()}
+    assert units == {"hpl_gflops": "GFLOP/s (all processes)",
+                     "stream_triad_gbs": "GB/s per process", "stream_copy_gbs": "GB/s per process",
+                     "random_access_gups": "GUP/s per process"}
+
+
+def _wrk_with(timeouts: int, completed: int) -> str:
+    return sample("wrk-latency.txt").replace(
+        "  203468 requests in 3.00s, 841.37MB read\n",
+        f"  {completed} requests in 3.00s, 841.37MB read\n"
+        f"  Socket errors: connect 0, read 0, write 0, timeout {timeouts}\n")
+
+
+def test_wrk_fails_a_trial_whose_timeouts_are_left_out_of_its_latency() -> None:
+    assert parse_error("wrk_latency", _wrk_with(103, 1965)) == (
+        "wrk_latency: 103 of 2068 requests timed out (5.0%, more than 1%): wrk leaves them out "
+        "of its latency figures, so its percentiles would understate the latency")
+
+
+def test_wrk_accepts_timeouts_below_the_stated_share() -> None:
+    assert parse("wrk_latency", _wrk_with(10, 203468))["latency_p99_ms"] == pytest.approx(1.64)
+
+
+def test_tool_said_never_quotes_a_line_reporting_no_errors() -> None:
+    text = sample("sysbench-oltp-read-write.txt").split("General statistics:")[0]
+    assert "ignored errors" in text
+    assert parse_error("sysbench_oltp", text) == (
+        "sysbench_oltp: no 'Latency (ms):' section in output")
+
+
+def test_stress_ng_per_switch_figure_is_stress_ngs_own_for_several_instances() -> None:
+    """Two instances: 1e9 / bogo ops/s would give half the figure stress-ng reports."""
+    text = sample("stress-ng-switch.yaml").replace(
+        "bogo-ops-per-second-real-time: 113221.509846",
+        "bogo-ops-per-second-real-time: 629326.620").replace(
+        "nanosecs-per-context-switch-pipe-method: 8829.779954",
+        "nanosecs-per-context-switch-pipe-method: 3178.0")
+    assert parse("stress_ng_switch", text) == {"context_switch_ns": 3178.0}

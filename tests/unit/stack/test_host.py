@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from hostbench.errors import HostbenchError
 from hostbench.stack.host import (
     HostKeyChanged,
     HostUnreachable,
@@ -105,3 +107,22 @@ def test_the_users_ssh_config_names_the_host(sshd, tmp_path, monkeypatch):
     host = RemoteHost("aliased", "lab-alias")
     assert host.output(["id", "-un"]) == "root\n"
     assert host.libvirt_uri.startswith("qemu+ssh://lab-alias/system?")
+
+
+@pytest.mark.parametrize("identity", ["/keys/a\nProxyCommand touch /tmp/pwned", "/keys/a\tb",
+                                      '/keys/"a'])
+def test_a_path_that_would_change_the_ssh_config_is_refused_naming_its_key(isolated_state,
+                                                                           identity):
+    with pytest.raises(HostbenchError, match="hostbench:host_identity_file") as info:
+        RemoteHost("lab", "root@127.0.0.1", 22, identity)
+    assert repr(identity) in str(info.value)
+
+
+def test_paths_with_spaces_are_quoted_in_the_ssh_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(tmp_path / "state dir"))
+    host = RemoteHost("lab", "root@127.0.0.1", 22, str(tmp_path / "my keys" / "id"))
+    seen = subprocess.run([*host.ssh_argv("-G"), "root@127.0.0.1"], capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    assert f"identityfile {tmp_path / 'my keys' / 'id'}" in seen
+    assert f'UserKnownHostsFile "{host.known_hosts}" ~/.ssh/known_hosts' in (
+        host.config_file.read_text().splitlines())

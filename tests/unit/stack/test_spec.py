@@ -9,7 +9,7 @@ import pytest
 from hostbench.errors import ConfigError
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import close_all
-from hostbench.stack.spec import load_stack_file, stack_file
+from hostbench.stack.spec import load_stack_file, spec_from_mapping, stack_file
 
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
 
@@ -193,3 +193,14 @@ def test_a_remote_stack_is_checked_against_its_host_read_over_ssh(tmp_path, fres
     with pytest.raises(ConfigError) as err:
         load_stack_file("u", _write(tmp_path, common + "  hostbench:cores: [1]\n"))
     assert err.value.field == "hostbench:host" and "cannot reach host" in err.value.problem
+
+
+def test_container_ports_beyond_65535_are_refused():
+    two = [{"name": "c1", "kind": "container"}, {"name": "c2", "kind": "container"}]
+    base = {"cores": [1], "memory_mib": 1024, "ssh_port": 65535}
+    assert spec_from_mapping("lab", base, "stacks/Pulumi.lab.yaml", **HOST).ssh_port == 65535
+    with pytest.raises(ConfigError) as info:
+        spec_from_mapping("lab", {**base, "environments": two}, "stacks/Pulumi.lab.yaml", **HOST)
+    assert str(info.value) == (
+        "stacks/Pulumi.lab.yaml: hostbench:ssh_port: 65535 + 2 containers needs ports up to "
+        "65536, beyond 65535")

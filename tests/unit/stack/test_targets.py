@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from hostbench.errors import ConfigError, HostbenchError
+from hostbench.paths import PROJECT_ROOT
 from hostbench.reach.executors import ChrootExecutor, SSHExecutor, executor_for
 from hostbench.reach.ssh import StackAccess
 from hostbench.stack.environments import Kind
@@ -115,3 +117,32 @@ def test_resolution_prefers_the_file_then_fab_up_then_pulumi(tmp_path, monkeypat
     assert resolve_targets("local", None).source == str(saved)
     other = write(tmp_path, document())
     assert resolve_targets("local", str(other)).source == str(other)
+
+
+@pytest.mark.parametrize(("field", "value"), [("stack", "../../../../tmp/x"),
+                                              ("stack", "a b"), ("image", "../../../../root")])
+def test_names_that_become_paths_are_refused(tmp_path, field, value):
+    data = document()
+    if field == "image":
+        data["image"]["hash"] = value
+    else:
+        data["stack"] = value
+    with pytest.raises(ConfigError) as info:
+        load_targets_file(write(tmp_path, data))
+    assert "targets.json" in str(info.value) and value in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["b3BlbnNzaC1rZXktdjEAAAAA", ["b3BlbnNzaC1rZXktdjEAAAAA"],
+                                 {"secret": "b3BlbnNzaC1rZXktdjEAAAAA"}, 7])
+def test_a_malformed_private_key_is_never_echoed(tmp_path, key):
+    data = document()
+    data["ssh_private_key"] = key
+    with pytest.raises(ConfigError) as info:
+        load_targets_file(write(tmp_path, data))
+    assert "ssh_private_key" in str(info.value)
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in str(info.value) and "7" not in info.value.problem
+
+
+def test_targets_files_are_ignored_by_git():
+    for name in ("targets.json", "targets-lab.json", "stacks/targets.json"):
+        assert subprocess.run(["git", "check-ignore", "-q", name], cwd=PROJECT_ROOT).returncode == 0
