@@ -25,7 +25,7 @@ from hostbench.run.records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.workloads import Workload, load_catalogue, select
 from hostbench.stack.environments import Environment, Kind
-from hostbench.stack.lock import stack_lock
+from hostbench.stack.lock import cores_lock, stack_lock
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
@@ -188,7 +188,9 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         _print_plan(trials, durations, opts.suite, environments, opts, budget_s)
         if targets is None:
             return None
-        with stack_lock(targets.stack, opts.command_line or f"fab benchmark ({opts.purpose})"):
+        what = opts.command_line or f"fab benchmark ({opts.purpose})"
+        with (stack_lock(targets.stack, what),
+              cores_lock(targets.spec.host, targets.spec.cores, what)):
             host = control(targets.targets, targets.spec.machine)
             return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
                                    connect, host, budget_s))

@@ -49,7 +49,7 @@ from hostbench.run.records import (
 from hostbench.run.schedule import PlannedTrial, rotation
 from hostbench.stack.environments import BARE_METAL, Environment, Kind
 from hostbench.stack.keys import ensure_stack_key
-from hostbench.stack.lock import stack_lock
+from hostbench.stack.lock import cores_lock, stack_lock
 from hostbench.stack.spec import StackSpec, load_stack_file
 
 POLL_S = 0.1
@@ -123,7 +123,8 @@ def lifecycle(opts: LifecycleOptions) -> str:
             f"stack {spec.stack} runs on {spec.host}: `fab lifecycle` reads footprints from the "
             "processes of this machine and times every step from here, so it measures local "
             "stacks only; run hostbench on that host to measure its lifecycle")
-    with stack_lock(spec.stack, opts.command_line or f"fab lifecycle --stack {spec.stack}"):
+    what = opts.command_line or f"fab lifecycle --stack {spec.stack}"
+    with stack_lock(spec.stack, what), cores_lock(spec.host, spec.cores, what):
         return _lifecycle(spec, opts)
 
 

@@ -1,5 +1,6 @@
-"""What a stack holds on its host (cores, container SSH ports, the VMs' network), checked
-against every other stack that is up there, so that `fab up` never shares them."""
+"""What a stack holds on its host (container SSH ports, the VMs' network), checked against
+every other stack that is up there, so that `fab up` never shares them. Cores may be shared
+(a 2-core host has one core to measure on): measuring takes them (``lock.cores_lock``)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,6 @@ def _has_vms(spec: StackSpec) -> bool:
 
 def _shared(mine: StackSpec, theirs: StackSpec) -> str | None:
     """What both stacks claim, in words, or None."""
-    if cores := sorted(set(mine.cores) & set(theirs.cores)):
-        return f"cores {cores}"
     if ports := sorted(set(_ports(mine)) & set(_ports(theirs))):
         return f"SSH ports {', '.join(map(str, ports))}"
     if _has_vms(mine) and _has_vms(theirs) and ipaddress.ip_network(mine.network_cidr).overlaps(
