@@ -1,15 +1,19 @@
 """Shared fixtures (every test gets its own state directory), and how the tests share both
-cores: unit tests spread over the workers module by module, while every e2e test stays on one
-worker, in file order, because they share the stacks a session boots."""
+cores: unit tests spread over the workers module by module, while the e2e tests form two
+groups, one per worker, each in file order: those on the session's e2e stack (core 1), and
+those that boot stacks of their own (core 0). A test that stops or restarts a daemon both
+groups use runs alone (``disrupts_daemons``)."""
 
 import atexit
 import contextlib
+import fcntl
 import itertools
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -114,16 +118,58 @@ DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_com
 """Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
 
 
+E2E_STACK, OWN_STACKS = "tests/e2e", "tests/e2e (own stacks)"
+OWN_STACK_MODULES = ("tests/e2e/test_factors.py", "tests/e2e/test_lifecycle.py")
+"""e2e modules that boot stacks of their own, on core 0: they run beside the e2e stack's."""
+
+
 class StacksTogether(LoadScopeScheduling):
-    """Load by module, except that all of tests/e2e is one unit of work, and so are the modules
-    that draw figures."""
+    """Load by module, except that the e2e tests are two units of work, given first and to
+    different workers, and the modules that draw figures one."""
 
     def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith(OWN_STACK_MODULES):
+            return OWN_STACKS
         if nodeid.startswith("tests/e2e/"):
-            return "tests/e2e"
+            return E2E_STACK
         if nodeid.startswith(DRAWING):
             return "drawing"
         return super()._split_scope(nodeid)
+
+    def _assign_work_unit(self, node: Any) -> None:
+        for scope in (E2E_STACK, OWN_STACKS):  # the longest units first, one per worker
+            if scope in self.workqueue:
+                self.workqueue.move_to_end(scope, last=False)
+                break
+        super()._assign_work_unit(node)
+
+
+def _lock_file(name: str) -> int:
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
+    return os.open(Path(tempfile.gettempdir()) / f"hostbench-e2e-{run}.{name}",
+                   os.O_RDWR | os.O_CREAT, 0o600)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Iterator[None]:
+    """Every e2e test (its fixtures' set-up and teardown included) shares the daemons; one
+    marked ``disrupts_daemons`` has them alone. The turnstile keeps a waiting one from being
+    starved by the other worker's tests."""
+    if not item.get_closest_marker("e2e"):
+        yield
+        return
+    alone = item.get_closest_marker("disrupts_daemons") is not None
+    daemons, turnstile = _lock_file("daemons"), _lock_file("turnstile")
+    try:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        fcntl.flock(daemons, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+    finally:
+        os.close(turnstile)
+    try:
+        yield
+    finally:
+        os.close(daemons)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScopeScheduling | None:

@@ -565,6 +565,7 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
 
 
 @pytest.mark.skipif(systemd_runs_services(), reason="dockerd is systemd's to restart here")
+@pytest.mark.disrupts_daemons
 def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_completes(
         env, e2e_spec, stack):
     argv = fab_argv(e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env", "bare,container",
@@ -601,6 +602,7 @@ def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_
 
 
 @pytest.mark.skipif(systemd_runs_services(), reason="libvirtd is systemd's to restart here")
+@pytest.mark.disrupts_daemons
 def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env, e2e_spec, stack):
     """libvirtd goes away while the VM is paused for a bare-metal trial: QEMU runs on, but
     nobody can resume the VM, so its trials fail at once (not after the trial timeout) while

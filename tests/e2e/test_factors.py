@@ -45,7 +45,7 @@ VARIANTS = [
 
 @pytest.fixture(scope="module")
 def variants(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan, Targets]]:
-    path = write_stack(tmp_path_factory.mktemp("stacks"), STACK, ssh_port=2310,
+    path = write_stack(tmp_path_factory.mktemp("stacks"), STACK, cores="[0]", ssh_port=2310,
                        network_cidr="192.168.152.0/24", environments=json.dumps(VARIANTS))
     spec = load_stack_file(STACK, path)
     provision.down(spec)

@@ -30,7 +30,8 @@ LIFECYCLE = [FAB, "lifecycle", "--stack", STACK, "--idle-window", "1"]
 def lab(image, e2e_state, tmp_path_factory) -> dict[str, str]:
     """The environment `fab` runs in: the lifecycle stack's config and its own results."""
     stacks = tmp_path_factory.mktemp("stacks")
-    write_stack(stacks, STACK, ssh_port=2330, network_cidr="192.168.153.0/24", memory_mib=512)
+    write_stack(stacks, STACK, cores="[0]", ssh_port=2330, network_cidr="192.168.153.0/24",
+                memory_mib=512)
     return {**os.environ, "HOSTBENCH_STACKS_DIR": str(stacks),
             "HOSTBENCH_RESULTS_DIR": str(tmp_path_factory.mktemp("results"))}
 
