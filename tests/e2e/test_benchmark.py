@@ -179,8 +179,8 @@ def test_a_throttled_container_fails_parity_and_its_known_slowdown_is_caught(env
 
 
 def _container_events(env, e2e_spec, *extra: str):
-    """The container's events/s against bare metal's after 3 paired rounds."""
-    proc = fab(env, e2e_spec, "benchmark", *extra, "--workload", "cpu-sysbench",
+    """The container's events/s against bare metal's after 3 paired rounds of 1 s."""
+    proc = fab(env, e2e_spec, "benchmark", *extra, "--suite", "smoke", "--workload", "cpu-sysbench",
                "--env", "bare,container", "--repeat", "3", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     with store(env) as s:
@@ -195,17 +195,17 @@ def _container_events(env, e2e_spec, *extra: str):
 
 
 def test_calibration_sets_the_floor_and_repeat_auto_records_why_it_stopped(env, e2e_spec):
-    proc = fab(env, e2e_spec, "calibrate", "--workload", "cpu-sysbench", "--repeat", "3",
-               "--warmup", "0")
+    proc = fab(env, e2e_spec, "calibrate", "--suite", "smoke", "--workload", "cpu-sysbench",
+               "--repeat", "3", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "noise floor of this host" in proc.stdout
     with store(env) as s:
         calibration = s.load(s.latest_run_id())
     assert calibration.record.purpose == "calibration"
     assert {t.env for t in calibration.trials} == {"bare", "bare-2"}
-    proc = fab(env, e2e_spec, "benchmark", "--workload", "cpu-sysbench", "--env",
-               "bare,container", "--repeat", "auto", "--min-repeat", "2", "--max-repeat", "3",
-               "--warmup", "0")
+    proc = fab(env, e2e_spec, "benchmark", "--suite", "smoke", "--workload", "cpu-sysbench",
+               "--env", "bare,container", "--repeat", "auto", "--min-repeat", "2",
+               "--max-repeat", "3", "--warmup", "0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"noise floor from calibration run {calibration.id}" in proc.stdout
     with store(env) as s:

@@ -1,8 +1,9 @@
 """A remote host for real: a second sshd of this machine (127.0.0.1, its own port, host key and
 client key) plays it. `fab up`, `fab parity`, a short `fab benchmark` and `fab down` reach
 libvirt, Docker, bare metal and the host-side servers only over SSH (this machine's Docker
-socket is hidden from the fab processes), and a fleet of that stack and the local e2e stack
-benchmarks in parallel. Runs before test_teardown.py (file order), while the e2e stack is up."""
+socket is hidden from the fab processes), and a fleet of that stack and a local one (a container
+beside bare metal, on core 0) benchmarks in parallel. It boots stacks of its own, so it runs
+beside the e2e stack's tests (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import docker
 import libvirt
 import pytest
 
+from hostbench.commands import provision
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.libvirt_backend import image_pool_name
@@ -31,6 +33,7 @@ from tests.sshd import Sshd, free_port
 
 FAB = str(Path(sys.executable).with_name("fab"))
 REMOTE = "remote"
+LOCAL = "fleet-local"
 
 
 def fab(env: dict[str, str], *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
@@ -91,6 +94,19 @@ def remote_up(env: dict[str, str], remote_spec: StackSpec, remote_plan: Resource
         yield _ok(fab(env, "up", "--stack", REMOTE))
     finally:
         fab(env, "down", "--stack", REMOTE, "--purge-image")
+
+
+@pytest.fixture(scope="module")
+def local_up(remote_spec: StackSpec) -> Iterator[StackSpec]:
+    """The fleet's local member: bare metal and a container (no VM to boot), up for the module."""
+    path = write_stack(Path(remote_spec.source).parent, LOCAL, cores="[0]", ssh_port=2360,
+                       network_cidr="192.168.157.0/24",
+                       environments='[{"name": "container", "kind": "container"}]')
+    spec = load_stack_file(LOCAL, path)
+    provision.down(spec)
+    provision.up(spec)
+    yield spec
+    provision.down(spec)
 
 
 def test_setup_prepares_the_host_over_ssh(remote_host, tmp_path):
@@ -161,12 +177,12 @@ def _measuring(run: StoredRun) -> tuple[datetime, datetime]:
 
 
 def test_a_fleet_of_a_local_and_a_remote_stack_benchmarks_in_parallel(
-        remote_up, stack, e2e_spec, env, remote_host):
-    fleet = f"{e2e_spec.stack},{REMOTE}"
-    out = _ok(fab(env, "benchmark", "--stack", fleet, "--suite", "smoke", "--workload",
-                  "cpu-sysbench", "--repeat", "1", "--warmup", "0"))
+        remote_up, local_up, env, remote_host):
+    out = _ok(fab(env, "benchmark", "--stack", f"{LOCAL},{REMOTE}", "--suite", "smoke",
+                  "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "1",
+                  "--warmup", "0"))
     run_ids = {stack: re.search(rf"^{stack}: done, run (\S+);", out, re.M)
-               for stack in (e2e_spec.stack, REMOTE)}
+               for stack in (LOCAL, REMOTE)}
     assert all(run_ids.values()), out
     with Store(Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite") as store:
         runs = [store.load(m.group(1)) for m in run_ids.values() if m]
