@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike
 
 from hostbench.analysis import effects, rule
 from hostbench.analysis.rule import ALPHA
-from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
+from hostbench.margins import DEFAULT_MARGIN_PCT, margin_text
 
 DEFAULT_SEED = 20240917
 """Seed of the generator used when no ``rng`` is given: results are reproducible."""

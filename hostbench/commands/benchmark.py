@@ -24,7 +24,7 @@ from hostbench.results.store import Store
 from hostbench.run.records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.workloads import Workload, load_catalogue, select
-from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.environments import BASELINE, Environment, Kind
 from hostbench.stack.lock import cores_lock, stack_lock
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
@@ -201,7 +201,7 @@ def _two_baselines(targets: Targets) -> dict[str, Target]:
     bare = [t for t in targets.targets.values() if t.kind is Kind.BARE]
     if not bare:
         raise HostbenchError(f"{targets.source}: calibrating needs a bare-metal target")
-    return {"bare": bare[0].model_copy(update={"name": "bare"}),
+    return {BASELINE: bare[0].model_copy(update={"name": BASELINE}),
             SECOND_BASELINE: bare[0].model_copy(update={"name": SECOND_BASELINE})}
 
 

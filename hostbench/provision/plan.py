@@ -11,7 +11,7 @@ from pathlib import Path
 from hostbench.image.manifest import CONTAINER_INIT, ImageManifest
 from hostbench.paths import libvirt_pool_dir, stack_state_dir
 from hostbench.provision.domain_xslt import domain_xslt
-from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.environments import BASELINE, Environment, Kind
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
 
@@ -231,9 +231,9 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
     host is as seen from inside it (where host-side servers listen for it)."""
     spec = plan.spec
     common = {"cores": spec.cores, "memory_mib": spec.memory_mib}
-    targets = {"bare": Target(name="bare", kind=Kind.BARE, rootfs=plan.rootfs,
-                              scratch=str(plan.scratch_root / "bare"), host_address="127.0.0.1",
-                              **common)}
+    targets = {BASELINE: Target(name=BASELINE, kind=Kind.BARE, rootfs=plan.rootfs,
+                                scratch=str(plan.scratch_root / BASELINE),
+                                host_address="127.0.0.1", **common)}
     for vm in plan.vms:
         targets[vm.env.name] = Target(
             name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of, options=vm.env.options,

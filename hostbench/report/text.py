@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hostbench.analysis.stats import Estimate, Overhead
-from hostbench.run.workloads import margin_text
+from hostbench.margins import margin_text
 
 VERDICT_STYLES = {"slower": "red", "faster": "green", "equivalent": "blue",
                   "inconclusive": "yellow"}

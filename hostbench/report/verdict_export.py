@@ -12,6 +12,7 @@ from hostbench.analysis.overheads import MetricResult
 from hostbench.analysis.rule import ALPHA
 from hostbench.analysis.run_analysis import RunAnalysis
 from hostbench.analysis.stats import Overhead, overhead
+from hostbench.stack.environments import BASELINE
 
 VERDICTS_NAME = "verdicts.csv"
 COLUMNS = ("workload", "metric", "unit", "higher_is_better", "environment", "against",
@@ -44,7 +45,7 @@ def _unpaired(reference: MetricResult | None, r: MetricResult, alpha: float
 def export_verdicts(out_dir: Path, analysis: RunAnalysis) -> Path:
     results, alpha = analysis.results, analysis.alpha
     bare = {r.key: r for r in results if r.env.is_baseline}
-    rows = [_row(r.workload, r.metric, r.unit, r.higher_is_better, r.env.name, "bare",
+    rows = [_row(r.workload, r.metric, r.unit, r.higher_is_better, r.env.name, BASELINE,
                  r.overhead, _unpaired(bare.get(r.key), r, alpha), alpha)
             for r in results if r.overhead]
     rows += [_row(e.workload, e.metric, e.unit, e.higher_is_better, e.variant.name,

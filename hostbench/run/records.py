@@ -13,12 +13,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from hostbench.margins import DEFAULT_MARGIN_PCT, margin_text
 from hostbench.records import Record
 from hostbench.run.facts import HostFacts
 from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.schedule import PlannedTrial
-from hostbench.run.workloads import DEFAULT_MARGIN_PCT, margin_text
 from hostbench.stack.environments import Environment
 from hostbench.stack.spec import StackSpec
 

@@ -48,6 +48,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
+from hostbench.margins import DEFAULT_MARGIN_PCT
 from hostbench.paths import WORKLOADS_DIR
 from hostbench.records import NotBool, Record, validated
 from hostbench.run.firewall import IpProtocol
@@ -55,9 +56,6 @@ from hostbench.run.parsers import PARSERS, Metric
 
 Category = Literal["cpu", "memory", "disk", "network", "kernel", "hpc", "service"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
-DEFAULT_MARGIN_PCT = 3.0
-"""The practical margin m of a workload's verdicts when its file gives none: a difference within
-+-m% is no difference that matters."""
 BUILTIN_VALUES = ("duration", "threads", "memory_mib")
 """Placeholders every workload command may use (``memory_mib``: the environment's memory)."""
 SERVER_VALUES = ("server_address", "port")
@@ -345,7 +343,3 @@ def select(catalogue: Mapping[str, Workload], suite: str,
                              f"it: {', '.join(in_suite)}")
     return [catalogue[n] for n in dict.fromkeys(names)]
 
-
-def margin_text(margin_pct: float) -> str:
-    """A margin as people read it: ``5.4``, ``24``, ``3`` (one decimal at most)."""
-    return f"{margin_pct:.1f}".rstrip("0").rstrip(".") if margin_pct < 10 else f"{margin_pct:.0f}"
