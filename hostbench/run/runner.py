@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from hostbench.errors import HostbenchError
+from hostbench.errors import HostbenchError, write_refused
 from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import client_source
@@ -201,7 +201,6 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning."""
     workload, env = ctx.workloads[planned.workload], planned.env
     raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{env}.txt"
-    raw.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(workload.command)  # the template, until the values are known
     started = timestamp()
     result: ExecResult | None = None
@@ -235,7 +234,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             error = f"target unreachable: {exc}"
         except (TrialTimeout, HostbenchError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-    raw.write_text(_raw_text(command, result, error))
+    _write_raw(ctx, raw, _raw_text(command, result, error))
     trial = TrialRecord(
         run_id=ctx.run_id, workload=workload.name, env=env, trial=planned.trial,
         warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
@@ -246,6 +245,15 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     if trial.status == "ok":
         ctx.completed.add(trial.key)
     return trial
+
+
+def _write_raw(ctx: RunContext, raw: Path, text: str) -> None:
+    """The trial's raw output on disk; a disk that refuses it stops the run, as the store does."""
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(text)
+    except OSError as exc:
+        raise write_refused(raw, exc, ctx.run_id) from None
 
 
 def cleanup_scratch(ctx: RunContext) -> None:

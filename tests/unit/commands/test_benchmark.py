@@ -17,7 +17,7 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
 from hostbench.run.records import BenchmarkOptions
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
-from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, unreachable
+from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, fill, unreachable
 from tests.unit.synthetic_runs import HOST
 
 ENVS = ("bare", "vm", "container")
@@ -348,3 +348,27 @@ def test_a_vm_throttled_on_the_host_fails_parity(targets_file):
     with pytest.raises(ParityError, match="vm: CPU bandwidth"):
         _bench(host, _options(targets_file))
     assert host.made["vm"].workload_calls == 0
+
+
+
+def test_a_full_disk_fails_the_trial_with_the_stores_message_and_resume_completes(
+        targets_file, tiny_disk, monkeypatch):
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tiny_disk))
+    fillers: list[Path] = []
+
+    def disk_fills(n: int) -> None:
+        if n == 2:
+            fillers.append(fill(tiny_disk))
+
+    with pytest.raises(HostbenchError, match=r"cannot write .*Free space.*--resume") as err:
+        _bench(FakeHost(fail={"vm": disk_fills}), _options(targets_file))
+    assert "cannot write" in str(err.value)
+    fillers[0].unlink()
+    with Store.default() as store:
+        run_id = store.latest_run_id()
+        kept = store.load(run_id)
+    assert 0 < len(kept.completed_keys()) < len(kept.record.plan)  # what was stored is kept
+    assert _bench(FakeHost(), _options(targets_file, resume=run_id)) == run_id
+    run = _load(run_id)
+    assert run.record.status == "complete" and run.missing() == []
+    assert kept.completed_keys() <= run.completed_keys()
