@@ -1,5 +1,5 @@
-"""Consoles for tables and progress, and turning HostbenchErrors into one clear line and an exit
-code for every entry point."""
+"""Consoles for tables and progress, and turning HostbenchErrors and stopping signals into one
+clear line and an exit code for every entry point."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from hostbench.errors import HostbenchError
+from hostbench.signals import Stopped, stop_on_signals
 
 LOG_WIDTH = 132
 """Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
@@ -23,12 +24,17 @@ def table_console(**options: Any) -> Console:
 
 
 def run_cli(action: Callable[[], Any]) -> None:
-    """Run an entry point's action: a HostbenchError is one red line and exit status 1."""
+    """Run an entry point's action: a HostbenchError is one red line and exit status 1; SIGINT,
+    SIGTERM and SIGHUP stop it cleanly, with status 128 + the signal's number."""
     try:
-        action()
+        with stop_on_signals():
+            action()
     except HostbenchError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(1)
+    except Stopped as stopped:
+        Console(stderr=True).print(f"[yellow]interrupted: stopped by {stopped}[/]")
+        sys.exit(128 + stopped.signum)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")
         sys.exit(130)

@@ -4,12 +4,14 @@ and report, failures, interrupts and resume, and the split of wall time."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from hostbench.commands import benchmark as command
 from hostbench.commands import session
+from hostbench.console import run_cli
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
@@ -144,6 +146,29 @@ def test_an_interrupt_keeps_the_trials_marks_the_run_and_reports_it(targets_file
     assert run.record.status == "interrupted"
     assert 0 < len(run.completed_keys()) < len(run.record.plan)
     assert published == [run.id]  # what was measured is reported
+
+
+def test_a_hang_up_mid_run_resumes_the_neighbours_and_marks_the_run(targets_file, published):
+    """SIGHUP (the terminal closed) as the entry point gets it; reaching the test's own handler
+    would mean that nothing handled it."""
+    unhandled: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, _frame: unhandled.append(signum))
+
+    def hang_up(n: int) -> None:
+        if n == 2:
+            signal.raise_signal(signal.SIGHUP)
+
+    host = FakeHost(fail={"vm": hang_up})
+    try:
+        with pytest.raises(SystemExit) as ended:
+            run_cli(lambda: _bench(host, _options(targets_file)))
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert unhandled == [] and ended.value.code == 128 + signal.SIGHUP
+    assert host.host is not None and host.host.paused == set()
+    with Store.default() as store:
+        run = store.load(store.latest_run_id())
+    assert run.record.status == "interrupted" and published == [run.id]
 
 
 def test_a_fourth_environment_is_planned_checked_and_summarised(tmp_path, capsys):
