@@ -3,9 +3,9 @@
 A remote host is reached with the system's OpenSSH client and a config file of the stack's own,
 which includes the user's ~/.ssh/config (aliases, ports, identity files are honoured). The host's
 key is pinned in the stack's state on first contact, or taken from the user's known_hosts; a
-changed key stops every connection. No agent or X11 forwarding; one multiplexed connection
-carries the commands. libvirt is reached at qemu+ssh:// through the same client, Docker through
-its socket forwarded by it.
+changed key stops every connection. No agent or X11 forwarding; one multiplexed connection of
+the stack's own carries its commands. libvirt is reached at qemu+ssh:// through the same client,
+Docker through its socket forwarded by it.
 """
 
 from __future__ import annotations
@@ -144,8 +144,8 @@ class RemoteHost:
         self.config_file = self.dir / "ssh_config"
         self.known_hosts = self.dir / "known_hosts"
         self.ssh_command = self.dir / "ssh"
-        key = hashlib.sha256(f"{stack}\0{destination}\0{port}".encode()).hexdigest()[:16]
-        self.docker_socket = control_dir() / f"docker-{key}.sock"
+        self.key = hashlib.sha256(f"{stack}\0{destination}\0{port}".encode()).hexdigest()[:16]
+        self.docker_socket = control_dir() / f"docker-{self.key}.sock"
         self._docker_forwarded = False
         self._cpus: set[int] | None = None
         self._write_config()
@@ -164,7 +164,9 @@ class RemoteHost:
             "StrictHostKeyChecking accept-new",
             "ForwardAgent no", "ForwardX11 no", "ClearAllForwardings no", "BatchMode yes",
             f"ConnectTimeout {SSH_TIMEOUT_S}", "ServerAliveInterval 15", "ServerAliveCountMax 4",
-            "ControlMaster auto", f"ControlPath {control_dir()}/%C", "ControlPersist 60",
+            # a control socket of the stack's own: another stack's exit never closes it
+            "ControlMaster auto", f"ControlPath {control_dir()}/{self.key}-%C",
+            "ControlPersist 60",
             "StreamLocalBindUnlink yes", "ExitOnForwardFailure yes",
         ]
         if self.port:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,30 @@ def test_an_unreachable_host_is_named(isolated_state):
     host = RemoteHost("lab", "root@127.0.0.1", free_port())
     with pytest.raises(HostUnreachable, match=r"cannot reach host root@127\.0\.0\.1:\d+ over SSH"):
         host.output(["true"])
+
+
+def _control_path(host: RemoteHost) -> str:
+    """The control socket OpenSSH itself resolves from the stack's config (no connection)."""
+    resolved = subprocess.run(host.ssh_argv("-G", host.destination), capture_output=True,
+                              text=True, check=True).stdout
+    return next(line.split(" ", 1)[1] for line in resolved.splitlines()
+                if line.startswith("controlpath "))
+
+
+def test_two_stacks_on_one_host_port_and_user_have_a_control_socket_each(isolated_state):
+    first, second = (RemoteHost(stack, "root@192.0.2.7", 2222) for stack in ("a", "b"))
+    assert _control_path(first) != _control_path(second)
+    assert _control_path(first) == _control_path(RemoteHost("a", "root@192.0.2.7", 2222))
+
+
+def test_one_stack_closing_its_connection_leaves_the_other_stacks_open(sshd):
+    first, second = _host(sshd, "a"), _host(sshd, "b")
+    assert first.output(["echo", "a"]) == "a\n" and second.output(["echo", "b"]) == "b\n"
+    first.close()
+    check = subprocess.run(second.ssh_argv("-O", "check", second.destination),
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert second.output(["echo", "still"]) == "still\n"
 
 
 def test_an_option_is_no_destination(isolated_state):
