@@ -3,6 +3,7 @@ and report, failures, interrupts and resume, and the split of wall time."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -346,6 +347,41 @@ def test_resume_refuses_options_that_conflict_with_the_run(targets_file, change,
     with pytest.raises(HostbenchError) as err:
         _bench(FakeHost(), BenchmarkOptions(resume=run_id, **change))
     assert f"--resume {run_id}" in str(err.value) and message in str(err.value)
+
+
+def _other_targets(targets_file: Path, change: dict[str, dict[str, str]]) -> Path:
+    """The targets file with the parts in ``change`` replaced (each part's keys updated)."""
+    document = json.loads(targets_file.read_text())
+    for part, values in change.items():
+        document[part] = values if isinstance(document[part], str) else {**document[part],
+                                                                          **values}
+    other = targets_file.with_name("other-targets.json")
+    other.write_text(json.dumps(document))
+    return other
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"stack": "other", "spec": {"stack": "other"}}, "stack other; the run's is stack fake"),
+    ({"spec": {"host": "lab2.example"}}, "host lab2.example; the run's is this machine"),
+    ({"image": {"hash": "e" * 64}}, f"image {'e' * 12}; the run's is image {'f' * 12}"),
+])
+def test_resume_refuses_targets_of_another_stack_host_or_image(targets_file, change, message):
+    run_id = _failed_run(targets_file)
+    other = _other_targets(targets_file, change)
+    host = FakeHost()
+    with pytest.raises(HostbenchError) as err:
+        _bench(host, BenchmarkOptions(resume=run_id, targets_file=str(other)))
+    assert f"--resume {run_id}" in str(err.value) and message in str(err.value)
+    assert host.made == {}  # nothing ran
+    assert len(_load(run_id).missing()) == 2
+
+
+def test_two_resumes_of_one_run_take_the_same_lock(targets_file):
+    from hostbench.stack.lock import StackBusy, stack_lock
+
+    run_id = _failed_run(targets_file)
+    with stack_lock("fake", f"fab benchmark --resume {run_id}"), pytest.raises(StackBusy):
+        _bench(FakeHost(), BenchmarkOptions(resume=run_id, targets_file=str(targets_file)))
 
 
 def test_resume_names_a_workload_whose_file_is_gone(targets_file, monkeypatch):
