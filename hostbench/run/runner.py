@@ -184,8 +184,9 @@ def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str]
             ctx.executors[env], workload.fill("service.command", spec.command, values),
             str(values["service_address"]), spec.port,
             f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
-            spec.ready_timeout_s, raw.with_suffix(".service.log"),
-            accepts_on(ctx.host)) as service:
+            spec.ready_timeout_s, raw.with_suffix(".service.log"), accepts_on(ctx.host),
+            client=str(values["client_address"]), tag=ctx.firewall_tag,
+            host=ctx.host) as service:
         if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:
             _checked(client.run(workload.fill("client_setup", workload.client_setup, values),
                                 workload.timeout_s), "client setup")
