@@ -49,8 +49,10 @@ def _on_signal(signum: int, _frame: object) -> None:
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """For the block, INT, TERM and HUP raise :class:`Stopped` (once; later ones are held)."""
-    previous = {s: signal.signal(s, _on_signal) for s in STOPPING}
+    """For the block, INT, TERM and HUP raise :class:`Stopped` (once; later ones are held); a
+    signal the process was started ignoring (``nohup``, a background job) stays ignored."""
+    previous = {s: signal.signal(s, _on_signal) for s in STOPPING
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:
