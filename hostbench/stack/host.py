@@ -98,8 +98,12 @@ class LocalHost:
         return list(argv)
 
     def output(self, argv: list[str], timeout: float = 120, stdin: bytes | None = None) -> str:
-        return _checked(argv, subprocess.run(argv, input=stdin, capture_output=True,
-                                             timeout=timeout), self.label)
+        try:
+            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HostCommandError(f"{self.label}: {shlex.join(argv)[:120]} did not finish in "
+                                   f"{timeout:g} s") from None
+        return _checked(argv, proc, self.label)
 
     def read_text(self, path: str) -> str:
         return Path(path).read_text()

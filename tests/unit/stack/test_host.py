@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from hostbench.paths import PROJECT_ROOT
 from hostbench.stack.host import (
+    HostCommandError,
     HostKeyChanged,
     HostUnreachable,
     LocalHost,
@@ -86,6 +90,11 @@ def test_an_unreachable_host_is_named(isolated_state):
         host.output(["true"])
 
 
+def test_a_host_command_that_hangs_ends_naming_it():
+    with pytest.raises(HostCommandError, match=r"this machine: sleep 30 did not finish in 0\.2 s"):
+        LocalHost().output(["sleep", "30"], timeout=0.2)
+
+
 def _control_path(host: RemoteHost) -> str:
     """The control socket OpenSSH itself resolves from the stack's config (no connection)."""
     resolved = subprocess.run(host.ssh_argv("-G", host.destination), capture_output=True,
@@ -100,14 +109,26 @@ def test_two_stacks_on_one_host_port_and_user_have_a_control_socket_each(isolate
     assert _control_path(first) == _control_path(RemoteHost("a", "root@192.0.2.7", 2222))
 
 
-def test_one_stack_closing_its_connection_leaves_the_other_stacks_open(sshd):
-    first, second = _host(sshd, "a"), _host(sshd, "b")
-    assert first.output(["echo", "a"]) == "a\n" and second.output(["echo", "b"]) == "b\n"
-    first.close()
-    check = subprocess.run(second.ssh_argv("-O", "check", second.destination),
-                           capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    assert second.output(["echo", "still"]) == "still\n"
+def test_another_stack_exiting_mid_command_leaves_this_stacks_command_running(sshd):
+    """Stack a runs a command on the host while a process of stack b (same host, port and user)
+    connects and exits, ending its connection as every hostbench process does at exit."""
+    first = _host(sshd, "a")
+    outcome: list[object] = []
+
+    def long_command() -> None:
+        try:
+            outcome.append(first.output(["sh", "-c", "sleep 3; echo done"]))
+        except Exception as exc:
+            outcome.append(exc)
+
+    command = threading.Thread(target=long_command)
+    command.start()
+    other = ("import sys; from hostbench.stack.host import host_for; "
+             "host_for('b', sys.argv[1], int(sys.argv[2]), sys.argv[3]).output(['true'])")
+    subprocess.run([sys.executable, "-c", other, sshd.destination, str(sshd.port),
+                    str(sshd.client_key)], check=True, timeout=60, cwd=PROJECT_ROOT)
+    command.join(60)
+    assert outcome == ["done\n"]
 
 
 def test_an_option_is_no_destination(isolated_state):
