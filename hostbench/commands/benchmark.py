@@ -102,6 +102,15 @@ def _environments_for_dry_run(opts: BenchmarkOptions) -> dict[str, Environment]:
     return {env.name: env for env in envs}
 
 
+def _planned_environments(opts: BenchmarkOptions, environments: Mapping[str, Environment]
+                          ) -> list[str]:
+    """The environments --env names (all by default), each one the stack has."""
+    if unknown := [name for name in opts.envs if name not in environments]:
+        raise HostbenchError(f"--env {', '.join(unknown)}: the stack has no such environment; "
+                             f"it has: {', '.join(environments)}")
+    return list(opts.envs or environments)
+
+
 RESUME_MAY_GIVE = frozenset({"resume", "dry_run", "command_line", "targets_file",
                              "allow_mismatch"})
 """What a resume may set anew; every other option is the run's own."""
@@ -175,7 +184,7 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         targets: Targets | None = None
         if opts.dry_run:
             environments = _environments_for_dry_run(opts)
-            names = list(opts.envs or environments)
+            names = _planned_environments(opts, environments)
         else:
             targets = resolve_targets(opts.stack, opts.targets_file)
             if previous is not None:

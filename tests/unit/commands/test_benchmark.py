@@ -203,6 +203,13 @@ def test_a_dry_run_prints_the_plan_and_runs_nothing(targets_file, capsys):
     assert "plan: 9 trials" in out and "estimated duration" in out and host.made == {}
 
 
+def test_a_dry_run_refuses_an_environment_the_stack_does_not_have(targets_file, capsys):
+    with pytest.raises(HostbenchError) as err:
+        _bench(FakeHost(), _options(targets_file, dry_run=True, envs=("bare", "nosuchenv")))
+    assert "nosuchenv" in str(err.value) and "bare, vm, container" in str(err.value)
+    assert "plan:" not in capsys.readouterr().out
+
+
 def test_options_from_the_command_line():
     opts = command.options_from_cli(stack="s", targets_file=None, suite="quick", repeat="3",
                                     warmup="0", workload="a, b", env="bare,vm", dry_run=False,
