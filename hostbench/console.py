@@ -1,5 +1,5 @@
-"""Consoles for tables and progress, and turning HostbenchErrors into one clear line and an exit
-code for every entry point."""
+"""Consoles for tables and progress, and turning HostbenchErrors and stopping signals into one
+clear line and an exit code for every entry point."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hostbench.errors import HostbenchError
+from hostbench.signals import Stopped, stop_on_signals
 
 LOG_WIDTH = 132
 """Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
@@ -34,13 +35,18 @@ def table_console(**options: Any) -> Console:
 
 
 def run_cli(action: Callable[[], Any]) -> None:
-    """Run an entry point's action: a HostbenchError is one red line and exit status 1."""
+    """Run an entry point's action: a HostbenchError is one red line and exit status 1; SIGINT,
+    SIGTERM and SIGHUP stop it cleanly, with status 128 + the signal's number."""
     try:
-        action()
+        with stop_on_signals():
+            action()
     except HostbenchError as exc:
         Console(stderr=True).print(Text("error: ", "bold red"), untrusted(str(exc)), sep="",
                                    highlight=False)
         sys.exit(1)
+    except Stopped as stopped:
+        Console(stderr=True).print(f"[yellow]interrupted: stopped by {stopped}[/]")
+        sys.exit(128 + stopped.signum)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")
         sys.exit(130)

@@ -15,3 +15,10 @@ class ConfigError(HostbenchError):
 
 class ControlError(HostbenchError):
     """The host could not pause, resume or meter one of a stack's VMs or containers."""
+
+
+def write_refused(path: object, exc: Exception, run: str = "RUN") -> HostbenchError:
+    """The error for a write the disk refused (full, read-only, I/O error), with what to do."""
+    return HostbenchError(
+        f"{path}: cannot write ({exc}); what was stored before is kept. Free space (or fix the "
+        f"file's permissions), then `fab benchmark --resume {run}` runs what is missing")

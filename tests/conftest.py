@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -177,3 +178,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadScope
     if config.getvalue("dist") == "loadscope":
         return StacksTogether(config, log)
     return None
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MiB tmpfs, to be filled (mounting one needs root: skipped without)."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=True)

@@ -26,7 +26,7 @@ from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.workloads import Workload, load_catalogue, select
 from hostbench.stack.environments import BASELINE, Environment, Kind
 from hostbench.stack.lock import cores_lock, stack_lock
-from hostbench.stack.spec import load_stack_file
+from hostbench.stack.spec import StackSpec, load_stack_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
 
 """Pauses, resumes and meters the stack's VMs and containers on the host; tests pass fakes."""
@@ -154,6 +154,24 @@ def _resumed(store: Store, opts: BenchmarkOptions, catalogue: Mapping[str, Workl
     return opts, previous, missing
 
 
+def _host(spec: StackSpec | None) -> str:
+    if spec is None or spec.host is None:
+        return "this machine"
+    return "host " + spec.host + (f":{spec.host_port}" if spec.host_port else "")
+
+
+def _refuse_other_targets(previous: RunRecord, targets: Targets) -> None:
+    """A run is resumed on the stack, host and image it was started on (and so under the same
+    stack's lock), never mixed with another's."""
+    pairs = [(f"stack {targets.stack}", f"stack {previous.stack}"),
+             (_host(targets.spec), _host(previous.spec)),
+             (f"image {targets.image.hash[:12]}", f"image {(previous.image_hash or '?')[:12]}")]
+    if differ := [f"{given}; the run's is {started}" for given, started in pairs
+                  if given != started]:
+        raise HostbenchError(f"--resume {previous.id}: {targets.source} is of {'; '.join(differ)}"
+                             ": resume with the run's own targets, or start a new run")
+
+
 def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
               control: MakeControl = environment_control) -> str | None:
     """Run (or resume) a benchmark; returns the run id (None for a dry run)."""
@@ -173,6 +191,8 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
             names = _chosen_names(opts, environments)
         else:
             targets = resolve_targets(opts.stack, opts.targets_file)
+            if previous is not None:
+                _refuse_other_targets(previous, targets)
             chosen = chosen_targets(targets, opts.envs)
             if opts.purpose == "calibration":
                 chosen = _two_baselines(targets)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from hostbench.errors import HostbenchError
 from hostbench.paths import checked_stack_name, results_dir
 from hostbench.results.store import Store
 from hostbench.run.records import new_run_id
+from hostbench.signals import on_signal
 
 REFRESH_S = 0.5
 STOP_GRACE_S = 60
@@ -130,9 +130,9 @@ def run_fleet(task: str, value: str, argv: list[str], console: Console | None = 
     members = [Member(s, [sys.executable, "-m", "fabric", *member_argv(argv, value, s)],
                       directory / f"{s}.log") for s in stacks]
     environment = {**os.environ, "COLUMNS": "160", "HOSTBENCH_FLEET_MEMBER": "1"}
-    previous = signal.signal(signal.SIGTERM, lambda *_: _forward(members, signal.SIGTERM))
     try:
-        with Live(_table(task, members), console=console, refresh_per_second=4) as live:
+        with (on_signal(lambda signum: _forward(members, signum)),
+              Live(_table(task, members), console=console, refresh_per_second=4) as live):
             for m in members:
                 m.out = m.log.open("wb")
                 m.proc = subprocess.Popen(m.argv, stdout=m.out, stderr=subprocess.STDOUT,
@@ -140,13 +140,12 @@ def run_fleet(task: str, value: str, argv: list[str], console: Console | None = 
                 m.started = time.monotonic()
             try:
                 _wait(members, live, task)
-            except KeyboardInterrupt:  # the members got the terminal's SIGINT too
+            except KeyboardInterrupt:  # each member got the signal too
                 console.print("[yellow]interrupted: waiting for each stack to store what it "
                               "measured[/]")
                 _wait(members, live, task, deadline=time.monotonic() + STOP_GRACE_S)
                 raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
         _stop(members)
         console.print()
     _summarise(task, members, directory, console)
@@ -177,10 +176,10 @@ def _until_one_ends(members: list[Member]) -> None:
 
 
 def _forward(members: list[Member], signum: int) -> None:
+    """A signal that stops the fleet stops each member, which stores what it measured."""
     for m in members:
         if m.proc and m.proc.poll() is None:
             m.proc.send_signal(signum)
-    raise KeyboardInterrupt
 
 
 def _stop(members: list[Member]) -> None:

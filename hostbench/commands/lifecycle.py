@@ -7,7 +7,6 @@ happens (a failure, Ctrl-C) everything of the stack is removed at the end.
 
 from __future__ import annotations
 
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import Field
 from hostbench.commands.benchmark import as_number, comma_list
 from hostbench.commands.parity import console
 from hostbench.commands.provision import plan_for, remove_stack
-from hostbench.commands.session import sigterm_as_interrupt, write_outputs
+from hostbench.commands.session import write_outputs
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.provision.direct import DirectBackend
@@ -47,6 +46,7 @@ from hostbench.run.records import (
     timestamp,
 )
 from hostbench.run.schedule import PlannedTrial, rotation
+from hostbench.signals import cleanup
 from hostbench.stack.environments import BARE_METAL, Environment, Kind
 from hostbench.stack.keys import ensure_stack_key
 from hostbench.stack.lock import cores_lock, stack_lock
@@ -147,7 +147,6 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
         console.print(f"run [bold]{run.id}[/] (lifecycle) -> {store.path}")
         status: RunStatus = "failed"
         started = time.monotonic()
-        previous_signal = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
         try:
             with tempfile.TemporaryDirectory(prefix="hostbench-lifecycle-") as known:
                 _measure(store, run.id, instances, chosen, opts, settings, key.private_openssh,
@@ -159,19 +158,18 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
                           "everything that was started[/]")
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous_signal)
-            try:
-                remove_stack(spec)
-            except HostbenchError as exc:  # what stopped the measurement is what to report
-                console.print(untrusted(str(exc), "red"), soft_wrap=True)
-            loaded = store.load(run.id)
-            if status == "complete" and loaded.failed_trials():
-                status = "failed"
-            wall = time.monotonic() - started
-            store.finish_run(run.id, status, workload_seconds=None,
-                             orchestration_seconds=None, wall_seconds=wall)
-            if status == "interrupted":
-                write_outputs(store.load(run.id))
+            with cleanup():
+                try:
+                    remove_stack(spec)
+                except HostbenchError as exc:  # what stopped the measurement is what to report
+                    console.print(untrusted(str(exc), "red"), soft_wrap=True)
+                if status == "complete" and store.load(run.id).failed_trials():
+                    status = "failed"
+                store.finish_run(run.id, status, workload_seconds=None,
+                                 orchestration_seconds=None,
+                                 wall_seconds=time.monotonic() - started)
+                if status == "interrupted":
+                    write_outputs(store.load(run.id))
         stored = store.load(run.id)
     print_summary(stored, console)
     write_outputs(stored)

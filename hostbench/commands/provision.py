@@ -32,6 +32,7 @@ from hostbench.provision.plan import (
 )
 from hostbench.reach.ssh import StackAccess, wait_for_ssh
 from hostbench.run.firewall import purge, rule_tag
+from hostbench.signals import cleanup
 from hostbench.stack.claims import check_claims
 from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
@@ -105,10 +106,11 @@ def _up(spec: StackSpec) -> Targets:
                           f"after {time.monotonic() - start:.0f}s")
     except BaseException:
         console.print("[red]bringing the stack up failed; removing what was created[/]")
-        try:
-            remove_stack(spec)
-        except HostbenchError as exc:  # the failure that stopped `up` is the one to report
-            console.print(untrusted(str(exc), "red"), soft_wrap=True)
+        with cleanup():
+            try:
+                remove_stack(spec)
+            except HostbenchError as exc:  # the failure that stopped `up` is the one to report
+                console.print(untrusted(str(exc), "red"), soft_wrap=True)
         raise
     targets = targets_document(plan, key.private_openssh, addresses, gateways)
     save_targets(targets)

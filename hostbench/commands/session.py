@@ -4,7 +4,6 @@ the run finished, summarised and reported."""
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from hostbench.run.runner import (
 )
 from hostbench.run.schedule import PlannedTrial, rotation
 from hostbench.run.workloads import Workload
+from hostbench.signals import cleanup
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target, Targets
 
@@ -104,7 +104,6 @@ def measure(session: Session) -> str:
     ctx: RunContext | None = None
     run_id = previous.id if previous else None
     status: RunStatus = "failed"
-    previous_signal = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
                                        opts.allow_mismatch, session.host)
@@ -136,17 +135,17 @@ def measure(session: Session) -> str:
                       f"`fab benchmark --resume {run_id}`[/]")
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous_signal)
-        _resume_all(neighbours)
-        if ctx is not None:
-            cleanup_scratch(ctx)
-        close_all(executors)
-        for problem in sorted(neighbours.problems):
-            console.print(untrusted(f"idle neighbours: {problem}", "yellow"), soft_wrap=True)
-        if run_id is not None:
-            _finish(store, run_id, status, previous, ctx, time.monotonic() - wall_start)
-            if status == "interrupted":
-                write_outputs(store.load(run_id))
+        with cleanup():
+            _resume_all(neighbours)
+            if ctx is not None:
+                cleanup_scratch(ctx)
+            close_all(executors)
+            for problem in sorted(neighbours.problems):
+                console.print(untrusted(f"idle neighbours: {problem}", "yellow"), soft_wrap=True)
+            if run_id is not None:
+                _finish(store, run_id, status, previous, ctx, time.monotonic() - wall_start)
+                if status == "interrupted":
+                    write_outputs(store.load(run_id))
     run = store.load(run_id)
     analysis = analyse_run(run)
     print_summary(run, console, analysis)
@@ -224,10 +223,6 @@ def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: 
             "rounds": {**stopping.rounds, workload: rounds},
             "reasons": {**stopping.reasons, workload: decision.reason}})
     return stopping
-
-
-def sigterm_as_interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _resume_all(neighbours: Neighbours) -> None:

@@ -7,11 +7,13 @@ import errno
 import functools
 import json
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,13 @@ from hostbench.provision.seed import meta_data, user_data
 Show = Callable[[str], None]
 
 
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+KEEPALIVE_BOUND_S = KEEPALIVE_INTERVAL_S * (KEEPALIVE_COUNT + 1)
+"""A libvirtd silent this long is given up on: the call waiting for it fails."""
+OPEN_TIMEOUT_S = 30
+
+
 class LibvirtError(HostbenchError):
     pass
 
@@ -39,13 +48,59 @@ def _quiet(_context: object, _error: object) -> None:
     """libvirt prints every error to stderr; ours are raised or deliberately ignored."""
 
 
+def _run_events() -> None:
+    while True:
+        libvirt.virEventRunDefaultImpl()
+
+
+@functools.cache
+def _event_loop() -> None:
+    """libvirt's default event loop in a thread of its own (keepalive needs one), started once
+    and before the first connection."""
+    libvirt.virEventRegisterDefaultImpl()
+    threading.Thread(target=_run_events, name="libvirt-events", daemon=True).start()
+
+
+def _silent(uri: str, what: str) -> LibvirtError:
+    return LibvirtError(f"libvirtd at {uri} {what}: is it stopped (kill -STOP) or hung? Resume "
+                        "or restart it, then run again")
+
+
 def connect(uri: str) -> libvirt.virConnect:
+    """A connection to libvirtd at ``uri`` whose calls end within KEEPALIVE_BOUND_S when the
+    daemon stops answering (opening it, within OPEN_TIMEOUT_S)."""
     libvirt.registerErrorHandler(_quiet, None)
+    _event_loop()
+    opened: queue.Queue[libvirt.virConnect | libvirt.libvirtError] = queue.Queue(1)
+
+    def open_it() -> None:
+        try:
+            opened.put(libvirt.open(uri))
+        except libvirt.libvirtError as exc:
+            opened.put(exc)
+
+    threading.Thread(target=open_it, name="libvirt-open", daemon=True).start()
     try:
-        return libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        raise LibvirtError(f"cannot connect to libvirtd at {uri}: {exc}; "
-                           "is libvirtd running? (scripts/setup starts it)") from None
+        conn = opened.get(timeout=OPEN_TIMEOUT_S)
+    except queue.Empty:
+        raise _silent(uri, f"did not answer within {OPEN_TIMEOUT_S} s") from None
+    if isinstance(conn, libvirt.libvirtError):
+        raise LibvirtError(f"cannot connect to libvirtd at {uri}: {conn}; "
+                           "is libvirtd running? (scripts/setup starts it)")
+    conn.setKeepAlive(KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT)
+    return conn
+
+
+@contextlib.contextmanager
+def answering(conn: libvirt.virConnect, uri: str) -> Iterator[None]:
+    """A libvirt error of a connection that keepalive found dead names the silent libvirtd."""
+    try:
+        yield
+    except libvirt.libvirtError:
+        if conn.isAlive():
+            raise
+        raise _silent(uri, f"stopped answering (no keepalive reply for {KEEPALIVE_BOUND_S} s)"
+                      ) from None
 
 
 def _section(_stream: object, fd: int) -> list[Any]:
@@ -153,11 +208,12 @@ def stack_domains(conn: libvirt.virConnect, plan: ResourcePlan) -> list[libvirt.
 
 def exists(conn: libvirt.virConnect, plan: ResourcePlan) -> list[str]:
     """This stack's libvirt objects that exist now."""
-    found = [f"domain {d.name()}" for d in stack_domains(conn, plan)]
-    for kind, lookup in (("network", conn.networkLookupByName),
-                         ("pool", conn.storagePoolLookupByName)):
-        if _lookup(lookup, plan.pool) is not None:
-            found.append(f"{kind} {plan.pool}")
+    with answering(conn, plan.libvirt_uri):
+        found = [f"domain {d.name()}" for d in stack_domains(conn, plan)]
+        for kind, lookup in (("network", conn.networkLookupByName),
+                             ("pool", conn.storagePoolLookupByName)):
+            if _lookup(lookup, plan.pool) is not None:
+                found.append(f"{kind} {plan.pool}")
     return found
 
 
@@ -335,14 +391,17 @@ def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
             remove()
             removed.append(what)
         except libvirt.libvirtError as exc:
+            if not conn.isAlive():
+                raise
             problems.append(f"{what}: {exc}")
 
-    for domain in stack_domains(conn, plan):
-        attempt(f"domain {domain.name()}", functools.partial(_remove_domain, domain))
-    if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
-        attempt(f"pool {plan.pool}", lambda: remove_pool(pool, plan.base_disk.name))
-    if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
-        attempt(f"network {plan.network.name}", lambda: _remove_network(network))
+    with answering(conn, plan.libvirt_uri):
+        for domain in stack_domains(conn, plan):
+            attempt(f"domain {domain.name()}", functools.partial(_remove_domain, domain))
+        if (pool := _lookup(conn.storagePoolLookupByName, plan.pool)) is not None:
+            attempt(f"pool {plan.pool}", lambda: remove_pool(pool, plan.base_disk.name))
+        if (network := _lookup(conn.networkLookupByName, plan.network.name)) is not None:
+            attempt(f"network {plan.network.name}", lambda: _remove_network(network))
     return removed, problems
 
 

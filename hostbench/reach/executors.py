@@ -18,6 +18,7 @@ from fabric import Connection
 from invoke.runners import Promise
 
 from hostbench.reach.ssh import (
+    SSH_WAIT_S,
     StackAccess,
     TargetUnreachable,
     close,
@@ -164,6 +165,13 @@ def executor_for(target: Target, access: StackAccess) -> Executor:
     return SSHExecutor(target.name, target.host, target.port, target.user, access)
 
 
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, paramiko.SSHException) and "Timeout opening channel" in str(exc):
+        return (f"no session opened within {SSH_WAIT_S:g} s: its sshd does not answer (is the "
+                "environment frozen, paused or overloaded?)")
+    return f"{type(exc).__name__}: {exc}"
+
+
 class SSHExecutor:
     """The VM or the container, over one SSH connection kept open for the whole run."""
 
@@ -188,7 +196,7 @@ class SSHExecutor:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
             raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
-                                    f"{type(exc).__name__}: {exc}") from None
+                                    f"{_why(exc)}") from None
         if result.exited == -1:  # the channel closed without an exit status
             self.close()
             raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
+from invoke.exceptions import CommandTimedOut
 
 from hostbench.errors import HostbenchError
 from hostbench.stack.host import Host, HostKeyChanged, LocalHost
@@ -19,6 +20,10 @@ from hostbench.stack.host import Host, HostKeyChanged, LocalHost
 # While a target boots, paramiko's transport thread logs every refused handshake with a
 # traceback; the reason is reported by wait_for_ssh instead.
 logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
+
+
+SSH_WAIT_S = 15.0
+"""The longest wait for an environment's sshd to connect, authenticate or open a session."""
 
 
 class TargetUnreachable(HostbenchError):
@@ -40,17 +45,19 @@ def private_key(openssh_text: str) -> paramiko.PKey:
     return paramiko.Ed25519Key.from_private_key(io.StringIO(openssh_text))
 
 
-def connection(host: str, port: int, user: str, access: StackAccess, timeout: float = 15.0
-               ) -> Connection:
+def connection(host: str, port: int, user: str, access: StackAccess,
+               timeout: float = SSH_WAIT_S) -> Connection:
     """A Fabric Connection that authenticates with the stack key only (no agent, no passwords),
     ignores the user's ~/.ssh/config (no ProxyCommand, no agent forwarding into an environment)
-    and accepts only the host key pinned for the address, pinning it on first contact."""
+    and accepts only the host key pinned for the address, pinning it on first contact; every
+    step (connecting, authenticating, opening a session) waits at most ``timeout``."""
     conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
                       config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
                       gateway=access.host.proxy_command(host, port),
                       connect_kwargs={"pkey": private_key(access.private_key),
                                       "allow_agent": False, "look_for_keys": False,
-                                      "banner_timeout": timeout, "auth_timeout": timeout})
+                                      "banner_timeout": timeout, "auth_timeout": timeout,
+                                      "channel_timeout": timeout})
     access.known_hosts.parent.mkdir(parents=True, exist_ok=True)
     access.known_hosts.touch(mode=0o600, exist_ok=True)
     # Known keys are checked (a mismatch raises BadHostKeyException); an address seen for the
@@ -90,13 +97,13 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
                     pass
             conn = connection(host, port, user, access, timeout=10)
             try:
-                conn.run("true", hide=True, in_stream=False)
+                conn.run("true", hide=True, in_stream=False, timeout=10)
             finally:
                 close(conn)
             return
         except paramiko.BadHostKeyException as exc:
             raise host_key_changed(what, host, port, access, exc) from None
-        except (OSError, paramiko.SSHException, EOFError) as exc:
+        except (OSError, paramiko.SSHException, EOFError, CommandTimedOut) as exc:
             last = f"{type(exc).__name__}: {exc}"
         if on_wait:
             on_wait(last)

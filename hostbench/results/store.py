@@ -23,7 +23,7 @@ from typing import Any, Self, TypeVar
 
 import pydantic
 
-from hostbench.errors import HostbenchError
+from hostbench.errors import HostbenchError, write_refused
 from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
@@ -270,10 +270,7 @@ class Store:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise HostbenchError(f"{self.path}: another process kept the database busy "
                                      f"for 30 s ({exc}); try again when it is done") from None
-            raise HostbenchError(
-                f"{self.path}: cannot write ({exc}); what was stored before is kept. Free space "
-                "(or fix the file's permissions), then `fab benchmark --resume RUN` runs what "
-                "is missing") from None
+            raise write_refused(self.path, exc) from None
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

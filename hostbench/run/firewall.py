@@ -1,6 +1,7 @@
-"""Host-side servers answer only the environment being measured: while a server runs, a firewall
-rule rejects connections to its address and port from any other source (anything else on the
-docker0 or libvirt bridges could otherwise connect, and take iperf3's single client slot)."""
+"""Host-side servers and services answer only their one client: while one runs, a firewall rule
+rejects connections to its address and port from any other source (anything else on the docker0
+or libvirt bridges could otherwise connect, take iperf3's single client slot, or reach a Redis
+that runs without protected mode)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Literal
 
 from hostbench.errors import HostbenchError
@@ -62,8 +63,13 @@ def _iptables(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
 _REJECT = {"tcp": ["--reject-with", "tcp-reset"], "udp": ["--reject-with", "icmp-port-unreachable"]}
 
 
-def _rule(protocol: IpProtocol, address: str, port: int, source: str, tag: str) -> list[str]:
-    return ["INPUT", "-p", protocol, "-d", address, "--dport", str(port), "!", "-s", source,
+CHAINS = ("INPUT", "FORWARD")
+"""Packets for the host itself, and those it passes on to its VMs and containers."""
+
+
+def _rule(chain: str, protocol: IpProtocol, address: str, port: int, source: str, tag: str
+          ) -> list[str]:
+    return [chain, "-p", protocol, "-d", address, "--dport", str(port), "!", "-s", source,
             "-m", "comment", "--comment", tag, "-j", "REJECT", *_REJECT[protocol]]
 
 
@@ -91,18 +97,18 @@ def client_source(executor: Executor, address: str) -> str:
 @contextmanager
 def only_from(source: str, address: str, port: int, tag: str, protocol: IpProtocol = "tcp",
               host: Host | None = None) -> Iterator[None]:
-    """Packets to address:port (``protocol``) from anywhere but ``source`` are refused, until
-    the block ends, however it ends."""
+    """Packets to address:port (``protocol``) from anywhere but ``source`` are refused, whether
+    for the host or passed on to an environment, until the block ends, however it ends."""
     host = host or LocalHost()
-    rule = _rule(protocol, address, port, source, tag)
-    added = _iptables(host, "-I", *rule)
-    if added.returncode != 0:
-        raise FirewallError(f"cannot restrict {protocol} {address}:{port} to {source}: "
-                            f"{added.stderr.strip()}")
-    try:
+    with ExitStack() as rules:
+        for chain in CHAINS:
+            rule = _rule(chain, protocol, address, port, source, tag)
+            added = _iptables(host, "-I", *rule)
+            if added.returncode != 0:
+                raise FirewallError(f"cannot restrict {protocol} {address}:{port} to {source}: "
+                                    f"{added.stderr.strip()}")
+            rules.callback(_iptables, host, "-D", *rule)
         yield
-    finally:
-        _iptables(host, "-D", *rule)
 
 
 def purge(tag: str, host: Host | None = None) -> int:
@@ -111,9 +117,9 @@ def purge(tag: str, host: Host | None = None) -> int:
     host = host or LocalHost()
     if not _installed(host):
         return 0
-    listing = _iptables(host, "-S", "INPUT")
+    lines = [line for chain in CHAINS for line in _iptables(host, "-S", chain).stdout.splitlines()]
     removed = 0
-    for line in listing.stdout.splitlines():
+    for line in lines:
         if f'--comment "{tag}"' in line or f"--comment {tag} " in line:
             parts = line.split()[1:]  # drop "-A"
             args = [part.strip('"') for part in parts]

@@ -23,7 +23,7 @@ from rich.progress import (
 from rich.text import Text
 
 from hostbench.console import untrusted
-from hostbench.errors import HostbenchError
+from hostbench.errors import HostbenchError, write_refused
 from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import client_source
@@ -186,8 +186,9 @@ def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str]
             ctx.executors[env], workload.fill("service.command", spec.command, values),
             str(values["service_address"]), spec.port,
             f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
-            spec.ready_timeout_s, raw.with_suffix(".service.log"),
-            accepts_on(ctx.host)) as service:
+            spec.ready_timeout_s, raw.with_suffix(".service.log"), accepts_on(ctx.host),
+            client=str(values["client_address"]), tag=ctx.firewall_tag,
+            host=ctx.host) as service:
         if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:
             _checked(client.run(workload.fill("client_setup", workload.client_setup, values),
                                 workload.timeout_s), "client setup")
@@ -203,7 +204,6 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning."""
     workload, env = ctx.workloads[planned.workload], planned.env
     raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{env}.txt"
-    raw.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(workload.command)  # the template, until the values are known
     started = timestamp()
     result: ExecResult | None = None
@@ -237,7 +237,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             error = f"target unreachable: {exc}"
         except (TrialTimeout, HostbenchError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-    raw.write_text(_raw_text(command, result, error))
+    _write_raw(ctx, raw, _raw_text(command, result, error))
     trial = TrialRecord(
         run_id=ctx.run_id, workload=workload.name, env=env, trial=planned.trial,
         warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
@@ -248,6 +248,15 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     if trial.status == "ok":
         ctx.completed.add(trial.key)
     return trial
+
+
+def _write_raw(ctx: RunContext, raw: Path, text: str) -> None:
+    """The trial's raw output on disk; a disk that refuses it stops the run, as the store does."""
+    try:
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.write_text(text)
+    except OSError as exc:
+        raise write_refused(raw, exc, ctx.run_id) from None
 
 
 def cleanup_scratch(ctx: RunContext) -> None:

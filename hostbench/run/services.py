@@ -7,13 +7,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.firewall import only_from
 from hostbench.stack.host import Host, HostCommandError
 
 # Records the service's process group (coreutils timeout makes one for it) in "$1", then
@@ -76,13 +77,17 @@ class ServiceInEnvironment:
     """Context manager: ``argv`` runs inside the environment (through ``executor``, under its
     timeout and guard) until the block ends, then its process group is stopped; entering fails
     with the service's own output when it exits or does not accept connections in time.
-    ``group_file`` (in the environment) holds its process group while it runs."""
+    ``group_file`` (in the environment) holds its process group while it runs. Given a
+    ``client`` address (the load generator's), only that one reaches the service (a firewall
+    rule tagged ``tag`` on ``host``, removed when the service stops)."""
 
     def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
                  group_file: str, timeout_s: float, ready_timeout_s: float, log: Path,
-                 probe: Probe = accepts) -> None:
+                 probe: Probe = accepts, client: str | None = None, tag: str = "hostbench",
+                 host: Host | None = None) -> None:
         self.executor, self.argv, self.address, self.port = executor, argv, address, port
-        self.probe = probe
+        self.probe, self.client, self.tag, self.host = probe, client, tag, host
+        self._rule = ExitStack()
         self.group_file, self.timeout_s, self.ready_timeout_s = group_file, timeout_s, \
             ready_timeout_s
         self.log = log
@@ -102,8 +107,11 @@ class ServiceInEnvironment:
             raise ServiceError(f"{self.address}:{self.port} already accepts connections before "
                                f"{self.argv[0]} starts: stop whatever listens there")
         self.executor.run(["rm", "-f", self.group_file], 60)  # a killed run's, never stopped
-        self._thread.start()
+        if self.client is not None:
+            self._rule.enter_context(only_from(self.client, self.address, self.port, self.tag,
+                                               host=self.host))
         try:
+            self._thread.start()
             self._wait_until_ready()
         except BaseException:
             self.stop()
@@ -131,7 +139,12 @@ class ServiceInEnvironment:
         return f"service {self.argv[0]} exited during the trial: {_output(self.result)}"
 
     def stop(self) -> None:
-        """End the service's process group (TERM, then KILL) and wait for it; idempotent."""
+        """End the service's process group (TERM, then KILL) and wait for it, then its firewall
+        rule goes; idempotent."""
+        with self._rule:
+            self._stop_group()
+
+    def _stop_group(self) -> None:
         if self._thread.is_alive():
             # unreachable: the guard ends it with the connection, its timeout at the latest
             with suppress(TargetUnreachable, TrialTimeout):

@@ -3,9 +3,9 @@
 A remote host is reached with the system's OpenSSH client and a config file of the stack's own,
 which includes the user's ~/.ssh/config (aliases, ports, identity files are honoured). The host's
 key is pinned in the stack's state on first contact, or taken from the user's known_hosts; a
-changed key stops every connection. No agent or X11 forwarding; one multiplexed connection
-carries the commands. libvirt is reached at qemu+ssh:// through the same client, Docker through
-its socket forwarded by it.
+changed key stops every connection. No agent or X11 forwarding; one multiplexed connection of
+the stack's own carries its commands. libvirt is reached at qemu+ssh:// through the same client,
+Docker through its socket forwarded by it.
 """
 
 from __future__ import annotations
@@ -104,8 +104,12 @@ class LocalHost:
         return list(argv)
 
     def output(self, argv: list[str], timeout: float = 120, stdin: bytes | None = None) -> str:
-        return _checked(argv, subprocess.run(argv, input=stdin, capture_output=True,
-                                             timeout=timeout), self.label)
+        try:
+            proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise HostCommandError(f"{self.label}: {shlex.join(argv)[:120]} did not finish in "
+                                   f"{timeout:g} s") from None
+        return _checked(argv, proc, self.label)
 
     def read_text(self, path: str) -> str:
         return Path(path).read_text()
@@ -160,8 +164,8 @@ class RemoteHost:
         self.config_file = self.dir / "ssh_config"
         self.known_hosts = self.dir / "known_hosts"
         self.ssh_command = self.dir / "ssh"
-        key = hashlib.sha256(f"{stack}\0{destination}\0{port}".encode()).hexdigest()[:16]
-        self.docker_socket = control_dir() / f"docker-{key}.sock"
+        self.key = hashlib.sha256(f"{stack}\0{destination}\0{port}".encode()).hexdigest()[:16]
+        self.docker_socket = control_dir() / f"docker-{self.key}.sock"
         self._docker_forwarded = False
         self._cpus: set[int] | None = None
         self._write_config()
@@ -175,7 +179,9 @@ class RemoteHost:
         state = "the state directory (HOSTBENCH_STATE_DIR)"
         lines = [f"UserKnownHostsFile {ssh_config_path(self.known_hosts, state)} "
                  "~/.ssh/known_hosts",
-                 f"ControlPath {ssh_config_path(control_dir(), 'the temporary directory')}/%C"]
+                 # a control socket of the stack's own: another stack's exit never closes it
+                 "ControlPath " + ssh_config_path(control_dir() / f"{self.key}-%C",
+                                                  "the temporary directory")]
         if self.identity_file:
             lines.append("IdentityFile " + ssh_config_path(
                 Path(self.identity_file).expanduser(), "hostbench:host_identity_file"))

@@ -7,6 +7,7 @@ the SQLite store, statistics and the report.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -98,6 +99,16 @@ def unreachable(at: int) -> Callable[[int], Exception | None]:
 
 def timing_out(at: int) -> Callable[[int], Exception | None]:
     return lambda n: TrialTimeout("no result after 360s") if n == at else None
+
+
+def fill(directory: Path) -> Path:
+    """Write to ``directory`` until its filesystem is full; returns the filler file."""
+    filler = directory / "filler"
+    with filler.open("wb") as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 65536)
+            f.flush()
+    return filler
 
 
 def write_manifest(directory: Path) -> Path:

@@ -11,7 +11,7 @@ PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
           "commands")
 """In pipeline order; a stage may import the stages before it and the shared base modules."""
-BASE = {"errors", "paths", "records", "datafiles", "console", "shell", "margins"}
+BASE = {"errors", "paths", "records", "datafiles", "console", "shell", "margins", "signals"}
 
 
 def _stage(module: str) -> str:

@@ -3,13 +3,16 @@ and report, failures, interrupts and resume, and the split of wall time."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from hostbench.commands import benchmark as command
 from hostbench.commands import session
+from hostbench.console import run_cli
 from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
@@ -17,7 +20,7 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
 from hostbench.run.records import BenchmarkOptions
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
-from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, unreachable
+from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, fill, unreachable
 from tests.unit.synthetic_runs import HOST
 
 ENVS = ("bare", "vm", "container")
@@ -145,6 +148,29 @@ def test_an_interrupt_keeps_the_trials_marks_the_run_and_reports_it(targets_file
     assert run.record.status == "interrupted"
     assert 0 < len(run.completed_keys()) < len(run.record.plan)
     assert published == [run.id]  # what was measured is reported
+
+
+def test_a_hang_up_mid_run_resumes_the_neighbours_and_marks_the_run(targets_file, published):
+    """SIGHUP (the terminal closed) as the entry point gets it; reaching the test's own handler
+    would mean that nothing handled it."""
+    unhandled: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, _frame: unhandled.append(signum))
+
+    def hang_up(n: int) -> None:
+        if n == 2:
+            signal.raise_signal(signal.SIGHUP)
+
+    host = FakeHost(fail={"vm": hang_up})
+    try:
+        with pytest.raises(SystemExit) as ended:
+            run_cli(lambda: _bench(host, _options(targets_file)))
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert unhandled == [] and ended.value.code == 128 + signal.SIGHUP
+    assert host.host is not None and host.host.paused == set()
+    with Store.default() as store:
+        run = store.load(store.latest_run_id())
+    assert run.record.status == "interrupted" and published == [run.id]
 
 
 def test_a_fourth_environment_is_planned_checked_and_summarised(tmp_path, capsys):
@@ -336,6 +362,41 @@ def test_resume_refuses_options_that_conflict_with_the_run(targets_file, change,
     assert f"--resume {run_id}" in str(err.value) and message in str(err.value)
 
 
+def _other_targets(targets_file: Path, change: dict[str, dict[str, str]]) -> Path:
+    """The targets file with the parts in ``change`` replaced (each part's keys updated)."""
+    document = json.loads(targets_file.read_text())
+    for part, values in change.items():
+        document[part] = values if isinstance(document[part], str) else {**document[part],
+                                                                          **values}
+    other = targets_file.with_name("other-targets.json")
+    other.write_text(json.dumps(document))
+    return other
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"stack": "other", "spec": {"stack": "other"}}, "stack other; the run's is stack fake"),
+    ({"spec": {"host": "lab2.example"}}, "host lab2.example; the run's is this machine"),
+    ({"image": {"hash": "e" * 64}}, f"image {'e' * 12}; the run's is image {'f' * 12}"),
+])
+def test_resume_refuses_targets_of_another_stack_host_or_image(targets_file, change, message):
+    run_id = _failed_run(targets_file)
+    other = _other_targets(targets_file, change)
+    host = FakeHost()
+    with pytest.raises(HostbenchError) as err:
+        _bench(host, BenchmarkOptions(resume=run_id, targets_file=str(other)))
+    assert f"--resume {run_id}" in str(err.value) and message in str(err.value)
+    assert host.made == {}  # nothing ran
+    assert len(_load(run_id).missing()) == 2
+
+
+def test_two_resumes_of_one_run_take_the_same_lock(targets_file):
+    from hostbench.stack.lock import StackBusy, stack_lock
+
+    run_id = _failed_run(targets_file)
+    with stack_lock("fake", f"fab benchmark --resume {run_id}"), pytest.raises(StackBusy):
+        _bench(FakeHost(), BenchmarkOptions(resume=run_id, targets_file=str(targets_file)))
+
+
 def test_resume_names_a_workload_whose_file_is_gone(targets_file, monkeypatch):
     run_id = _failed_run(targets_file)
     catalogue = command.load_catalogue()
@@ -381,3 +442,25 @@ def test_a_run_is_analysed_once_for_its_summary_report_and_verdicts(targets_file
     assert run_id is not None and calls == ["analyse"]
     out = capsys.readouterr().out
     assert "could not write the report" not in out and f"{run_id}/report.html" in out
+
+def test_a_full_disk_fails_the_trial_with_the_stores_message_and_resume_completes(
+        targets_file, tiny_disk, monkeypatch):
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tiny_disk))
+    fillers: list[Path] = []
+
+    def disk_fills(n: int) -> None:
+        if n == 2:
+            fillers.append(fill(tiny_disk))
+
+    with pytest.raises(HostbenchError, match=r"cannot write .*Free space.*--resume") as err:
+        _bench(FakeHost(fail={"vm": disk_fills}), _options(targets_file))
+    assert "cannot write" in str(err.value)
+    fillers[0].unlink()
+    with Store.default() as store:
+        run_id = store.latest_run_id()
+        kept = store.load(run_id)
+    assert 0 < len(kept.completed_keys()) < len(kept.record.plan)  # what was stored is kept
+    assert _bench(FakeHost(), _options(targets_file, resume=run_id)) == run_id
+    run = _load(run_id)
+    assert run.record.status == "complete" and run.missing() == []
+    assert kept.completed_keys() <= run.completed_keys()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from hostbench.commands.fleet import fleet_stacks, member_argv, per_stack, run_fleet
 from hostbench.errors import HostbenchError
+from hostbench.paths import PROJECT_ROOT
+from hostbench.signals import Stopped, stop_on_signals
 
 
 def test_each_member_gets_its_own_stack_and_every_other_option():
@@ -58,3 +64,31 @@ def test_a_single_stack_name_is_checked_before_anything_reads_it():
         per_stack("up", "../../x", lambda: called.append(1))
     assert not called
     assert per_stack("up", "lab-1", lambda: "ran") == "ran"
+def test_a_signal_to_the_fleet_reaches_every_member_which_cleans_up(tmp_path: Path, monkeypatch):
+    """SIGHUP to the fleet alone (as `kill -HUP` sends it): each member gets it, stops as its
+    own entry point does, runs its cleanup; the fleet then stops too."""
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    (tmp_path / "fabfile.py").write_text(
+        "import time\nfrom pathlib import Path\nfrom fabric import task\n"
+        "from hostbench.console import run_cli\n\n"
+        "def wait(stack):\n    Path(f'started-{stack}').touch()\n    try:\n"
+        "        time.sleep(30)\n    finally:\n        print(f'cleaned up {stack}', flush=True)\n\n"
+        "@task\ndef parity(c, stack='x'):\n    run_cli(lambda: wait(stack))\n")
+    monkeypatch.chdir(tmp_path)
+
+    def hang_up_once_both_started() -> None:
+        deadline = time.monotonic() + 30
+        while not all((tmp_path / f"started-{s}").exists() for s in ("a", "b")):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=hang_up_once_both_started, daemon=True).start()
+    with stop_on_signals(), pytest.raises(Stopped):
+        run_fleet("parity", "a,b", ["parity", "--stack", "a,b"])
+    logs = {p.stem: p.read_text() for p in (tmp_path / "results/fleets").glob("*/*.log")}
+    assert set(logs) == {"a", "b"}
+    for stack, log in logs.items():
+        assert f"cleaned up {stack}" in log and "stopped by SIGHUP" in log, log

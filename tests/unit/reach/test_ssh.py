@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hostbench.reach.ssh import StackAccess, close, connection
+from hostbench.reach.executors import KILL_GRACE_S, SSHExecutor, TrialTimeout
+from hostbench.reach.ssh import SSH_WAIT_S, StackAccess, TargetUnreachable, close, connection
 
 
 def _key() -> str:
@@ -98,3 +102,44 @@ def test_the_first_host_key_is_pinned_and_another_one_later_is_refused(tmp_path:
         assert _open(impostor.port, access) is paramiko.BadHostKeyException
     finally:
         impostor.close()
+
+
+def _descendants(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    found = [int(c) for c in children.split()]
+    return found + [d for c in found for d in _descendants(c)]
+
+
+def test_a_frozen_environment_fails_its_trial_within_a_bound_naming_it(fresh_sshd, tmp_path):
+    """The environment's sshd and everything under it stopped (kill -STOP), as in a frozen VM,
+    after the run's connection was opened: the next trial ends, naming the environment."""
+    access = StackAccess(fresh_sshd.client_key.read_text(), tmp_path / "known_hosts")
+    executor = SSHExecutor("vm", "127.0.0.1", fresh_sshd.port, "root", access)
+    assert executor.run(["true"], 5).exit_code == 0
+    assert fresh_sshd.proc is not None
+    frozen = [fresh_sshd.proc.pid, *_descendants(fresh_sshd.proc.pid)]
+    outcome: list[BaseException] = []
+
+    def trial() -> None:
+        try:
+            executor.run(["true"], 2)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        thread = threading.Thread(target=trial, daemon=True)
+        thread.start()
+        thread.join(90)
+        waited = time.monotonic() - started
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert not thread.is_alive(), "the trial still waits for the frozen environment"
+    assert isinstance(outcome[0], TargetUnreachable | TrialTimeout)
+    assert str(outcome[0]).startswith(f"vm (root@127.0.0.1:{fresh_sshd.port}): no session "
+                                      "opened within 15 s: its sshd does not answer")
+    assert waited < SSH_WAIT_S + 2 + 2 * KILL_GRACE_S + 5
+    executor.close()

@@ -21,7 +21,15 @@ from hostbench.run.runner import (
 )
 from hostbench.run.schedule import plan
 from hostbench.run.workloads import load_catalogue
-from tests.unit.fakes import INSIDE_S, SYSBENCH_EPS, FakeHost, fake_targets, load, timing_out
+from tests.unit.fakes import (
+    INSIDE_S,
+    SYSBENCH_EPS,
+    FakeHost,
+    fake_targets,
+    fill,
+    load,
+    timing_out,
+)
 from tests.unit.fakes import unreachable as unreachable_at
 
 ENVS = ["bare", "vm", "container"]
@@ -63,6 +71,16 @@ def test_trials_run_in_plan_order_and_each_is_handed_over_with_its_samples(tmp_p
     assert ctx.workload_seconds == pytest.approx(len(saved) * INSIDE_S)
     raw = Path(vm.raw_path).read_text()
     assert raw.startswith("$ sysbench cpu --threads=1") and "events per second" in raw
+
+
+def test_raw_output_on_a_full_disk_stops_the_run_naming_the_file_and_how_to_resume(
+        tmp_path, targets, tiny_disk):
+    fill(tiny_disk)
+    with pytest.raises(HostbenchError) as err:
+        _run(tiny_disk, targets, FakeHost(), ["cpu-sysbench"], warmup=0, repeat=1)
+    message = str(err.value)
+    assert f"{tiny_disk}/raw/cpu-sysbench/000-bare.txt" in message
+    assert "No space left on device" in message and "--resume run-1" in message
 
 
 def test_a_target_that_stops_answering_fails_its_trials_and_the_others_go_on(tmp_path, targets):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hostbench.reach.executors import ChrootExecutor
+from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts, accepts_on
 from hostbench.stack.host import LocalHost, RemoteHost
 
@@ -39,11 +42,12 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10
-             ) -> ServiceInEnvironment:
+def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10,
+             client: str | None = None, tag: str = "hostbench") -> ServiceInEnvironment:
     executor = ChrootExecutor("bare", "/", str(min(os.sched_getaffinity(0))))
     return ServiceInEnvironment(executor, argv, "127.0.0.1", port, str(tmp_path / "group"),
-                                timeout_s=120, ready_timeout_s=ready_s, log=tmp_path / "log")
+                                timeout_s=120, ready_timeout_s=ready_s, log=tmp_path / "log",
+                                client=client, tag=tag)
 
 
 def _server(port: int, marker: str) -> list[str]:
@@ -77,6 +81,34 @@ def _group(group: int) -> list[int]:
             if int(fields[2]) == group and fields[0] != "Z":
                 members.append(int(entry))
     return members
+
+
+def _connects_from(source: str, port: int) -> bool:
+    with socket.socket() as client:
+        client.settimeout(2)
+        client.bind((source, 0))
+        try:
+            client.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            return False
+        return True
+
+
+@pytest.mark.skipif(shutil.which("iptables") is None, reason="the firewall needs iptables")
+def test_only_the_load_generators_address_reaches_a_service_while_it_runs(tmp_path):
+    """The rule host-side servers get: here the load generator connects from 127.0.0.1, and
+    anything else (127.0.0.2) is refused until the service stops."""
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    tag = rule_tag("unit-svc")
+    try:
+        with _service(tmp_path, _server(port, marker), port, client="127.0.0.1", tag=tag):
+            assert _connects_from("127.0.0.1", port)
+            assert not _connects_from("127.0.0.2", port)
+        rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True,
+                               check=True).stdout
+        assert tag not in rules  # gone with the service
+    finally:
+        purge(tag)
 
 
 def test_an_interrupt_inside_the_trial_still_stops_the_service(tmp_path):

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from hostbench.errors import HostbenchError
+from hostbench.paths import PROJECT_ROOT
 from hostbench.stack.host import (
+    HostCommandError,
     HostKeyChanged,
     HostUnreachable,
     LocalHost,
@@ -85,6 +89,47 @@ def test_an_unreachable_host_is_named(isolated_state):
     host = RemoteHost("lab", "root@127.0.0.1", free_port())
     with pytest.raises(HostUnreachable, match=r"cannot reach host root@127\.0\.0\.1:\d+ over SSH"):
         host.output(["true"])
+
+
+def test_a_host_command_that_hangs_ends_naming_it():
+    with pytest.raises(HostCommandError, match=r"this machine: sleep 30 did not finish in 0\.2 s"):
+        LocalHost().output(["sleep", "30"], timeout=0.2)
+
+
+def _control_path(host: RemoteHost) -> str:
+    """The control socket OpenSSH itself resolves from the stack's config (no connection)."""
+    resolved = subprocess.run(host.ssh_argv("-G", host.destination), capture_output=True,
+                              text=True, check=True).stdout
+    return next(line.split(" ", 1)[1] for line in resolved.splitlines()
+                if line.startswith("controlpath "))
+
+
+def test_two_stacks_on_one_host_port_and_user_have_a_control_socket_each(isolated_state):
+    first, second = (RemoteHost(stack, "root@192.0.2.7", 2222) for stack in ("a", "b"))
+    assert _control_path(first) != _control_path(second)
+    assert _control_path(first) == _control_path(RemoteHost("a", "root@192.0.2.7", 2222))
+
+
+def test_another_stack_exiting_mid_command_leaves_this_stacks_command_running(sshd):
+    """Stack a runs a command on the host while a process of stack b (same host, port and user)
+    connects and exits, ending its connection as every hostbench process does at exit."""
+    first = _host(sshd, "a")
+    outcome: list[object] = []
+
+    def long_command() -> None:
+        try:
+            outcome.append(first.output(["sh", "-c", "sleep 3; echo done"]))
+        except Exception as exc:
+            outcome.append(exc)
+
+    command = threading.Thread(target=long_command)
+    command.start()
+    other = ("import sys; from hostbench.stack.host import host_for; "
+             "host_for('b', sys.argv[1], int(sys.argv[2]), sys.argv[3]).output(['true'])")
+    subprocess.run([sys.executable, "-c", other, sshd.destination, str(sshd.port),
+                    str(sshd.client_key)], check=True, timeout=60, cwd=PROJECT_ROOT)
+    command.join(60)
+    assert outcome == ["done\n"]
 
 
 def test_an_option_is_no_destination(isolated_state):

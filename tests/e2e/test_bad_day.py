@@ -1,0 +1,218 @@
+"""An operator's bad day, for real: a disk that fills mid-run, a terminal hung up on, `fab up`
+terminated half-way, libvirtd stopped under `fab down`. Each ends with a message, loses nothing
+stored, leaves nothing running, and a `--resume` or a second `fab down` completes. No VM is
+booted for these: the benchmarks use the session's stack, `fab up` and `down` a container-only
+stack of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from hostbench.image.manifest import ImageManifest
+from hostbench.paths import PROJECT_ROOT, build_dir
+from hostbench.provision.libvirt_backend import OPEN_TIMEOUT_S
+from hostbench.provision.plan import ResourcePlan
+from hostbench.results.store import Store
+from hostbench.stack.spec import StackSpec
+from hostbench.stack.targets import saved_targets_file
+from tests.e2e.conftest import write_stack
+from tests.e2e.test_benchmark import FAB, fab_argv
+from tests.unit.fakes import fill
+
+CONTAINER_ONLY = "e2e-ctr"
+SHORT_RUN = ("benchmark", "--workload", "cpu-sysbench", "--repeat", "2", "--warmup", "0")
+
+
+@pytest.fixture(scope="module")
+def env(stack: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The fab processes' environment: the session's state, results of this module's own."""
+    return {**os.environ, "HOSTBENCH_STATE_DIR": os.environ["HOSTBENCH_STATE_DIR"],
+            "HOSTBENCH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")), "COLUMNS": "160"}
+
+
+def _as_at_a_terminal() -> None:
+    """INT, TERM and HUP as a terminal's process gets them, even where this suite runs with
+    some ignored (a background job, nohup), which fab would otherwise inherit and keep."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_as_at_a_terminal)
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, seen: list[str]) -> None:
+    """Read the process's output into ``seen`` until a line holds ``marker``."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            return
+    raise AssertionError(f"{marker!r} never came:\n{''.join(seen)[-3000:]}")
+
+
+def _finish(proc: subprocess.Popen[str], seen: list[str], timeout: float = 120) -> str:
+    """Everything the process still says, once it has ended."""
+    rest, _ = proc.communicate(timeout=timeout)
+    return "".join(seen) + rest
+
+
+def _latest(env: dict[str, str]) -> str:
+    with Store(Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite") as store:
+        run_id = store.latest_run_id()
+    assert run_id is not None
+    return run_id
+
+
+def _stored(env: dict[str, str], run_id: str):
+    with Store(Path(env["HOSTBENCH_RESULTS_DIR"]) / "hostbench.sqlite") as store:
+        return store.load(run_id)
+
+
+def _nothing_paused_or_running(plan: ResourcePlan) -> None:
+    """Every VM and container of the stack runs (none is left paused), and no workload does."""
+    for vm in plan.vms:
+        state = subprocess.run(["virsh", "domstate", vm.domain], capture_output=True,
+                               text=True).stdout.strip()
+        assert state == "running", f"{vm.domain}: {state}"
+    engine = docker.from_env()
+    for ctr in plan.containers:
+        assert engine.containers.get(ctr.name).attrs["State"]["Paused"] is False, ctr.name
+    assert not _sysbench_running()
+
+
+def _sysbench_running() -> bool:
+    return subprocess.run(["pgrep", "-f", "sysbench cpu --threads"],
+                          capture_output=True).returncode == 0
+
+
+def _resume(env: dict[str, str], spec: StackSpec, run_id: str) -> None:
+    resumed = subprocess.run(fab_argv(spec, "benchmark", "--resume", run_id), cwd=PROJECT_ROOT,
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    run = _stored(env, run_id)
+    assert run.record.status == "complete" and run.missing() == []
+
+
+def test_a_disk_that_fills_mid_run_ends_it_with_the_stores_message_and_resume_completes(
+        env, e2e_spec, e2e_plan, tiny_disk):
+    on_tiny = {**env, "HOSTBENCH_RESULTS_DIR": str(tiny_disk)}
+    seen: list[str] = []
+    proc = _start(fab_argv(e2e_spec, *SHORT_RUN, "--env", "bare,container"), on_tiny)
+    try:
+        _read_until(proc, ": ok", seen)
+        filler = fill(tiny_disk)
+        output = _finish(proc, seen)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, output[-3000:]
+    assert "cannot write" in output and "Free space" in output and "--resume" in output
+    assert "Traceback" not in output
+    filler.unlink()
+    run_id = _latest(on_tiny)
+    kept = _stored(on_tiny, run_id).completed_keys()
+    assert kept  # the trial stored before the disk filled
+    _nothing_paused_or_running(e2e_plan)
+    _resume(on_tiny, e2e_spec, run_id)
+    assert kept <= _stored(on_tiny, run_id).completed_keys()
+
+
+def test_a_hang_up_mid_benchmark_resumes_the_neighbours_and_resume_completes(
+        env, e2e_spec, e2e_plan):
+    seen: list[str] = []
+    proc = _start(fab_argv(e2e_spec, *SHORT_RUN, "--env", "bare"), env)
+    try:
+        deadline = time.monotonic() + 300
+        while not _sysbench_running() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _sysbench_running(), "the trial never started"
+        proc.send_signal(signal.SIGHUP)
+        output = _finish(proc, seen)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGHUP, output[-3000:]
+    assert "stopped by SIGHUP" in output and "--resume" in output
+    run_id = _latest(env)
+    assert _stored(env, run_id).record.status == "interrupted"
+    _nothing_paused_or_running(e2e_plan)
+    _resume(env, e2e_spec, run_id)
+
+
+@pytest.fixture(scope="module")
+def container_only(image: ImageManifest, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[dict[str, str]]:
+    """The environment of `fab up` and `down` for a stack of one container, and no VM."""
+    stacks = tmp_path_factory.mktemp("stacks-ctr")
+    write_stack(stacks, CONTAINER_ONLY, ssh_port=2296, network_cidr="192.168.157.0/24",
+                environments=json.dumps([{"name": "container", "kind": "container"}]))
+    env = {**os.environ, "HOSTBENCH_STACKS_DIR": str(stacks),
+           "HOSTBENCH_BUILD_DIR": str(build_dir())}
+    yield env
+    subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT, env=env,
+                   capture_output=True, timeout=300)
+
+
+def _containers(stack: str) -> list[str]:
+    prefix = f"hostbench-{stack}"
+    names = [c.name or "" for c in docker.from_env().containers.list(all=True)]
+    return [n for n in names if n == prefix or n.startswith(f"{prefix}-")]
+
+
+def test_a_terminated_fab_up_removes_what_it_had_created(container_only):
+    seen: list[str] = []
+    proc = _start([FAB, "up", "--stack", CONTAINER_ONLY], container_only)
+    try:
+        deadline = time.monotonic() + 120
+        while not _containers(CONTAINER_ONLY) and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _containers(CONTAINER_ONLY), "fab up never created its container"
+        proc.send_signal(signal.SIGTERM)
+        output = _finish(proc, seen)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert "removing what was created" in output and "stopped by SIGTERM" in output
+    assert _containers(CONTAINER_ONLY) == []
+    assert not saved_targets_file(CONTAINER_ONLY).exists()
+
+
+def _libvirtd() -> int:
+    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout
+    return int(found.split()[0])
+
+
+@pytest.mark.disrupts_daemons
+def test_fab_down_with_libvirtd_stopped_ends_naming_it_and_a_second_down_completes(
+        container_only):
+    up = subprocess.run([FAB, "up", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
+                        env=container_only, capture_output=True, text=True, timeout=300)
+    assert up.returncode == 0, up.stderr[-2000:]
+    libvirtd = _libvirtd()
+    os.kill(libvirtd, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        down = subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
+                              env=container_only, capture_output=True, text=True,
+                              timeout=OPEN_TIMEOUT_S + 60)
+        took = time.monotonic() - started
+    finally:
+        os.kill(libvirtd, signal.SIGCONT)
+    assert down.returncode == 1 and took < OPEN_TIMEOUT_S + 30, down.stderr[-2000:]
+    assert "libvirtd at qemu:///system did not answer" in down.stderr
+    assert f"fab down --stack {CONTAINER_ONLY}" in down.stderr
+    assert _containers(CONTAINER_ONLY) == []  # the Docker side went all the same
+    again = subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
+                           env=container_only, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not saved_targets_file(CONTAINER_ONLY).exists()
