@@ -77,8 +77,9 @@ def between(reference: Sequence[Sample], mine: Sequence[Sample], higher: bool,
 def analyse(measured: Iterable[Sample], environments: Sequence[Environment],
             margins: Margins = NOT_RECORDED, alpha: float = stats.ALPHA) -> list[MetricResult]:
     """Measured samples grouped per workload metric (sorted) and environment (in the order
-    given), each compared with the baseline environment within the metric's margin, the
-    slower/faster claims of all of them held together by Holm's correction."""
+    given), each compared with the baseline environment within the metric's margin; the
+    slower/faster claims of each workload (its metrics in every environment: one experiment,
+    with its own rounds and looks) held together by Holm's correction."""
     groups, meta = grouped_samples(measured)
     baseline = next((env.name for env in environments if env.is_baseline), None)
     results = []
@@ -94,5 +95,9 @@ def analyse(measured: Iterable[Sample], environments: Sequence[Environment],
             results.append(MetricResult(workload, metric, unit, higher, env, mine,
                                         stats.summarize(values), stats.outliers(values),
                                         overhead, why))
-    held = stats.with_holm([r.overhead for r in results], alpha)
-    return [replace(r, overhead=o) for r, o in zip(results, held, strict=True)]
+    held: dict[int, stats.Overhead | None] = {}
+    for workload in dict.fromkeys(r.workload for r in results):
+        family = [i for i, r in enumerate(results) if r.workload == workload]
+        held.update(zip(family, stats.with_holm([results[i].overhead for i in family], alpha),
+                        strict=True))
+    return [replace(r, overhead=held[i]) for i, r in enumerate(results)]

@@ -29,7 +29,7 @@ MIN_PAIRS = 2
 its error rates under normal, heavy-tailed and spiky noise (test_error_rates.py), though only
 an effect far beyond the margin can be told on one degree of freedom."""
 
-RULE_NAME = "paired log-ratio t-interval, Holm over the run's slower/faster claims"
+RULE_NAME = "paired log-ratio t-interval, Holm over each workload's slower/faster claims"
 
 METHOD = ("Overhead: the cost factor exp(mean log ratio) as a percentage, + is worse whichever "
           "way the metric is better (1.36x the time, or 1/1.36 the rate, is +36.0%); 95% "

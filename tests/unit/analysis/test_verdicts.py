@@ -10,8 +10,9 @@ import pytest
 from hostbench.analysis import rule
 from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.effects import log_margin
-from hostbench.analysis.overheads import MetricResult
+from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.stats import overhead, summarize, with_holm
+from hostbench.run.records import Sample
 from tests.unit.synthetic_runs import environment
 
 CONTAINER = environment("container")
@@ -88,3 +89,24 @@ def test_the_stopping_rule(verdicts, rounds, elapsed, more, words, still):
     decision = decide(results, rounds, 15, elapsed, 600.0)
     assert decision.more is more and words in decision.reason
     assert decision.open_envs == still
+
+
+def _samples(workload: str, env: str, values: list[float]) -> list[Sample]:
+    return [Sample(workload=workload, env=env, trial=i, warmup=False, position=0, metric="t",
+                   value=v, unit="s", higher_is_better=False,
+                   timestamp="2026-12-07T00:00:00+00:00") for i, v in enumerate(values)]
+
+
+def test_a_workloads_verdicts_do_not_depend_on_the_other_workloads_of_the_run():
+    """Holm's family is one workload (its metrics in every environment): what `--repeat auto`
+    decided at that workload's looks is what the whole run's analysis says of it."""
+    envs = (environment("bare"), environment("vm"), environment("container"))
+    bare = [10.0, 10.1, 9.9, 10.05]
+    moderate = _samples("b", "bare", bare) + _samples("b", "container",
+                                                      [10.9, 10.5, 10.6, 10.75])
+    strong = [s for w in "cdefg" for s in _samples(w, "bare", bare) + _samples(
+        w, "vm", [20.0, 20.3, 19.9, 20.1]) + _samples(w, "container", [10.0, 10.5, 9.5, 10.2])]
+    alone = {r.env.name: r.overhead.verdict for r in analyse(moderate, envs) if r.overhead}
+    together = {r.env.name: r.overhead.verdict for r in analyse(moderate + strong, envs)
+                if r.overhead and r.workload == "b"}
+    assert alone == together == {"container": "slower"}
