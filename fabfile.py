@@ -72,16 +72,22 @@ def down(c, stack=DEFAULT_STACK, purge_image=False):
     "margin": "the margin m in percent for every workload (default: each workload's own)",
     "resume": "finish the missing trials of run RUN, with the options it was started with",
     "allow_mismatch": "run even when the parity check fails (recorded with the run)",
+    "neighbour": "stressors (stressors/*.yaml, comma-separated): each round measures every "
+                 "environment quiet and beside a neighbour of its kind running each stressor",
+    "neighbour_cores": "with --neighbour: the neighbour's cores (default: those the measured "
+                       "environment does not use)",
 })
 def benchmark(c, stack=None, targets_file=None, suite=None, repeat=None, min_repeat=None,
               max_repeat=None, budget_min=None, warmup=None, workload=None, env=None,
-              margin=None, dry_run=False, resume=None, allow_mismatch=False, isolation=None):
+              margin=None, dry_run=False, resume=None, allow_mismatch=False, isolation=None,
+              neighbour=None, neighbour_cores=None):
     """Parity check, then every workload in every environment of the stack, interleaved."""
     run_cli(lambda: per_stack("benchmark", stack, lambda: run_benchmark(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
         min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
         workload=workload, env=env, margin=margin, dry_run=dry_run, resume=resume,
-        allow_mismatch=allow_mismatch, isolation=isolation))))
+        allow_mismatch=allow_mismatch, isolation=isolation, neighbour=neighbour,
+        neighbour_cores=neighbour_cores))))
 
 
 @task(help={**TARGETS, **TRIALS})

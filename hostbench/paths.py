@@ -12,6 +12,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGE_RECIPE_DIR = PROJECT_ROOT / "image"
 STACKS_DIR = PROJECT_ROOT / "stacks"
 WORKLOADS_DIR = PROJECT_ROOT / "workloads"
+STRESSORS_DIR = PROJECT_ROOT / "stressors"
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 REFERENCES_DIR = PROJECT_ROOT / "references"
 STACK_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]*$"

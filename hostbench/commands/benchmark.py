@@ -21,8 +21,11 @@ from hostbench.reach.executors import executor_for
 from hostbench.records import validated
 from hostbench.report.tables import plan_table
 from hostbench.results.store import Store
+from hostbench.run import neighbour_plan
 from hostbench.run.records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
+from hostbench.run.stressors import chosen as chosen_stressors
+from hostbench.run.stressors import load_stressors
 from hostbench.run.workloads import Workload, load_catalogue, select
 from hostbench.stack.environments import BASELINE, Environment, Kind
 from hostbench.stack.lock import cores_lock, stack_lock
@@ -54,6 +57,9 @@ def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
     for flag, field in (("workload", "workloads"), ("env", "envs")):
         if (given := kwargs.pop(flag, None)) is not None:
             kwargs[field] = comma_list(given)
+    for flag in ("neighbour", "neighbour_cores"):
+        if kwargs.get(flag) is not None:
+            kwargs[flag] = comma_list(kwargs[flag])
     if kwargs.get("repeat") != "auto":
         as_number(kwargs, "repeat", int, "repeat")
     for key, kind in (("warmup", int), ("min_repeat", int), ("max_repeat", int),
@@ -70,6 +76,11 @@ def options_from_cli(**kwargs: Any) -> BenchmarkOptions:
         raise HostbenchError(f"--min-repeat ({opts.min_repeat}) must be at least {MIN_PAIRS} (no "
                              f"verdict comes from fewer rounds) and at most --max-repeat "
                              f"({opts.max_repeat})")
+    if opts.neighbour and (opts.repeat == "auto" or opts.purpose == "calibration"):
+        raise HostbenchError("--neighbour runs a fixed number of paired rounds: give --repeat N "
+                             "(not auto), and not with fab calibrate")
+    if opts.neighbour_cores and not opts.neighbour:
+        raise HostbenchError("--neighbour-cores places a neighbour: give --neighbour too")
     if opts.margin is not None and not 0 < opts.margin <= 50:
         raise HostbenchError(f"--margin must be a percentage above 0 and at most 50, got "
                              f"{opts.margin}")
@@ -201,6 +212,10 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         if previous is None:
             workloads = select(catalogue, opts.suite, list(opts.workloads) or None)
             rounds = opts.min_repeat if opts.repeat == "auto" else opts.repeat
+            if opts.neighbour:
+                chosen_stressors(load_stressors(), opts.neighbour)
+                neighbour_plan.check(workloads, {n: environments[n] for n in names})
+                names = neighbour_plan.conditions(names, opts.neighbour)
             trials = plan([w.name for w in workloads], names, opts.warmup, rounds)
         durations = _durations(trials, catalogue, opts.suite)
         budget_s = (opts.budget_min * 60 if opts.budget_min is not None else BUDGET_FACTOR

@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.calibration import noise_floors, stale_reason
@@ -16,6 +17,7 @@ from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
+from hostbench.image.manifest import load_manifest
 from hostbench.paths import run_dir
 from hostbench.report.run_report import publish
 from hostbench.report.summary import print_summary
@@ -43,6 +45,8 @@ from hostbench.run.runner import (
     trial_progress,
 )
 from hostbench.run.schedule import PlannedTrial, rotation
+from hostbench.run.stressor_neighbours import Stressing, stressings
+from hostbench.run.stressors import chosen, load_stressors
 from hostbench.run.workloads import Workload
 from hostbench.signals import cleanup
 from hostbench.stack.environments import Kind
@@ -118,7 +122,7 @@ def measure(session: Session) -> str:
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
-                         neighbours=neighbours, host=machine)
+                         neighbours=neighbours, host=machine, stressors=_stressings(session))
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
@@ -155,6 +159,18 @@ def measure(session: Session) -> str:
         raise HostbenchError(f"run {run_id}: {len(missing)} trial(s) failed or did not run; after "
                              f"fixing the cause, `fab benchmark --resume {run_id}` runs them")
     return run_id
+
+
+def _stressings(session: Session) -> dict[str, Stressing]:
+    """What starts each planned neighbour, its stressor's binary one the image hashes."""
+    opts = session.opts
+    if not opts.neighbour:
+        return {}
+    binaries = load_manifest(Path(session.targets.image.manifest)).binaries
+    stressors = chosen(load_stressors(), opts.neighbour, binaries)
+    limit_s = 2.0 * max(session.catalogue[p.workload].timeout_s for p in session.trials)
+    return stressings(stressors, session.chosen, session.targets, session.targets.spec.machine,
+                      opts.neighbour_cores, limit_s)
 
 
 def _save(session: Session, trial: TrialRecord) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from hostbench.analysis.factors import FactorEffect
+from hostbench.analysis.isolation import losses, neighbour_note
+from hostbench.analysis.isolation import table as isolation_table
 from hostbench.analysis.overheads import MetricResult
 from hostbench.analysis.references import ReferenceComparison, compare, load_references
 from hostbench.analysis.rule import MIN_PAIRS
@@ -438,6 +440,16 @@ def _figures(out_dir: Path, results: Sequence[MetricResult], samples: Sequence[S
     return figures
 
 
+def _isolation(run: StoredRun) -> dict[str, Any] | None:
+    """The isolation table of a run with neighbours (None without): kinds, rows, placement."""
+    found = losses(run.measured(), run.record.environments, run.record.verdict_margins)
+    if not found:
+        return None
+    kinds, rows = isolation_table(found)
+    return {"kinds": kinds, "rows": rows,
+            "note": neighbour_note(run.record.options.neighbour_cores)}
+
+
 def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict[str, Any]:
     """Everything the templates show (plots are written to ``out_dir/plots`` on the way)."""
     record = run.record
@@ -453,6 +465,7 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
         "overview": _overview_figure(out_dir, results),
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
+        "isolation": _isolation(run),
         "references": _reference_sections(compare(results, load_references(load_catalogue()))),
         "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),

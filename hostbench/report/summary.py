@@ -1,16 +1,18 @@
-"""The terminal summary of a stored run: the result table, the factor effects, the noise floor
-of a calibration and the run's time split, as `fab benchmark` ends and `fab report` prints it."""
+"""The terminal summary of a stored run: the result table, the isolation table, the factor
+effects, the noise floor of a calibration and the run's time split, as `fab benchmark` ends and
+`fab report` prints it."""
 
 from __future__ import annotations
 
 from rich.console import Console
 
 from hostbench.analysis.calibration import noise_floors
+from hostbench.analysis.isolation import losses, neighbour_note
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.paths import run_dir
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import print_lifecycle
-from hostbench.report.tables import factor_table, summary_table
+from hostbench.report.tables import factor_table, isolation_table, summary_table
 from hostbench.results.store import StoredRun
 
 
@@ -30,6 +32,11 @@ def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None
                   highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})"))
+    found = losses(run.measured(), record.environments, margins)
+    if found:
+        console.print(isolation_table(found, "isolation: each environment beside a stressing "
+                                             "neighbour against itself quiet"))
+        console.print(neighbour_note(record.options.neighbour_cores), markup=False)
     if effects:
         console.print(factor_table(effects, "factor effects: each variant against the "
                                             "environment it varies"))

@@ -1,4 +1,5 @@
-"""The console tables: summary, comparison, plan, environment facts and parity mismatches."""
+"""The console tables: summary, comparison, plan, environment facts, parity mismatches and
+isolation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from rich.text import Text
 
 from hostbench.analysis.compare import Comparison
 from hostbench.analysis.factors import FactorEffect
+from hostbench.analysis.isolation import Loss
+from hostbench.analysis.isolation import table as isolation_rows
 from hostbench.analysis.overheads import MetricResult
 from hostbench.console import untrusted
 from hostbench.report.text import (
@@ -149,4 +152,17 @@ def failures_table(bad: Sequence[ParityCheck]) -> Table:
         table.add_column(column)
     for c in bad:
         table.add_row(c.env, c.fact, untrusted(c.expected), untrusted(c.actual), c.rule)
+    return table
+
+
+def isolation_table(found: Sequence[Loss], title: str) -> Table:
+    """Rows stressors, columns environment kinds: each victim's loss beside the stressor
+    against itself quiet in the same rounds (positive = worse)."""
+    kinds, rows = isolation_rows(found)
+    table = Table(title=title, caption="loss beside the stressor, 95% CI, verdict")
+    table.add_column("stressor")
+    for kind in kinds:
+        table.add_column(kind, overflow="fold")
+    for stressor, cells in rows:
+        table.add_row(Text(stressor), *(Text("\n".join(c)) for c in cells))
     return table

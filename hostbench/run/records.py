@@ -179,6 +179,8 @@ class BenchmarkOptions(Record):
     resume: str | None = None
     allow_mismatch: bool = False
     isolation: Isolation = "pause"
+    neighbour: tuple[str, ...] = ()  # stressors run beside each measured trial, paired by round
+    neighbour_cores: tuple[int, ...] = ()  # the neighbour's cores (default: the others)
     purpose: Purpose = "benchmark"
     command_line: str = ""
 

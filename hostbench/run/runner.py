@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from hostbench.console import untrusted
 from hostbench.errors import HostbenchError, write_refused
 from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.conditions import split
 from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
@@ -33,6 +34,7 @@ from hostbench.run.records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, free_cores, server_cores
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts_on
+from hostbench.run.stressor_neighbours import Stressing
 from hostbench.run.workloads import Workload
 from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.spec import cpuset
@@ -62,6 +64,7 @@ class RunContext:
     completed: set[tuple[str, str, int]] = field(default_factory=set)  # keys of ok trials
     sources: dict[str, str] = field(default_factory=dict)  # env -> address it connects from
     clients_set_up: set[tuple[str, str]] = field(default_factory=set)  # service workloads
+    stressors: Mapping[str, Stressing] = field(default_factory=dict)  # by env@stressor name
 
 
 def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
@@ -132,11 +135,14 @@ def _prepare(ctx: RunContext, workload: Workload, env: str, values: Mapping[str,
 
 
 def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-             values: Mapping[str, object], raw: Path, usage: Usage) -> ExecResult:
-    """The workload in ``env``, its neighbours quiet (``usage`` gets what they used)."""
+             values: Mapping[str, object], raw: Path, usage: Usage, stressing: Stressing
+             ) -> ExecResult:
+    """The workload in ``env``, its idle neighbours quiet (``usage`` gets what they used),
+    and the stressing neighbour, if any, running throughout."""
     if ctx.neighbours is None:
-        return _with_server(ctx, workload, env, argv, values, raw)
-    with ctx.neighbours.around(env) as measured:
+        with stressing():
+            return _with_server(ctx, workload, env, argv, values, raw)
+    with ctx.neighbours.around(env) as measured, stressing():
         result = _with_server(ctx, workload, env, argv, values, raw)
     usage.cpu_s = measured.cpu_s
     return result
@@ -201,9 +207,11 @@ def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str]
 
 
 def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
-    """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning."""
-    workload, env = ctx.workloads[planned.workload], planned.env
-    raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{env}.txt"
+    """Run one planned trial and hand it (ok or failed) to ``ctx.save`` before returning;
+    a trial named ``env@stressor`` runs in ``env`` with that stressor's neighbour beside it."""
+    workload, env = ctx.workloads[planned.workload], split(planned.env)[0]
+    stressing = ctx.stressors.get(planned.env, nullcontext)
+    raw = ctx.raw_dir / workload.name / f"{planned.trial:03d}-{planned.env}.txt"
     command = shlex.join(workload.command)  # the template, until the values are known
     started = timestamp()
     result: ExecResult | None = None
@@ -219,7 +227,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             argv = workload.fill("command", workload.command, values)
             command = shlex.join(argv)
             _prepare(ctx, workload, env, values)
-            result = _execute(ctx, workload, env, argv, values, raw, usage)
+            result = _execute(ctx, workload, env, argv, values, raw, usage, stressing)
             ctx.workload_seconds += result.inside_s or result.wall_s
             if result.exit_code != 0:
                 error = (f"exit code {result.exit_code}: "
@@ -227,7 +235,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             else:
                 parsed = parse(workload.parser, result.stdout)
                 samples = tuple(
-                    Sample(workload=workload.name, env=env, trial=planned.trial,
+                    Sample(workload=workload.name, env=planned.env, trial=planned.trial,
                            warmup=planned.warmup, position=planned.position, metric=m.name,
                            value=parsed[m.name], unit=m.unit,
                            higher_is_better=m.higher_is_better, timestamp=started)
@@ -239,7 +247,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             error = f"{type(exc).__name__}: {exc}"
     _write_raw(ctx, raw, _raw_text(command, result, error))
     trial = TrialRecord(
-        run_id=ctx.run_id, workload=workload.name, env=env, trial=planned.trial,
+        run_id=ctx.run_id, workload=workload.name, env=planned.env, trial=planned.trial,
         warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
         command=command, started_at=started, wall_s=result.wall_s if result else None,
         duration_s=result.inside_s if result else None, error=error, raw_path=str(raw),
@@ -276,7 +284,9 @@ def cleanup_scratch(ctx: RunContext) -> None:
 
 def _describe(ctx: RunContext, p: PlannedTrial) -> str:
     kind = "warm-up" if p.warmup else "trial"
-    return f"{p.workload} {ctx.targets[p.env].environment.label} {kind} {p.trial}"
+    env, stressor = split(p.env)
+    beside = f" beside {stressor}" if stressor else ""
+    return f"{p.workload} {ctx.targets[env].environment.label}{beside} {kind} {p.trial}"
 
 
 @dataclass

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from hostbench.results.store import Store
+from hostbench.run.conditions import split
 from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
 from hostbench.run.records import (
@@ -99,7 +100,8 @@ def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequenc
         id=run_id, started_at=timestamp(START), stack="lab", suite="quick",
         command_line=f".venv/bin/fab benchmark --stack lab --repeat {repeat} --warmup {warmup}",
         git_commit="ff5060c", image_hash="c7b3a7bfe67fe0560cc237771934ce8f07227b1f416274bb",
-        environments=tuple(environment(e, vm_accel) for e in envs), plan=tuple(trials),
+        environments=tuple(environment(e, vm_accel) for e in envs if split(e)[1] is None),
+        plan=tuple(trials),
         options=BenchmarkOptions(stack="lab", suite="quick", repeat=repeat, warmup=warmup,
                                  allow_mismatch=overridden),
         host=HOST.model_copy(update={"kvm_usable": vm_accel == "kvm"}), spec=spec(vm_accel),

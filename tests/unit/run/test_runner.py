@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,47 @@ def test_a_service_trial_with_no_core_left_for_its_load_generator_cannot_run(tmp
                      tmp_path, Console(file=io.StringIO()), host_tree="/")
     with pytest.raises(HostbenchError, match="no host core is left for the load generator"):
         load_generator(ctx, "vm")
+
+
+def test_a_trial_beside_a_neighbour_runs_in_its_environment_inside_the_stressors_lifetime(
+        tmp_path, targets):
+    events: list[str] = []
+
+    @contextmanager
+    def stressing() -> Iterator[None]:
+        events.append("start")
+        yield
+        events.append(f"stop after {host.made['container'].workload_calls} workload calls")
+
+    host, saved = FakeHost(), []
+    ctx = RunContext("run-1", "quick", targets, load_catalogue(),
+                     {name: host.connect(t, "key") for name, t in targets.items()},
+                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
+                     stressors={"container@cpu": stressing})
+    trials = plan(["cpu-sysbench"], ["container", "container@cpu"], 0, 2)
+    with trial_progress(ctx.console, {"cpu-sysbench": 5.0}) as shown:
+        run_plan(ctx, trials, shown)
+    assert [(t.env, t.status) for t in saved] == [(p.env, "ok") for p in trials]
+    assert {s.env for t in saved for s in t.samples} == {"container", "container@cpu"}
+    calls = [p.env for p in trials]
+    assert events == [e for i, env in enumerate(calls) if env == "container@cpu"
+                      for e in ("start", f"stop after {i + 1} workload calls")]
+    assert all(Path(t.raw_path).name.endswith(f"-{t.env}.txt") for t in saved)
+
+
+def test_a_neighbour_that_dies_during_the_trial_fails_that_trial(tmp_path, targets):
+    @contextmanager
+    def dying() -> Iterator[None]:
+        yield
+        raise HostbenchError("stressor cpu stopped before the trial ended (exit code 1)")
+
+    host, saved = FakeHost(), []
+    ctx = RunContext("run-1", "quick", targets, load_catalogue(),
+                     {name: host.connect(t, "key") for name, t in targets.items()},
+                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
+                     stressors={"bare@cpu": dying})
+    trials = plan(["cpu-sysbench"], ["bare", "bare@cpu"], 0, 1)
+    with trial_progress(ctx.console, {"cpu-sysbench": 5.0}) as shown:
+        run_plan(ctx, trials, shown)
+    assert [(t.env, t.status) for t in saved] == [("bare", "ok"), ("bare@cpu", "failed")]
+    assert "stressor cpu stopped before the trial ended" in (saved[1].error or "")

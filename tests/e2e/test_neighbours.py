@@ -1,0 +1,179 @@
+"""`fab benchmark --neighbour` for real beside bare metal and a container of the shared e2e stack
+(no VM boots here): the stressor runs on the declared cores only during its trials, nothing is
+left after, and the known truth holds (misplaced on the measured core: a large loss; on the
+other core: no slowdown of a CPU-bound victim)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import docker
+import pytest
+
+from hostbench.analysis.isolation import Loss, losses
+from hostbench.stack.spec import StackSpec
+from tests.e2e.test_benchmark import fab, store
+
+NEIGHBOUR_LABEL = "hostbench.neighbour"
+
+
+@dataclass
+class Seen:
+    """What the host showed of the neighbours, scan by scan (wall clock, seconds)."""
+
+    stressors: list[tuple[float, float, str]] = field(default_factory=list)  # cpus of stress-ng
+    containers: list[tuple[float, float, str]] = field(default_factory=list)  # CpusetCpus
+
+
+def _stress_ng_cpus() -> list[str]:
+    """The cores every live stress-ng process on the host may run on (a zombie, killed and
+    waiting to be reaped, runs nowhere)."""
+    cpus = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (entry / "comm").read_text().strip() != "stress-ng":
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        if re.search(r"^State:\s*Z", status, re.MULTILINE):
+            continue
+        if allowed := re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.MULTILINE):
+            cpus.append(allowed.group(1))
+    return cpus
+
+
+def _watch(stop: threading.Event, seen: Seen) -> None:
+    client = docker.from_env()
+    while not stop.is_set():
+        start = time.time()
+        cpus = _stress_ng_cpus()
+        neighbours = [c.attrs["HostConfig"]["CpusetCpus"] for c in client.containers.list(
+            filters={"label": NEIGHBOUR_LABEL})]
+        end = time.time()
+        seen.stressors += [(start, end, c) for c in cpus]
+        seen.containers += [(start, end, c) for c in neighbours]
+        time.sleep(0.05)
+
+
+@contextmanager
+def watching() -> Iterator[Seen]:
+    """What the host shows of the neighbours while the block runs."""
+    seen, stop = Seen(), threading.Event()
+    watcher = threading.Thread(target=_watch, args=(stop, seen))
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+
+
+@pytest.fixture(scope="module")
+def env(stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {**os.environ, "HOSTBENCH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
+            "COLUMNS": "200"}
+
+
+def _run(env: dict[str, str], spec: StackSpec, envs: str, *extra: str) -> tuple[str, list[Loss],
+                                                                                  list[tuple]]:
+    proc = fab(env, spec, "benchmark", "--suite", "smoke", "--workload", "cpu-sysbench",
+               "--env", envs, "--repeat", "4", "--warmup", "0", "--neighbour", "cpu", *extra,
+               timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(proc.stdout[proc.stdout.find("isolation:"):])
+    with store(env) as s:
+        run = s.load(s.latest_run_id() or "")
+    windows = [(datetime.fromisoformat(t.started_at).timestamp(), t.env) for t in run.trials]
+    ends = [start for start, _ in windows[1:]] + [time.time()]
+    return proc.stdout, losses(run.measured(), run.record.environments,
+                               run.record.verdict_margins), [
+        (start, end, name) for (start, name), end in zip(windows, ends, strict=True)]
+
+
+def _only_during_neighbour_trials(scans: list[tuple[float, float, str]],
+                                  windows: list[tuple]) -> None:
+    loud = [(a, b, name) for a, b, name in windows if name.endswith("@cpu")]
+    for start, end, _ in scans:
+        assert any(start < b and end > a for a, b, _ in loud), (start, end, windows)
+    for a, b, name in loud:
+        assert any(start < b and end > a for start, end, _ in scans), f"nothing seen in {name}"
+
+
+def _nothing_left() -> None:
+    assert _stress_ng_cpus() == []
+    assert docker.from_env().containers.list(all=True, filters={"label": NEIGHBOUR_LABEL}) == []
+
+
+@dataclass
+class Run:
+    """One `fab benchmark --neighbour cpu` run: its summary, losses, trial windows, and what the
+    host showed meanwhile."""
+
+    out: str
+    found: list[Loss]
+    windows: list[tuple]
+    seen: Seen
+
+    def events(self, env: str) -> Loss:
+        return next(x for x in self.found
+                    if x.env.name == env and x.metric == "events_per_second")
+
+
+@pytest.fixture(scope="module")
+def placed(env, e2e_spec) -> Run:
+    """bare metal and the container (core 1), each beside a neighbour on core 0."""
+    with watching() as seen:
+        out, found, windows = _run(env, e2e_spec, "bare,container")
+    return Run(out, found, windows, seen)
+
+
+@pytest.fixture(scope="module")
+def misplaced(env, e2e_spec) -> Run:
+    """bare metal beside a neighbour deliberately on its own core 1."""
+    with watching() as seen:
+        out, found, windows = _run(env, e2e_spec, "bare", "--neighbour-cores", "1")
+    return Run(out, found, windows, seen)
+
+
+def test_a_neighbour_beside_bare_metal_and_a_container_runs_on_the_other_core_only_during_its_trials(  # noqa: E501
+        placed):
+    assert {c for _, _, c in placed.seen.stressors} == {"0"}  # the measured core is 1
+    assert {c for _, _, c in placed.seen.containers} == {"0"}
+    _only_during_neighbour_trials(placed.seen.stressors, placed.windows)
+    _only_during_neighbour_trials(placed.seen.containers,
+                                  [w for w in placed.windows if w[2].startswith("container")])
+    _nothing_left()
+    assert "isolation: each environment beside a stressing neighbour" in placed.out
+    for name in ("bare", "container"):
+        loss = placed.events(name)
+        assert loss.overhead is not None and len(loss.rounds) == 4
+
+
+def test_a_cpu_neighbour_misplaced_on_the_measured_core_reads_as_a_large_loss(misplaced):
+    assert {c for _, _, c in misplaced.seen.stressors} == {"1"}
+    _only_during_neighbour_trials(misplaced.seen.stressors, misplaced.windows)
+    _nothing_left()
+    overhead = misplaced.events("bare").overhead
+    assert overhead is not None and overhead.overhead_pct.value > 30, overhead
+    assert overhead.verdict == "slower", overhead
+
+
+def test_the_same_neighbour_on_the_other_core_costs_a_cpu_bound_victim_far_less(placed,
+                                                                                misplaced):
+    """Not "equivalent" on this host: its two vCPUs contend below it (a nested VM), so the other
+    core costs a few percent; the shared core costs about half."""
+    shared = misplaced.events("bare").overhead
+    assert shared is not None
+    for name in ("bare", "container"):
+        other = placed.events(name).overhead
+        assert other is not None
+        assert other.overhead_pct.value < shared.overhead_pct.value / 2, (other, shared)
