@@ -55,8 +55,9 @@ def _why(hint: str) -> str:
 def rule_note(record: RunRecord) -> str:
     """Which rule judged the verdicts shown, and at which level."""
     looks = len(record.stopping.looks) if record.stopping else 0
+    alpha = ALPHA / looks if looks > 1 else ALPHA
     level = f"{ALPHA}" if looks <= 1 else f"{ALPHA}/{looks} (one share per planned look)"
-    note = f"verdicts: {RULE_NAME} at level {level}"
+    note = f"verdicts: {RULE_NAME} at level {level}; intervals at {100 * (1 - alpha):g}%"
     if record.format < RULE_SINCE:
         note += (f" (this run was stored by format {record.format}, judged then by bootstrap "
                  "medians and Mann-Whitney: re-judged here)")

@@ -31,7 +31,7 @@ def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None
     console.print(rule_note(record),
                   highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
-                                         f"stack {record.stack})"))
+                                         f"stack {record.stack})", analysis.alpha))
     found = losses(run.measured(), record.environments, margins)
     if found:
         console.print(isolation_table(found, "isolation: each environment beside a stressing "

@@ -13,6 +13,7 @@ from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.isolation import Loss
 from hostbench.analysis.isolation import table as isolation_rows
 from hostbench.analysis.overheads import MetricResult
+from hostbench.analysis.rule import ALPHA
 from hostbench.console import untrusted
 from hostbench.report.text import (
     VERDICT_STYLES,
@@ -63,10 +64,11 @@ def result_verdict(r: MetricResult) -> str:
     return verdict_text(r.overhead.verdict, r.overhead.margin_pct)
 
 
-def summary_table(results: Sequence[MetricResult], title: str) -> Table:
+def summary_table(results: Sequence[MetricResult], title: str, alpha: float = ALPHA) -> Table:
     table = metric_table(title, "overhead: + is worse than bare metal, whichever way the metric "
                                 f"is better; {CI_NOTE}",
-                         ("n", "median", "RSD", "overhead vs bare [95% CI]", "p"))
+                         ("n", "median", "RSD",
+                          f"overhead vs bare [{100 * (1 - alpha):g}% CI]", "p"))
     previous = None
     for r in results:
         if r.key != previous:

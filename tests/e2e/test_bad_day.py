@@ -1,34 +1,25 @@
-"""An operator's bad day, for real: a disk that fills mid-run, a terminal hung up on, `fab up`
-terminated half-way, libvirtd stopped under `fab down`. Each ends with a message, loses nothing
-stored, leaves nothing running, and a `--resume` or a second `fab down` completes. No VM is
-booted for these: the benchmarks use the session's stack, `fab up` and `down` a container-only
-stack of their own."""
+"""An operator's bad day, for real, on the session's stack: a disk that fills mid-run and a
+terminal hung up on. Each ends with a message, loses nothing stored, leaves nothing running, and
+`--resume` completes (`fab up` and `fab down` under faults: test_up_down_faults.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
 
-from hostbench.image.manifest import ImageManifest
-from hostbench.paths import PROJECT_ROOT, build_dir
-from hostbench.provision.libvirt_backend import OPEN_TIMEOUT_S
+from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import ResourcePlan
 from hostbench.results.store import Store
 from hostbench.stack.spec import StackSpec
-from hostbench.stack.targets import saved_targets_file
-from tests.e2e.conftest import write_stack
-from tests.e2e.test_benchmark import FAB, fab_argv
+from tests.e2e.test_benchmark import fab_argv
 from tests.unit.fakes import fill
 
-CONTAINER_ONLY = "e2e-ctr"
 SHORT_RUN = ("benchmark", "--workload", "cpu-sysbench", "--repeat", "2", "--warmup", "0")
 
 
@@ -146,73 +137,3 @@ def test_a_hang_up_mid_benchmark_resumes_the_neighbours_and_resume_completes(
     assert _stored(env, run_id).record.status == "interrupted"
     _nothing_paused_or_running(e2e_plan)
     _resume(env, e2e_spec, run_id)
-
-
-@pytest.fixture(scope="module")
-def container_only(image: ImageManifest, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[dict[str, str]]:
-    """The environment of `fab up` and `down` for a stack of one container, and no VM."""
-    stacks = tmp_path_factory.mktemp("stacks-ctr")
-    write_stack(stacks, CONTAINER_ONLY, ssh_port=2296, network_cidr="192.168.157.0/24",
-                environments=json.dumps([{"name": "container", "kind": "container"}]))
-    env = {**os.environ, "HOSTBENCH_STACKS_DIR": str(stacks),
-           "HOSTBENCH_BUILD_DIR": str(build_dir())}
-    yield env
-    subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT, env=env,
-                   capture_output=True, timeout=300)
-
-
-def _containers(stack: str) -> list[str]:
-    prefix = f"hostbench-{stack}"
-    names = [c.name or "" for c in docker.from_env().containers.list(all=True)]
-    return [n for n in names if n == prefix or n.startswith(f"{prefix}-")]
-
-
-def test_a_terminated_fab_up_removes_what_it_had_created(container_only):
-    seen: list[str] = []
-    proc = _start([FAB, "up", "--stack", CONTAINER_ONLY], container_only)
-    try:
-        deadline = time.monotonic() + 120
-        while not _containers(CONTAINER_ONLY) and proc.poll() is None and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _containers(CONTAINER_ONLY), "fab up never created its container"
-        proc.send_signal(signal.SIGTERM)
-        output = _finish(proc, seen)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert "removing what was created" in output and "stopped by SIGTERM" in output
-    assert _containers(CONTAINER_ONLY) == []
-    assert not saved_targets_file(CONTAINER_ONLY).exists()
-
-
-def _libvirtd() -> int:
-    found = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True).stdout
-    return int(found.split()[0])
-
-
-@pytest.mark.disrupts_daemons
-def test_fab_down_with_libvirtd_stopped_ends_naming_it_and_a_second_down_completes(
-        container_only):
-    up = subprocess.run([FAB, "up", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
-                        env=container_only, capture_output=True, text=True, timeout=300)
-    assert up.returncode == 0, up.stderr[-2000:]
-    libvirtd = _libvirtd()
-    os.kill(libvirtd, signal.SIGSTOP)
-    try:
-        started = time.monotonic()
-        down = subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
-                              env=container_only, capture_output=True, text=True,
-                              timeout=OPEN_TIMEOUT_S + 60)
-        took = time.monotonic() - started
-    finally:
-        os.kill(libvirtd, signal.SIGCONT)
-    assert down.returncode == 1 and took < OPEN_TIMEOUT_S + 30, down.stderr[-2000:]
-    assert "libvirtd at qemu:///system did not answer" in down.stderr
-    assert f"fab down --stack {CONTAINER_ONLY}" in down.stderr
-    assert _containers(CONTAINER_ONLY) == []  # the Docker side went all the same
-    again = subprocess.run([FAB, "down", "--stack", CONTAINER_ONLY], cwd=PROJECT_ROOT,
-                           env=container_only, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert not saved_targets_file(CONTAINER_ONLY).exists()

@@ -100,7 +100,7 @@ def remote_up(env: dict[str, str], remote_spec: StackSpec, remote_plan: Resource
 def local_up(remote_spec: StackSpec) -> Iterator[StackSpec]:
     """The fleet's local member: bare metal and a container (no VM to boot), up for the module."""
     path = write_stack(Path(remote_spec.source).parent, LOCAL, cores="[0]", ssh_port=2360,
-                       network_cidr="192.168.157.0/24",
+                       network_cidr="192.168.158.0/24",
                        environments='[{"name": "container", "kind": "container"}]')
     spec = load_stack_file(LOCAL, path)
     provision.down(spec)

@@ -12,6 +12,7 @@ from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.run_report import _notices
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
+from hostbench.run.records import Stopping
 from tests.unit.synthetic_runs import make_run, two_metric_values
 
 
@@ -31,6 +32,10 @@ def test_a_run_stored_before_the_rule_says_it_is_re_judged(tmp_path: Path):
         make_run(store, "r", two_metric_values(vm_factor=2.0))
         run = store.load("r")
     assert "re-judged" not in rule_note(run.record)
+    assert "at level 0.05; intervals at 95%" in rule_note(run.record)
+    looked = run.record.model_copy(update={"stopping": Stopping(
+        minimum=3, maximum=15, budget_s=60.0, looks=(3, 5, 8, 12, 15))})
+    assert "at level 0.05/5 (one share per planned look); intervals at 99%" in rule_note(looked)
     old = run.record.model_copy(update={"format": 2})
     assert "judged then by bootstrap medians and Mann-Whitney" in rule_note(old)
     console = Console(record=True, width=200)
