@@ -19,6 +19,7 @@ from hostbench.reach.executors import ChrootExecutor
 from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts, accepts_on
 from hostbench.stack.host import LocalHost, RemoteHost
+from tests.unit.run.test_firewall import connects_from
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the bare-metal executor needs root")
 
@@ -83,17 +84,6 @@ def _group(group: int) -> list[int]:
     return members
 
 
-def _connects_from(source: str, port: int) -> bool:
-    with socket.socket() as client:
-        client.settimeout(2)
-        client.bind((source, 0))
-        try:
-            client.connect(("127.0.0.1", port))
-        except ConnectionRefusedError:
-            return False
-        return True
-
-
 @pytest.mark.skipif(shutil.which("iptables") is None, reason="the firewall needs iptables")
 def test_only_the_load_generators_address_reaches_a_service_while_it_runs(tmp_path):
     """The rule host-side servers get: here the load generator connects from 127.0.0.1, and
@@ -102,8 +92,8 @@ def test_only_the_load_generators_address_reaches_a_service_while_it_runs(tmp_pa
     tag = rule_tag("unit-svc")
     try:
         with _service(tmp_path, _server(port, marker), port, client="127.0.0.1", tag=tag):
-            assert _connects_from("127.0.0.1", port)
-            assert not _connects_from("127.0.0.2", port)
+            assert connects_from("127.0.0.1", port)
+            assert not connects_from("127.0.0.2", port)
         rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True,
                                check=True).stdout
         assert tag not in rules  # gone with the service
