@@ -32,9 +32,10 @@ an effect far beyond the margin can be told on one degree of freedom."""
 RULE_NAME = "paired log-ratio t-interval, Holm over each workload's slower/faster claims"
 
 METHOD = ("Overhead: the cost factor exp(mean log ratio) as a percentage, + is worse whichever "
-          "way the metric is better (1.36x the time, or 1/1.36 the rate, is +36.0%); 95% "
-          "t-interval, paired by round where both sides ran in the same rounds (Welch's t on "
-          "the log values otherwise); p: of a difference beyond the margin.")
+          "way the metric is better (1.36x the time, or 1/1.36 the rate, is +36.0%); a "
+          "t-interval (95%, or the level the verdicts line gives), paired by round where both "
+          "sides ran in the same rounds (Welch's t on the log values otherwise); p: of a "
+          "difference beyond the margin.")
 """How every table and report states the method, in one place."""
 
 SLOWER, FASTER, EQUIVALENT, INCONCLUSIVE = 0, 1, 2, 3

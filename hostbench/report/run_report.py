@@ -228,7 +228,13 @@ def _factor_figure(out_dir: Path, effects: Sequence[FactorEffect]) -> Plot | Non
                      plots.change_figure(bars, "each variant against the environment it varies"))
 
 
-def _overview_figure(out_dir: Path, results: Sequence[MetricResult]) -> Plot | None:
+def _level(alpha: float) -> str:
+    """The confidence of a run's intervals as the report writes it: ``95%``, ``99%``."""
+    return f"{100 * (1 - alpha):g}%"
+
+
+def _overview_figure(out_dir: Path, results: Sequence[MetricResult], level: str
+                     ) -> Plot | None:
     """The picture first: every overhead against bare metal, with its CI, margin and verdict."""
     bars = [plots.ChangeBar(f"{r.workload} {r.metric} · {r.env.label}",
                             r.overhead.overhead_pct.value, r.overhead.overhead_pct.low,
@@ -239,7 +245,7 @@ def _overview_figure(out_dir: Path, results: Sequence[MetricResult]) -> Plot | N
         return None
     return save_plot(out_dir, "overview", "overhead against bare metal",
                      plots.change_figure(bars, "overhead against bare metal, every metric",
-                                         "overhead in % (+ is worse), 95% CI"))
+                                         f"overhead in % (+ is worse), {level} CI"))
 
 
 def _environment_rows(run: StoredRun) -> list[EnvironmentRow]:
@@ -462,7 +468,8 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
         "groups": groups, "factors": _factor_rows(effects),
         "answer": answer_lines(results),
         "rule_note": rule_note(record),
-        "overview": _overview_figure(out_dir, results),
+        "overview": _overview_figure(out_dir, results, _level(analysis.alpha)),
+        "level": _level(analysis.alpha),
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
         "isolation": _isolation(run),

@@ -66,7 +66,7 @@ def result_verdict(r: MetricResult) -> str:
 
 def summary_table(results: Sequence[MetricResult], title: str, alpha: float = ALPHA) -> Table:
     table = metric_table(title, "overhead: + is worse than bare metal, whichever way the metric "
-                                f"is better; {CI_NOTE}",
+                                f"is better; {CI_NOTE.replace('95%', f'{100 * (1 - alpha):g}%')}",
                          ("n", "median", "RSD",
                           f"overhead vs bare [{100 * (1 - alpha):g}% CI]", "p"))
     previous = None

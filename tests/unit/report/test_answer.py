@@ -3,13 +3,14 @@ old runs labelled."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
 from hostbench.report.answer import answer_lines, rule_note
-from hostbench.report.run_report import _notices
+from hostbench.report.run_report import _notices, write_report
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run.records import Stopping
@@ -58,3 +59,15 @@ def test_an_open_verdict_says_how_many_more_rounds_and_minutes_would_tell(tmp_pa
     more = o.rounds_needed - 5
     # bare metal's and the container's trial per round, 5 s each in this run
     assert f"({more} more rounds, about {more * 10 / 60:.1f} min" in notice.text
+
+
+def test_an_adaptive_runs_report_gives_its_intervals_level(tmp_path: Path):
+    with Store(tmp_path / "r.sqlite") as store:
+        make_run(store, "r", two_metric_values(vm_factor=2.0))
+        run = store.load("r")
+    looked = replace(run, record=run.record.model_copy(update={"stopping": Stopping(
+        minimum=3, maximum=15, budget_s=60.0, looks=(3, 5, 8, 12, 15))}))
+    paths = write_report(looked, tmp_path / "out")
+    html, md = paths.html.read_text(), paths.markdown.read_text()
+    assert "overhead vs bare [99% CI]" in html and "overhead vs bare [99% CI]" in md
+    assert "95% CI]" not in md.split("## ")[1]  # the headline section says one level
