@@ -41,9 +41,11 @@ def container_only(image: ImageManifest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _containers(stack: str) -> list[str]:
-    prefix = f"hostbench-{stack}"
-    names = [c.name or "" for c in docker.from_env().containers.list(all=True)]
-    return [n for n in names if n == prefix or n.startswith(f"{prefix}-")]
+    """The stack's containers, from one listing: inspecting each, as the high-level client
+    does, races a removal under way (a container listed and gone before it is inspected)."""
+    listed = docker.from_env().api.containers(
+        all=True, filters={"label": f"hostbench.stack={stack}"})
+    return [name.lstrip("/") for c in listed for name in c["Names"]]
 
 
 def test_a_terminated_fab_up_removes_what_it_had_created(container_only):
