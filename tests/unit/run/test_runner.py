@@ -160,6 +160,17 @@ def test_a_service_trial_with_no_core_left_for_its_load_generator_cannot_run(tmp
         load_generator(ctx, "vm")
 
 
+def _run_beside(tmp_path, targets, host, stressors, trials) -> list:
+    """Run ``trials`` with the stressors named by environment; the trials as saved."""
+    saved: list = []
+    ctx = RunContext("run-1", "quick", targets, load_catalogue(),
+                     {name: host.connect(t, "key") for name, t in targets.items()},
+                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
+                     stressors=stressors)
+    with trial_progress(ctx.console, {"cpu-sysbench": 5.0}) as shown:
+        run_plan(ctx, trials, shown)
+    return saved
+
 def test_a_trial_beside_a_neighbour_runs_in_its_environment_inside_the_stressors_lifetime(
         tmp_path, targets):
     events: list[str] = []
@@ -170,14 +181,9 @@ def test_a_trial_beside_a_neighbour_runs_in_its_environment_inside_the_stressors
         yield
         events.append(f"stop after {host.made['container'].workload_calls} workload calls")
 
-    host, saved = FakeHost(), []
-    ctx = RunContext("run-1", "quick", targets, load_catalogue(),
-                     {name: host.connect(t, "key") for name, t in targets.items()},
-                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
-                     stressors={"container@cpu": stressing})
+    host = FakeHost()
     trials = plan(["cpu-sysbench"], ["container", "container@cpu"], 0, 2)
-    with trial_progress(ctx.console, {"cpu-sysbench": 5.0}) as shown:
-        run_plan(ctx, trials, shown)
+    saved = _run_beside(tmp_path, targets, host, {"container@cpu": stressing}, trials)
     assert [(t.env, t.status) for t in saved] == [(p.env, "ok") for p in trials]
     assert {s.env for t in saved for s in t.samples} == {"container", "container@cpu"}
     calls = [p.env for p in trials]
@@ -192,13 +198,7 @@ def test_a_neighbour_that_dies_during_the_trial_fails_that_trial(tmp_path, targe
         yield
         raise HostbenchError("stressor cpu stopped before the trial ended (exit code 1)")
 
-    host, saved = FakeHost(), []
-    ctx = RunContext("run-1", "quick", targets, load_catalogue(),
-                     {name: host.connect(t, "key") for name, t in targets.items()},
-                     saved.append, tmp_path / "raw", Console(file=io.StringIO()),
-                     stressors={"bare@cpu": dying})
-    trials = plan(["cpu-sysbench"], ["bare", "bare@cpu"], 0, 1)
-    with trial_progress(ctx.console, {"cpu-sysbench": 5.0}) as shown:
-        run_plan(ctx, trials, shown)
+    saved = _run_beside(tmp_path, targets, FakeHost(), {"bare@cpu": dying},
+                        plan(["cpu-sysbench"], ["bare", "bare@cpu"], 0, 1))
     assert [(t.env, t.status) for t in saved] == [("bare", "ok"), ("bare@cpu", "failed")]
     assert "stressor cpu stopped before the trial ended" in (saved[1].error or "")
