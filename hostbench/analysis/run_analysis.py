@@ -1,9 +1,11 @@
-"""A run's verdicts, computed once and handed to every consumer (summary, report, exports)."""
+"""A run's verdicts and the evidence beside them, computed once and handed to every consumer
+(summary, report, exports)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hostbench.analysis.evidence import RunEvidence, run_evidence
 from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.rule import run_alpha
@@ -15,6 +17,7 @@ class RunAnalysis:
     results: list[MetricResult]  # every metric in every environment, against bare metal
     effects: list[FactorEffect]  # every variant against what it varies
     alpha: float  # the level the verdicts were judged at
+    evidence: RunEvidence  # where the time went, per unit of work, against bare metal
 
 
 def analyse_run(run: StoredRun) -> RunAnalysis:
@@ -22,4 +25,4 @@ def analyse_run(run: StoredRun) -> RunAnalysis:
     alpha = run_alpha(record.stopping)
     return RunAnalysis(analyse(measured, record.environments, record.verdict_margins, alpha),
                        factor_effects(measured, record.environments, record.verdict_margins),
-                       alpha)
+                       alpha, run_evidence(run.trials, record.environments, alpha))

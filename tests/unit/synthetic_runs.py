@@ -6,7 +6,7 @@ first, then measured rounds, each running every environment once in rotated orde
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from hostbench.results.store import Store
@@ -15,6 +15,7 @@ from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
 from hostbench.run.records import (
     BenchmarkOptions,
+    Figure,
     RunRecord,
     RunStatus,
     Sample,
@@ -33,6 +34,10 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "read_iops": ("disk-fio-randread", "IO/s", True),
 }
 START = datetime(2026, 11, 26, 15, 8, 50, tzinfo=UTC)
+DURATION_S = 5.0  # every synthetic trial's measured command ran this long
+
+Accounting = Callable[[str, str, int], tuple[Sequence[Figure], str | None]]
+"""A measured trial's accounting and note from its (workload, env, round)."""
 
 HOST = HostFacts(
     hostname="bench-host", cpu_model="AMD EPYC 7763 64-Core Processor", host_cpus=8,
@@ -87,11 +92,12 @@ def parity(overridden: bool = False, envs: Sequence[str] = ENVS) -> ParityVerdic
 def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequence[float]], *,
              vm_accel: str = "kvm", warmup: int = 1, overridden: bool = False,
              failed: Sequence[tuple[str, str]] = (), status: RunStatus = "complete",
-             envs: Sequence[str] = ENVS) -> RunRecord:
+             envs: Sequence[str] = ENVS, accounting: Accounting | None = None) -> RunRecord:
     """Store a run whose measured samples are ``values[(metric, env)]`` (all the same length).
 
     Warm-up rounds get 0.8 x the first measured value.  Each ``(workload, env)`` in ``failed``
-    gets one extra failed trial (with an error) after its workload.
+    gets one extra failed trial (with an error) after its workload. ``accounting`` gives each
+    measured trial its figures and note (none without it).
     """
     repeat = len(next(iter(values.values())))
     workloads = list(dict.fromkeys(METRICS[m][0] for m, _ in values))
@@ -119,11 +125,14 @@ def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequenc
                                       warmup=p.warmup, position=p.position, metric=metric,
                                       value=value, unit=unit, higher_is_better=higher,
                                       timestamp=timestamp(moment)))
+        figures, note = (accounting(p.workload, p.env, p.trial)
+                         if accounting and not p.warmup else ((), None))
         store.add_trial(TrialRecord(
             run_id=run_id, workload=p.workload, env=p.env, trial=p.trial, warmup=p.warmup,
             position=p.position, status="ok", command=f"run {p.workload}",
-            started_at=timestamp(moment), wall_s=5.0,
-            raw_path=f"raw/{p.workload}/{p.trial:03d}-{p.env}.txt", samples=tuple(samples)))
+            started_at=timestamp(moment), wall_s=DURATION_S, duration_s=DURATION_S,
+            raw_path=f"raw/{p.workload}/{p.trial:03d}-{p.env}.txt", samples=tuple(samples),
+            accounting=tuple(figures), accounting_note=note))
         last_of_workload = index + 1 == len(trials) or trials[index + 1].workload != p.workload
         for workload, env in failed:
             if last_of_workload and workload == p.workload:
