@@ -195,12 +195,12 @@ def per_round(trials: Iterable[TrialRecord], derived: Derived, work: Work) -> di
 def compare_figure(derived: Derived, bare: Mapping[int, float], other: Mapping[int, float],
                    alpha: float = ALPHA) -> EvidenceRow | None:
     """Bare metal's and another environment's per-round values of one figure, paired; None
-    when no round has it on both sides."""
+    when no round has it on both sides, or both sides are 0 in every round (nothing ran)."""
     rounds = sorted(set(bare) & set(other))
-    if not rounds:
-        return None
     mine = {r: other[r] for r in rounds}
     ref = {r: bare[r] for r in rounds}
+    if not any([*mine.values(), *ref.values()]):
+        return None
     ratio = None
     if min([*mine.values(), *ref.values()]) > 0:
         effect = paired_effect(ref, mine, higher_is_better=False)

@@ -7,7 +7,7 @@ matplotlib is imported on first use only, so importing this module (and the fabf
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -191,6 +191,16 @@ def _padded(limit: float) -> float:
     return limit * 1.6 if abs(limit) > LINEAR_WITHIN else limit * 1.15
 
 
+def _stack(ax: Axes, label: str, names: Sequence[str], values: Sequence[float],
+           colors: Sequence[str]) -> float:
+    """One horizontal bar of ``values`` end to end, each named for the legend; its total."""
+    left = 0.0
+    for name, value, color in zip(names, values, colors, strict=True):
+        ax.barh([label], [value], left=left, label=name, color=color)
+        left += value
+    return left
+
+
 def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: str,
                   totals: dict[str, float]) -> bytes:
     """Per environment one bar split into its steps (median seconds each), on its own linear
@@ -198,11 +208,9 @@ def stacked_steps(steps: dict[str, list[float]], names: Sequence[str], xlabel: s
     (the median total) is written beside each bar."""
     fig = _figure(8.0, 0.4 + 1.0 * len(steps), layout="constrained")
     axes = fig.subplots(len(steps), 1, squeeze=False)[:, 0]
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(names))]
     for ax, (label, values) in zip(axes, steps.items(), strict=True):
-        left = 0.0
-        for i, (name, value) in enumerate(zip(names, values, strict=True)):
-            ax.barh([label], [value], left=left, label=name, color=PALETTE[i % len(PALETTE)])
-            left += value
+        left = _stack(ax, label, names, values, colors)
         ax.annotate(f" ready {number(totals[label])} s", (left, 0), va="center", fontsize=8)
         ax.set_xlim(0, left * 1.25 or 1)
     axes[-1].set_xlabel(xlabel)
@@ -227,4 +235,29 @@ def density_figure(series: dict[str, list[tuple[int, float, float]]]) -> bytes:
     start.set(xlabel="instances running", ylabel="start to ready, median (s)")
     start.set_yscale("log")
     memory.legend(fontsize=7)
+    return png(fig)
+
+
+IDLE_COLORS = {"idle": "#e4e7ea", "iowait": "#c9ced3"}
+"""CPU states that are no work, in greys; the busy states take the palette."""
+
+
+def cpu_split_figure(title: str, bars: Mapping[str, Mapping[str, float]]) -> bytes:
+    """One stacked bar per label (an environment's measured or other cores): the seconds of
+    each CPU state, on one shared axis."""
+    states = [s for s in next(iter(bars.values())) if any(b[s] > 0 for b in bars.values())]
+    busy = iter(PALETTE)
+    colors = [IDLE_COLORS.get(s) or next(busy, OTHER_COLOR) for s in states]
+    fig = _figure(9.0, 1.3 + 0.32 * len(bars), layout="constrained")
+    ax = fig.subplots()
+    for label, seconds in reversed(list(bars.items())):  # the first on top
+        _stack(ax, label, states, [seconds[s] for s in states], colors)
+    ax.set_xlabel("CPU-seconds per measured trial (mean)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    shown = dict(zip(labels, handles, strict=True))
+    fig.legend(shown.values(), shown.keys(), fontsize=7, loc="outside lower center",
+               ncols=min(len(shown), 6), frameon=False)
     return png(fig)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from hostbench.analysis.evidence import CORES, Evidence, EvidenceRow, RunEvidence
 from hostbench.analysis.factors import FactorEffect
 from hostbench.analysis.isolation import losses, neighbour_note
 from hostbench.analysis.isolation import table as isolation_table
@@ -27,7 +29,14 @@ from hostbench.report.lifecycle_report import write_lifecycle_report
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
 from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
-from hostbench.report.text import better_text, interval, number, percent, verdict_text
+from hostbench.report.text import (
+    better_text,
+    evidence_text,
+    interval,
+    number,
+    percent,
+    verdict_text,
+)
 from hostbench.report.verdict_export import export_verdicts
 from hostbench.results.export import export_accounting, export_run
 from hostbench.results.store import Store, StoredRun
@@ -79,6 +88,7 @@ class HeadlineRow:
     kind: str  # slower, faster, equivalent, inconclusive, baseline or none
     hint: str  # what would resolve an inconclusive verdict
     underpowered: bool  # too few trials for the test to ever reject "no difference"
+    evidence: str = ""  # beside a slower verdict: the accounting figures that differ most
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,66 @@ def _reference_sections(comparisons: Sequence[ReferenceComparison]) -> list[Refe
 
 
 @dataclass(frozen=True)
+class FigureRow:
+    """One accounting figure per unit of work, bare metal's beside an environment's."""
+
+    label: str
+    bare: str
+    other: str
+    ratio: str
+    pairs: str
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    env: str
+    rows: list[FigureRow]
+
+
+@dataclass(frozen=True)
+class EvidenceSection:
+    """One workload: where its CPUs' time went per environment, and its figures per unit of
+    work against bare metal."""
+
+    workload: str
+    work: str
+    cpu: Plot | None
+    tables: list[EvidenceTable]
+
+
+def _ratio_text(row: EvidenceRow) -> str:
+    r = row.ratio
+    if r is None:
+        return "no ratio: a side measured 0"
+    if not (r.low > 0 and math.isfinite(r.high)):
+        return f"x{r.value:.3g} (no interval)"
+    return f"x{r.value:.3g} [x{r.low:.3g}, x{r.high:.3g}]"
+
+
+def _evidence_table(e: Evidence) -> EvidenceTable:
+    return EvidenceTable(e.env.label, [FigureRow(
+        label=f"{row.label}" + (f" ({row.unit})" if row.unit else ""), bare=number(row.bare),
+        other=number(row.other), ratio=_ratio_text(row),
+        pairs=f"{row.pairs}" + (f" ({row.dropped} dropped)" if row.dropped else ""))
+        for row in e.rows])
+
+
+def _evidence_sections(out_dir: Path, evidence: RunEvidence) -> list[EvidenceSection]:
+    """Per workload with accounting: the stacked CPU-state bars and the evidence tables."""
+    sections = []
+    for workload in dict.fromkeys(s.workload for s in evidence.cpu):
+        bars = {f"{s.env.label} · {where}": s.states[key] for s in evidence.cpu
+                if s.workload == workload for key, where in CORES.items()}
+        title = f"{workload}: where the host CPUs' time went"
+        cpu = save_plot(out_dir, slug("cpu", workload), title,
+                        plots.cpu_split_figure(title, bars))
+        mine = [e for e in evidence.evidence if e.workload == workload]
+        sections.append(EvidenceSection(workload, mine[0].work.label if mine else "", cpu,
+                                        [_evidence_table(e) for e in mine]))
+    return sections
+
+
+@dataclass(frozen=True)
 class EnvironmentRow:
     name: str
     kind: str
@@ -187,7 +257,15 @@ def _by_metric(results: Sequence[MetricResult]) -> dict[MetricKey, list[MetricRe
     return groups
 
 
-def _headline(results: Sequence[MetricResult], margins: Margins) -> list[MetricGroup]:
+def _evidence_beside(r: MetricResult, evidence: RunEvidence) -> str:
+    """The evidence line of a slower verdict ("" for any other, or without accounting)."""
+    found = evidence.of(r.workload, r.env.name)
+    return evidence_text(found) if found and r.overhead and r.overhead.verdict == "slower" \
+        else ""
+
+
+def _headline(results: Sequence[MetricResult], margins: Margins, evidence: RunEvidence
+              ) -> list[MetricGroup]:
     groups = []
     for (workload, metric), mine in _by_metric(results).items():
         rows = []
@@ -200,7 +278,8 @@ def _headline(results: Sequence[MetricResult], margins: Margins) -> list[MetricG
                 overhead_ci=interval(o.overhead_pct) if o else "",
                 p=f"{o.p_value:.3f}" if o else "", verdict=result_verdict(r),
                 kind=o.verdict if o else ("baseline" if r.env.is_baseline else "none"),
-                hint=o.hint if o else "", underpowered=bool(o and underpowered(o))))
+                hint=o.hint if o else "", underpowered=bool(o and underpowered(o)),
+                evidence=_evidence_beside(r, evidence)))
         groups.append(MetricGroup(workload, metric, mine[0].unit,
                                   better_text(mine[0].higher_is_better),
                                   margins.describe(workload, metric), rows))
@@ -302,7 +381,8 @@ def _time_to_tell(run: StoredRun, r: MetricResult) -> str:
     return f" ({more} more rounds, about {minutes:.1f} min with bare metal's)"
 
 
-def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
+def _notices(run: StoredRun, results: Sequence[MetricResult], evidence: RunEvidence
+             ) -> list[Notice]:
     record, notices = run.record, []
     if record.status != "complete":
         missing = f"{len(run.missing())} of {len(record.plan)} planned trials have no ok result"
@@ -336,6 +416,10 @@ def _notices(run: StoredRun, results: Sequence[MetricResult]) -> list[Notice]:
                 notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "
                                       f"{number(sample.value)} is an outlier (modified z-score "
                                       "above 3.5 among its environment's measured trials)"))
+    for note in evidence.notes:
+        notices.append(Notice("accounting", f"{note.env.label}: {note.trials} of {note.of} "
+                              "measured trials have incomplete accounting; what they lack is "
+                              "left out of the evidence", note.example[:ERROR_CHARS]))
     weak = sorted({(r.overhead.n_bare, r.overhead.n_other) for r in results
                    if r.overhead and underpowered(r.overhead)})
     if weak:
@@ -461,7 +545,7 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
     record = run.record
     results, effects = analysis.results, analysis.effects
     parity_envs, parity_rows = _parity_table(record.parity)
-    groups = _headline(results, record.verdict_margins)
+    groups = _headline(results, record.verdict_margins, analysis.evidence)
     commands = reproduce_commands(record)
     return {
         "run": record, "labels": {e.name: e.label for e in record.environments},
@@ -480,7 +564,8 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
         "tcg": "tcg" in record.vm_accels, "tcg_banner": TCG_BANNER,
         "host_is_vm": bool(record.host and record.host.host_is_vm),
         "overridden": bool(record.parity and record.parity.overridden),
-        "notices": _notices(run, results),
+        "notices": _notices(run, results, analysis.evidence),
+        "evidence": _evidence_sections(out_dir, analysis.evidence),
         "host": _host(record),
         "versions": sorted(record.host.versions.items()) if record.host else [],
         "env_facts": _env_fact_table(run),

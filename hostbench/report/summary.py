@@ -1,18 +1,25 @@
-"""The terminal summary of a stored run: the result table, the isolation table, the factor
-effects, the noise floor of a calibration and the run's time split, as `fab benchmark` ends and
-`fab report` prints it."""
+"""The terminal summary of a stored run: the result table, the evidence beside its slower
+verdicts, the isolation table, the factor effects, the noise floor of a calibration and the run's
+time split, as `fab benchmark` ends and `fab report` prints it."""
 
 from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
 
 from rich.console import Console
 
 from hostbench.analysis.calibration import noise_floors
+from hostbench.analysis.evidence import RunEvidence
 from hostbench.analysis.isolation import losses, neighbour_note
+from hostbench.analysis.overheads import MetricResult
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
+from hostbench.console import untrusted
 from hostbench.paths import run_dir
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import print_lifecycle
 from hostbench.report.tables import factor_table, isolation_table, summary_table
+from hostbench.report.text import evidence_text
 from hostbench.results.store import StoredRun
 
 
@@ -32,6 +39,7 @@ def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None
                   highlight=False, markup=False)
     console.print(summary_table(results, f"run {record.id} ({record.suite} suite, "
                                          f"stack {record.stack})", analysis.alpha))
+    _print_evidence(results, analysis.evidence, console)
     found = losses(run.measured(), record.environments, margins)
     if found:
         console.print(isolation_table(found, "isolation: each environment beside a stressing "
@@ -73,3 +81,19 @@ def _print_floors(run: StoredRun, console: Console) -> None:
                       f"round +-{floor.within_pct:.2f}%, between rounds "
                       f"+-{floor.between_pct:.2f}%: pairing by round removes the latter)",
                       highlight=False, markup=False)
+
+
+def _print_evidence(results: Sequence[MetricResult], evidence: RunEvidence, console: Console
+                    ) -> None:
+    """One line per workload and environment with a slower verdict: the accounting figures
+    that differ most from bare metal's (nothing for a run without accounting)."""
+    slower: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for r in results:
+        if r.overhead and r.overhead.verdict == "slower":
+            slower[(r.workload, r.env.name, r.env.label)].append(r.metric)
+    for (workload, env, label), metrics in slower.items():
+        found = evidence.of(workload, env)
+        if found:
+            console.print(untrusted(f"evidence, {workload} on {label} (slower: "
+                                    f"{', '.join(metrics)}): {evidence_text(found)}"),
+                          highlight=False)

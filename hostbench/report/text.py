@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hostbench.analysis.evidence import Evidence, EvidenceRow
 from hostbench.analysis.stats import Estimate, Overhead
 from hostbench.margins import margin_text
 
@@ -41,3 +42,23 @@ def verdict_text(verdict: str, margin_pct: float) -> str:
 
 def better_text(higher_is_better: bool) -> str:
     return "higher is better" if higher_is_better else "lower is better"
+
+
+def signed(value: float) -> str:
+    """A difference with its sign, as ``number`` writes it: ``+2.1``, ``-1,200``."""
+    return ("-" if value < 0 else "+") + number(abs(value))
+
+
+def figure_text(row: EvidenceRow) -> str:
+    """``NET_RX softirqs +1,200 x3.02``: a figure's difference per unit of work and its ratio."""
+    unit = f" {row.unit}" if row.unit else ""
+    ratio = f" x{row.ratio.value:.3g}" if row.ratio else ""
+    return f"{row.label} {signed(row.difference)}{unit}{ratio}"
+
+
+def evidence_text(e: Evidence) -> str:
+    """The accounting figures that differ most from bare metal's, per unit of work."""
+    top = e.top()
+    if not top:
+        return f"{e.work.label}: no accounting figure differs clearly from bare metal's"
+    return f"{e.work.label} against bare metal: " + "; ".join(figure_text(r) for r in top)

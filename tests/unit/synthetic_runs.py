@@ -13,6 +13,7 @@ from hostbench.results.store import Store
 from hostbench.run.conditions import split
 from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
+from hostbench.run.procfs import CPU_FIELDS
 from hostbench.run.records import (
     BenchmarkOptions,
     Figure,
@@ -160,3 +161,37 @@ def two_metric_values(vm_factor: float = 2.0) -> dict[tuple[str, str], list[floa
         ("read_lat_p99_us", "vm"): [v * vm_factor for v in base_lat],
         ("read_lat_p99_us", "container"): [199.0, 201.0, 200.0, 202.0, 198.0],
     }
+
+
+# A run with accounting: the container does half bare metal's events per second and raises 3x
+# its NET_RX per trial, so 6x per 1,000 events.
+BARE_EPS = [1000.0, 1010.0, 990.0, 1005.0, 995.0]
+CONTAINER_EPS = [v / 2 for v in BARE_EPS]  # half the events in the same time
+NET_RX = {"bare": [1000.0, 1020.0, 980.0, 1010.0, 990.0],
+          "container": [3000.0, 3150.0, 2900.0, 3080.0, 2950.0]}
+NOTE = "not read both times (restarted or gone): dockerd"
+
+
+def cpu(measured_user: float, other_user: float) -> list[Figure]:
+    """Five seconds on one measured and one other core: ``user`` busy, the rest idle."""
+    return [Figure(name=f"cpu.{key}.{state}", unit="s",
+                   value={"user": user, "idle": DURATION_S - user}.get(state, 0.0))
+            for key, user in (("measured", measured_user), ("other", other_user))
+            for state in CPU_FIELDS]
+
+
+def accounting(workload: str, env: str, trial: int) -> tuple[list[Figure], str | None]:
+    """The container raises 3x bare metal's NET_RX per trial, runs dockerd (bare metal never
+    does) and has no NET_TX in round 2; its round-3 accounting lost dockerd and its rusage."""
+    round_ = trial - 1
+    figures = [*cpu(4.0, 0.5 + 0.01 * round_),
+               Figure(name="softirq.NET_RX", value=NET_RX.get(env, NET_RX["bare"])[round_],
+                      unit="count"),
+               Figure(name="softirq.NET_TX", unit="count",
+                      value=0.0 if (env, trial) == ("container", 2) else 50.0 + trial)]
+    if (env, trial) == ("container", 3):
+        return figures, NOTE
+    if env == "container":
+        figures.append(Figure(name="host.dockerd", value=0.2, unit="s"))
+    figures.append(Figure(name="workload.system", value=0.25 + 0.01 * trial, unit="s"))
+    return figures, None

@@ -17,39 +17,15 @@ from hostbench.analysis.evidence import (
 )
 from hostbench.analysis.rule import ALPHA
 from hostbench.results.store import Store
-from hostbench.run.procfs import CPU_FIELDS
-from hostbench.run.records import Figure
-from tests.unit.synthetic_runs import DURATION_S, make_run
-
-BARE_EPS = [1000.0, 1010.0, 990.0, 1005.0, 995.0]
-CONTAINER_EPS = [v / 2 for v in BARE_EPS]  # half the events in the same time
-NET_RX = {"bare": [1000.0, 1020.0, 980.0, 1010.0, 990.0],
-          "container": [3000.0, 3150.0, 2900.0, 3080.0, 2950.0]}
-NOTE = "not read both times (restarted or gone): dockerd"
-
-
-def cpu(measured_user: float, other_user: float) -> list[Figure]:
-    """Five seconds on one measured and one other core: ``user`` busy, the rest idle."""
-    return [Figure(name=f"cpu.{key}.{state}", unit="s",
-                   value={"user": user, "idle": DURATION_S - user}.get(state, 0.0))
-            for key, user in (("measured", measured_user), ("other", other_user))
-            for state in CPU_FIELDS]
-
-
-def accounting(workload: str, env: str, trial: int) -> tuple[list[Figure], str | None]:
-    """The container raises 3x bare metal's NET_RX per trial, runs dockerd (bare metal never
-    does) and has no NET_TX in round 2; its round-3 accounting lost dockerd and its rusage."""
-    round_ = trial - 1
-    figures = [*cpu(4.0, 0.5 + 0.01 * round_),
-               Figure(name="softirq.NET_RX", value=NET_RX[env][round_], unit="count"),
-               Figure(name="softirq.NET_TX", unit="count",
-                      value=0.0 if (env, trial) == ("container", 2) else 50.0 + trial)]
-    if (env, trial) == ("container", 3):
-        return figures, NOTE
-    if env == "container":
-        figures.append(Figure(name="host.dockerd", value=0.2, unit="s"))
-    figures.append(Figure(name="workload.system", value=0.25 + 0.01 * trial, unit="s"))
-    return figures, None
+from tests.unit.synthetic_runs import (
+    BARE_EPS,
+    CONTAINER_EPS,
+    DURATION_S,
+    NET_RX,
+    NOTE,
+    accounting,
+    make_run,
+)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +132,9 @@ def test_one_pair_has_a_ratio_but_no_interval_and_no_clear_difference():
     assert (row.pairs, row.dropped, row.ratio.value) == (1, 2, pytest.approx(3.0))
     assert not row.clear
     assert compare_figure(Derived("x", "", ("x",)), {1: 1.0}, {2: 1.0}) is None
+
+
+def test_a_figure_zero_on_both_sides_in_every_round_is_left_out(evidence):
+    labels = {r.label for r in evidence.evidence[0].rows}
+    assert "host qemu" not in labels and "softirq on the host" not in labels
+    assert compare_figure(Derived("x", "", ("x",)), {1: 0.0, 2: 0.0}, {1: 0.0, 2: 0.0}) is None

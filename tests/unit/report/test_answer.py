@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
+from hostbench.analysis.run_analysis import analyse_run
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.run_report import _notices, write_report
 from hostbench.report.summary import print_summary
@@ -51,11 +52,13 @@ def test_an_open_verdict_says_how_many_more_rounds_and_minutes_would_tell(tmp_pa
     with Store(tmp_path / "r.sqlite") as store:
         make_run(store, "r", values)
         run = store.load("r")
-    results = analyse(run.measured(), run.record.environments)
-    (open_one,) = [r for r in results if r.overhead and r.overhead.verdict == "inconclusive"]
+    analysis = analyse_run(run)
+    (open_one,) = [r for r in analysis.results
+                   if r.overhead and r.overhead.verdict == "inconclusive"]
     o = open_one.overhead
     assert o is not None and o.rounds_needed and o.rounds_needed > o.n_pairs == 5
-    (notice,) = [n for n in _notices(run, results) if n.kind == "inconclusive"]
+    (notice,) = [n for n in _notices(run, analysis.results, analysis.evidence)
+                 if n.kind == "inconclusive"]
     more = o.rounds_needed - 5
     # bare metal's and the container's trial per round, 5 s each in this run
     assert f"({more} more rounds, about {more * 10 / 60:.1f} min" in notice.text
