@@ -37,7 +37,7 @@ from hostbench.report.text import (
     percent,
     verdict_text,
 )
-from hostbench.report.verdict_export import export_verdicts
+from hostbench.report.verdict_export import export_evidence, export_verdicts
 from hostbench.results.export import export_accounting, export_run
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.facts import SHOWN_FACTS
@@ -593,15 +593,16 @@ def write_report(run: StoredRun, out_dir: Path | None = None,
 
 def publish(run: StoredRun, out_dir: Path | None = None, analysis: RunAnalysis | None = None
             ) -> tuple[ReportPaths, tuple[Path, ...]]:
-    """The report, the sample exports (JSONL, CSV), the trials' accounting (CSV) and the
-    verdicts (CSV) of a run (a lifecycle run has no verdicts against bare metal)."""
+    """The report, the sample exports (JSONL, CSV), the trials' accounting (CSV), the verdicts
+    and the evidence (CSV) of a run (a lifecycle run has no verdicts against bare metal)."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
     if run.record.purpose == "lifecycle":
         return write_report(run, out), export_run(run, out)
     analysis = analysis or analyse_run(run)
     return write_report(run, out, analysis), (*export_run(run, out),
                                               export_accounting(run, out),
-                                              export_verdicts(out, analysis))
+                                              export_verdicts(out, analysis),
+                                              export_evidence(out, analysis))
 
 
 def run_report(run_id: str | None = None) -> ReportPaths:

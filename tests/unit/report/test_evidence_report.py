@@ -3,6 +3,7 @@ raises 6x bare metal's NET_RX per 1,000 events, and a run stored before accounti
 
 from __future__ import annotations
 
+import csv
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from rich.console import Console
 from hostbench.analysis.run_analysis import analyse_run
 from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.summary import print_summary
+from hostbench.report.verdict_export import export_evidence
 from hostbench.results.store import Store, StoredRun
 from tests.unit.synthetic_runs import BARE_EPS, CONTAINER_EPS, NOTE, accounting, make_run
 
@@ -86,3 +88,19 @@ def test_a_run_without_accounting_shows_no_evidence(runs):
     assert 'id="evidence"' not in html and 'class="evidence"' not in html
     assert "Where the time went" not in md and "evidence" not in md
     assert "evidence, " not in _summary(run)
+
+
+def test_the_evidence_export_has_every_figure_per_unit_of_work(runs, tmp_path):
+    run = runs[WITH][0]
+    analysis = analyse_run(run)
+    with export_evidence(tmp_path, analysis).open(newline="") as handle:
+        rows = {row["figure"]: row for row in csv.DictReader(handle)}
+    (found,) = analysis.evidence.evidence
+    assert set(rows) == {r.label for r in found.rows}
+    net_rx = rows["NET_RX softirqs"]
+    assert (net_rx["environment"], net_rx["against"], net_rx["per"]) == (
+        "container", "bare", "per 1,000 events")
+    assert float(net_rx["ratio"]) == pytest.approx(6.0, rel=0.02) and net_rx["pairs"] == "5"
+    assert rows["host dockerd"]["ratio"] == "" and rows["host dockerd"]["dropped"] == "1"
+    with export_evidence(tmp_path / "old", analyse_run(runs[WITHOUT][0])).open() as handle:
+        assert len(handle.readlines()) == 1  # the header only
