@@ -214,12 +214,13 @@ def _evidence_table(e: Evidence) -> EvidenceTable:
 def _evidence_sections(out_dir: Path, evidence: RunEvidence) -> list[EvidenceSection]:
     """Per workload with accounting: the stacked CPU-state bars and the evidence tables."""
     sections = []
-    for workload in dict.fromkeys(s.workload for s in evidence.cpu):
+    for workload in dict.fromkeys([*(s.workload for s in evidence.cpu),
+                                   *(e.workload for e in evidence.evidence)]):
         bars = {f"{s.env.label} · {where}": s.states[key] for s in evidence.cpu
                 if s.workload == workload for key, where in CORES.items()}
         title = f"{workload}: where the host CPUs' time went"
         cpu = save_plot(out_dir, slug("cpu", workload), title,
-                        plots.cpu_split_figure(title, bars))
+                        plots.cpu_split_figure(title, bars)) if bars else None
         mine = [e for e in evidence.evidence if e.workload == workload]
         sections.append(EvidenceSection(workload, mine[0].work.label if mine else "", cpu,
                                         [_evidence_table(e) for e in mine]))

@@ -14,6 +14,7 @@ from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.summary import print_summary
 from hostbench.report.verdict_export import export_evidence
 from hostbench.results.store import Store, StoredRun
+from hostbench.run.records import Figure
 from tests.unit.synthetic_runs import BARE_EPS, CONTAINER_EPS, NOTE, accounting, make_run
 
 WITH = "20261207-091000-e101"
@@ -104,3 +105,17 @@ def test_the_evidence_export_has_every_figure_per_unit_of_work(runs, tmp_path):
     assert rows["host dockerd"]["ratio"] == "" and rows["host dockerd"]["dropped"] == "1"
     with export_evidence(tmp_path / "old", analyse_run(runs[WITHOUT][0])).open() as handle:
         assert len(handle.readlines()) == 1  # the header only
+
+
+def test_evidence_without_cpu_states_still_has_its_section(tmp_path):
+    def rusage_only(workload: str, env: str, trial: int) -> tuple[list[Figure], str]:
+        seconds = 0.2 if env == "bare" else 0.6 + 0.01 * trial
+        return [Figure(name="workload.system", value=seconds, unit="s")], "no accounting: gone"
+
+    store = Store(tmp_path / "hostbench.sqlite")
+    make_run(store, "r", VALUES, envs=("bare", "container"), accounting=rusage_only)
+    html = write_report(store.load("r"), tmp_path / "out").html.read_text()
+    section = html[html.index('<section id="evidence">'):]
+    assert "cpu-split" not in section and "<td>workload system time (CPU-s)</td>" in section
+    assert '<div class="evidence"><a href="#evidence">evidence</a> per 1,000 events against ' \
+           "bare metal: workload system time +" in html
