@@ -647,7 +647,9 @@ def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env,
 
 
 def test_the_report_of_the_run_opens_in_headless_chromium(smoke_run, env):
-    """No console errors, every plot decoded and drawn; a full-page screenshot is kept."""
+    """No console errors, every plot decoded and drawn, the evidence there (a stacked bar of
+    CPU states per workload, its tables, a line beside each slower verdict); a full-page
+    screenshot is kept."""
     from playwright.sync_api import sync_playwright
 
     _, run_id = smoke_run
@@ -666,10 +668,18 @@ def test_the_report_of_the_run_opens_in_headless_chromium(smoke_run, env):
             page.goto(report.as_uri())
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, "
                                    "i.naturalWidth, i.getBoundingClientRect().height])")
+            bars = page.locator("#evidence figure.cpu-split img").count()
+            tables = page.locator("#evidence table.evidence").count()
+            slower = page.locator("td:has(> .verdict.v-slower)")
+            beside = [slower.nth(i).locator("div.evidence").count()
+                      for i in range(slower.count())]
             page.screenshot(path=str(artifacts / "report.png"), full_page=True)
         finally:
             browser.close()
+    smoke = len([w for w in load_catalogue().values() if w.in_suite("smoke")])
     assert problems == []
-    assert len(images) >= len([w for w in load_catalogue().values() if w.in_suite("smoke")])
+    assert len(images) >= smoke
     assert all(done and width > 0 and height > 0 for done, width, height in images)
+    assert bars == smoke and tables >= smoke  # every workload, each environment against bare
+    assert beside == [1] * len(beside)
     assert (artifacts / "report.png").stat().st_size > 10_000
