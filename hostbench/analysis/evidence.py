@@ -221,10 +221,12 @@ def _measured(trials: Iterable[TrialRecord]) -> dict[tuple[str, str], list[Trial
     return groups
 
 
-def _work(trials: Sequence[TrialRecord]) -> Work:
-    """The unit of work of a workload, from the first metric its trials report."""
-    first = next((t.samples[0] for t in trials if t.samples), None)
-    return work_of(first.metric, first.unit, first.higher_is_better) if first else PER_TRIAL
+def _work(trials: Sequence[TrialRecord], first: str | None) -> Work:
+    """The unit of work of a workload from its ``first`` metric (where its file is gone, the
+    first one stored: the store keeps a trial's samples in the order of their names)."""
+    samples = [s for t in trials for s in t.samples if first in (None, s.metric)]
+    return work_of(samples[0].metric, samples[0].unit, samples[0].higher_is_better) \
+        if samples else PER_TRIAL
 
 
 def _cpu_split(workload: str, env: Environment, trials: Sequence[TrialRecord]
@@ -245,15 +247,17 @@ def _note(env: Environment, trials: Sequence[TrialRecord]) -> AccountingNote | N
 
 
 def run_evidence(trials: Iterable[TrialRecord], environments: Sequence[Environment],
-                 alpha: float = ALPHA) -> RunEvidence:
+                 first_metrics: Mapping[str, str], alpha: float = ALPHA) -> RunEvidence:
     """Every workload's evidence, CPU split and accounting notes, environments in run order (a
-    run stored before accounting existed has none)."""
+    run stored before accounting existed has none); ``first_metrics``: each workload's first
+    metric as its file declares it."""
     groups = _measured(trials)
     evidence, cpu, notes = [], [], []
     for workload in dict.fromkeys(w for w, _ in groups):
         bare_trials = next((groups[(workload, e.name)] for e in environments
                             if e.is_baseline and (workload, e.name) in groups), [])
-        work = _work([t for (w, _), ts in groups.items() if w == workload for t in ts])
+        work = _work([t for (w, _), ts in groups.items() if w == workload for t in ts],
+                     first_metrics.get(workload))
         for env in environments:
             mine = groups.get((workload, env.name), [])
             split = _cpu_split(workload, env, mine)

@@ -10,6 +10,7 @@ from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.rule import run_alpha
 from hostbench.results.store import StoredRun
+from hostbench.run.workloads import load_catalogue
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class RunAnalysis:
 def analyse_run(run: StoredRun) -> RunAnalysis:
     record, measured = run.record, run.measured()
     alpha = run_alpha(record.stopping)
+    first_metrics = {name: w.metrics[0] for name, w in load_catalogue().items()}
     return RunAnalysis(analyse(measured, record.environments, record.verdict_margins, alpha),
                        factor_effects(measured, record.environments, record.verdict_margins),
-                       alpha, run_evidence(run.trials, record.environments, alpha))
+                       alpha, run_evidence(run.trials, record.environments, first_metrics,
+                                           alpha))

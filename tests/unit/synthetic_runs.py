@@ -33,6 +33,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "events_per_second": ("cpu-sysbench", "events/s", True),
     "read_lat_p99_us": ("disk-fio-randread", "us", False),
     "read_iops": ("disk-fio-randread", "IO/s", True),
+    "requests_per_second": ("service-nginx-wrk", "requests/s", True),
+    "latency_p99_ms": ("service-nginx-wrk", "ms", False),
 }
 START = datetime(2026, 11, 26, 15, 8, 50, tzinfo=UTC)
 DURATION_S = 5.0  # every synthetic trial's measured command ran this long

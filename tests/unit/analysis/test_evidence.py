@@ -16,6 +16,7 @@ from hostbench.analysis.evidence import (
     work_of,
 )
 from hostbench.analysis.rule import ALPHA
+from hostbench.analysis.run_analysis import analyse_run
 from hostbench.results.store import Store
 from tests.unit.synthetic_runs import (
     BARE_EPS,
@@ -27,6 +28,8 @@ from tests.unit.synthetic_runs import (
     make_run,
 )
 
+FIRST = {"cpu-sysbench": "events_per_second"}
+
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> RunEvidence:
@@ -35,7 +38,7 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> RunEvidence:
                                              ("events_per_second", "container"): CONTAINER_EPS},
              envs=("bare", "container"), accounting=accounting)
     run = store.load("20261207-090000-e001")
-    return run_evidence(run.trials, run.record.environments)
+    return run_evidence(run.trials, run.record.environments, FIRST)
 
 
 def _row(evidence: RunEvidence, label: str):
@@ -123,7 +126,8 @@ def test_a_run_stored_before_accounting_has_no_evidence(tmp_path):
                                              ("events_per_second", "vm"): CONTAINER_EPS},
              envs=("bare", "vm"))
     run = store.load("20261207-090000-e003")
-    assert run_evidence(run.trials, run.record.environments) == RunEvidence((), (), ())
+    assert run_evidence(run.trials, run.record.environments, FIRST) == RunEvidence(
+        (), (), ())
 
 
 def test_one_pair_has_a_ratio_but_no_interval_and_no_clear_difference():
@@ -138,3 +142,18 @@ def test_a_figure_zero_on_both_sides_in_every_round_is_left_out(evidence):
     labels = {r.label for r in evidence.evidence[0].rows}
     assert "host qemu" not in labels and "softirq on the host" not in labels
     assert compare_figure(Derived("x", "", ("x",)), {1: 0.0, 2: 0.0}, {1: 0.0, 2: 0.0}) is None
+
+
+def test_the_unit_of_work_comes_from_the_first_metric_the_workload_file_declares(tmp_path):
+    # The store returns a trial's samples by name: latency_p99_ms before requests_per_second.
+    store = Store(tmp_path / "hostbench.sqlite")
+    make_run(store, "20261207-090000-e004", {
+        (metric, env): [v * factor for v in BARE_EPS]
+        for metric, factor in (("requests_per_second", 50.0), ("latency_p99_ms", 0.002))
+        for env in ("bare", "container")}, envs=("bare", "container"), accounting=accounting)
+    run = store.load("20261207-090000-e004")
+    assert run.trials[-1].samples[0].metric == "latency_p99_ms"
+    found = analyse_run(run).evidence.of("service-nginx-wrk", "container")
+    assert found is not None and found.work.label == "per 1,000 requests"
+    assert run_evidence(run.trials, run.record.environments, {}).evidence[0].work.label == \
+        "per trial"
