@@ -134,7 +134,7 @@ class NetworkPlan:
     bridge: str
     cidr: str
     gateway: str
-    netmask: str
+    prefix: int
     dhcp_first: str
     dhcp_last: str
 
@@ -240,7 +240,7 @@ def _network(spec: StackSpec, prefix: str) -> NetworkPlan:
     net = ipaddress.ip_network(spec.network_cidr)
     hosts = list(net.hosts())
     return NetworkPlan(name=prefix, bridge=f"hb-{spec.stack}"[:15], cidr=spec.network_cidr,
-                       gateway=str(hosts[0]), netmask=str(net.netmask), dhcp_first=str(hosts[1]),
+                       gateway=str(hosts[0]), prefix=net.prefixlen, dhcp_first=str(hosts[1]),
                        dhcp_last=str(hosts[-1]))
 
 
