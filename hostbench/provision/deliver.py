@@ -32,7 +32,7 @@ class DeliveryError(HostbenchError):
 def layout(plan: ResourcePlan) -> HostLayout:
     """Where the stack's remote host keeps hostbench's things."""
     if plan.remote_layout is None:
-        raise DeliveryError(f"stack {plan.stack} names no host: its image is already here")
+        raise DeliveryError(f"stack {plan.stack} has no remote host to deliver to")
     return plan.remote_layout
 
 
