@@ -76,18 +76,21 @@ def down(c, stack=DEFAULT_STACK, purge_image=False):
                  "environment quiet and beside a neighbour of its kind running each stressor",
     "neighbour_cores": "with --neighbour: the neighbour's cores (default: those the measured "
                        "environment does not use)",
+    "accounting": "record where each trial's time went: host CPU states, softirqs, the "
+                  "environment's host processes, the command's rusage (default on; "
+                  "--no-accounting leaves the snapshots out)",
 })
 def benchmark(c, stack=None, targets_file=None, suite=None, repeat=None, min_repeat=None,
               max_repeat=None, budget_min=None, warmup=None, workload=None, env=None,
               margin=None, dry_run=False, resume=None, allow_mismatch=False, isolation=None,
-              neighbour=None, neighbour_cores=None):
+              neighbour=None, neighbour_cores=None, accounting=True):
     """Parity check, then every workload in every environment of the stack, interleaved."""
     run_cli(lambda: per_stack("benchmark", stack, lambda: run_benchmark(_options(
         stack=stack, targets_file=targets_file, suite=suite, repeat=repeat,
         min_repeat=min_repeat, max_repeat=max_repeat, budget_min=budget_min, warmup=warmup,
         workload=workload, env=env, margin=margin, dry_run=dry_run, resume=resume,
         allow_mismatch=allow_mismatch, isolation=isolation, neighbour=neighbour,
-        neighbour_cores=neighbour_cores))))
+        neighbour_cores=neighbour_cores, accounting=None if accounting else False))))
 
 
 @task(help={**TARGETS, **TRIALS})

@@ -23,6 +23,7 @@ from hostbench.report.run_report import publish
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
+from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
 from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
@@ -122,7 +123,8 @@ def measure(session: Session) -> str:
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
-                         neighbours=neighbours, host=machine, stressors=_stressings(session))
+                         neighbours=neighbours, host=machine, stressors=_stressings(session),
+                         accountant=_accountant(session) if opts.accounting else None)
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
@@ -171,6 +173,14 @@ def _stressings(session: Session) -> dict[str, Stressing]:
     limit_s = 2.0 * max(session.catalogue[p.workload].timeout_s for p in session.trials)
     return stressings(stressors, session.chosen, session.targets, session.targets.spec.machine,
                       opts.neighbour_cores, limit_s)
+
+
+def _accountant(session: Session) -> Accountant:
+    """Snapshots of the stack's host around each measured command of the chosen environments."""
+    machine = session.targets.spec.machine
+    return Accountant(machine, {n: set(t.cores) for n, t in session.chosen.items()},
+                      machinery_finder(machine, session.host,
+                                       {n: t.kind for n, t in session.chosen.items()}))
 
 
 def _save(session: Session, trial: TrialRecord) -> None:

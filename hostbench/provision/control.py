@@ -208,18 +208,28 @@ class EnvironmentControl:
         except libvirt.libvirtError as exc:
             raise ControlError(f"cannot read the CPU quota of {name}: {exc}") from None
 
-    def _cpu_file(self, name: str) -> CpuTimeFile:
+    def main_pid(self, name: str) -> int:
+        """The host PID of a VM's QEMU process, or of a container's first process."""
+        try:
+            if self.targets[name].kind is Kind.VM:
+                domain = self.targets[name].domain
+                return int(self.host.read_text(str(QEMU_PID_DIR / f"{domain}.pid")))
+            return int(self._container(name).attrs["State"]["Pid"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise ControlError(f"cannot find the host process of {name}: {exc}") from None
+
+    def cpu_file(self, name: str) -> CpuTimeFile:
+        """Where the environment's host CPU time is: its QEMU process, its container's cgroup."""
+        pid = self.main_pid(name)
         if self.targets[name].kind is Kind.VM:
-            domain = self.targets[name].domain
-            return process_cpu_file(int(self.host.read_text(str(QEMU_PID_DIR / f"{domain}.pid"))))
-        pid = self._container(name).attrs["State"]["Pid"]
+            return process_cpu_file(pid)
         return cgroup_cpu_file(pid, read=self.host.read_text)
 
     def cpu_seconds(self, name: str) -> float:
         """Host CPU time the environment has used so far (its QEMU process, its cgroup)."""
         try:
             if name not in self._cpu_files:
-                self._cpu_files[name] = self._cpu_file(name)
+                self._cpu_files[name] = self.cpu_file(name)
             path, seconds = self._cpu_files[name]
             return seconds(self.host.read_text(path))
         except (OSError, ValueError, StopIteration) as exc:

@@ -17,6 +17,7 @@ import paramiko
 from fabric import Connection
 from invoke.runners import Promise
 
+from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
     SSH_WAIT_S,
     StackAccess,
@@ -38,6 +39,10 @@ _GUARD = ('exec 3<&0 </dev/null; "$@" 3<&- & p=$!; '
 # ... and reports how long it ran, measured inside the environment, on stderr.
 _TIMED = ('t0=$(date +%s%N); ' + _GUARD + 't1=$(date +%s%N); '
           'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
+# Runs "$@" under GNU time where the environment has it (its line on stderr: the rusage of the
+# whole process tree), else as it is; inside timeout's process group, which the guard kills.
+_RUSAGE = (f'[ -x {TIME_BINARY} ] && exec {TIME_BINARY} -q -f {shlex.quote(FORMAT)} "$@"; '
+           'exec "$@"')
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
 # process, nothing leaks to the host), then runs the command pinned to the stack's cores.
@@ -57,6 +62,7 @@ class ExecResult:
     exit_code: int
     inside_s: float | None  # how long the command ran, measured inside the environment
     wall_s: float  # measured by the orchestrator, including transport
+    rusage: Rusage | None = None  # its process tree's resource use, where GNU time reported it
 
 
 class TrialTimeout(Exception):
@@ -73,8 +79,10 @@ class Executor(Protocol):
 
 
 def timed_argv(argv: list[str], timeout: float) -> list[str]:
-    """`argv` under coreutils timeout (so nothing outlives its trial) and the timing wrapper."""
-    return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", *argv]
+    """`argv` under coreutils timeout (so nothing outlives its trial), GNU time and the timing
+    wrapper."""
+    return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}",
+            "sh", "-c", _RUSAGE, "sh", *argv]
 
 
 def guarded_argv(argv: list[str]) -> list[str]:
@@ -91,7 +99,8 @@ def split_elapsed(stderr: str) -> tuple[str, float | None]:
 
 def _result(stdout: str, stderr: str, code: int, start: float) -> ExecResult:
     stderr, inside = split_elapsed(stderr)
-    return ExecResult(stdout, stderr, code, inside, time.monotonic() - start)
+    stderr, rusage = split_rusage(stderr)
+    return ExecResult(stdout, stderr, code, inside, time.monotonic() - start, rusage)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
 from hostbench.report.text import better_text, interval, number, percent, verdict_text
 from hostbench.report.verdict_export import export_verdicts
-from hostbench.results.export import export_run
+from hostbench.results.export import export_accounting, export_run
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
@@ -508,13 +508,14 @@ def write_report(run: StoredRun, out_dir: Path | None = None,
 
 def publish(run: StoredRun, out_dir: Path | None = None, analysis: RunAnalysis | None = None
             ) -> tuple[ReportPaths, tuple[Path, ...]]:
-    """The report, the sample exports (JSONL, CSV) and the verdicts (CSV) of a run (a lifecycle
-    run has no verdicts against bare metal)."""
+    """The report, the sample exports (JSONL, CSV), the trials' accounting (CSV) and the
+    verdicts (CSV) of a run (a lifecycle run has no verdicts against bare metal)."""
     out = Path(out_dir) if out_dir is not None else run_dir(run.id)
     if run.record.purpose == "lifecycle":
         return write_report(run, out), export_run(run, out)
     analysis = analysis or analyse_run(run)
     return write_report(run, out, analysis), (*export_run(run, out),
+                                              export_accounting(run, out),
                                               export_verdicts(out, analysis))
 
 

@@ -29,6 +29,25 @@ def _csv_value(value: Any) -> Any:
     return str(value).lower() if isinstance(value, bool) else value
 
 
+ACCOUNTING_NAME = "accounting.csv"
+ACCOUNTING_COLUMNS = ("run", "environment", "workload", "trial", "warmup", "figure", "value",
+                      "unit")
+
+
+def export_accounting(run: StoredRun, out_dir: Path) -> Path:
+    """Write ``accounting.csv``: every figure of every ok trial's accounting, one per row."""
+    path = Path(out_dir) / ACCOUNTING_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ACCOUNTING_COLUMNS)
+        for t in run.trials:
+            if t.status == "ok":
+                writer.writerows([run.id, t.env, t.workload, t.trial, _csv_value(t.warmup),
+                                  f.name, f.value, f.unit] for f in t.accounting)
+    return path
+
+
 def export_run(run: StoredRun, out_dir: Path) -> tuple[Path, Path]:
     """Write ``samples.jsonl`` and ``samples.csv`` (same fields, flattened) into ``out_dir``."""
     records = [sample_record(run.id, s) for s in run.samples()]

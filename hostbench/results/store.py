@@ -28,6 +28,7 @@ from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import (
+    Figure,
     LifecycleSettings,
     RunRecord,
     RunStatus,
@@ -120,6 +121,17 @@ ALTER TABLE runs ADD COLUMN stopping TEXT;
     # 4 -> 5: what a `fab lifecycle` run measured with.
     5: """
 ALTER TABLE runs ADD COLUMN lifecycle TEXT;
+""",
+    # 5 -> 6: where each trial's time went (its accounting), and why any is missing.
+    6: """
+ALTER TABLE trials ADD COLUMN accounting_note TEXT;
+CREATE TABLE accounting (
+    trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT NOT NULL,
+    PRIMARY KEY (trial_id, name)
+);
 """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -391,11 +403,12 @@ class Store:
         with self._tx() as conn:
             cursor = conn.execute(
                 "INSERT INTO trials (run_id, workload, env, trial, warmup, position, status, "
-                "error, command, started_at, duration_s, wall_s, raw_path, neighbours_cpu_s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "error, command, started_at, duration_s, wall_s, raw_path, neighbours_cpu_s, "
+                "accounting_note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (trial.run_id, trial.workload, trial.env, trial.trial, int(trial.warmup),
                  trial.position, trial.status, trial.error, trial.command, trial.started_at,
-                 trial.duration_s, trial.wall_s, trial.raw_path, trial.neighbours_cpu_s))
+                 trial.duration_s, trial.wall_s, trial.raw_path, trial.neighbours_cpu_s,
+                 trial.accounting_note))
             trial_id = cursor.lastrowid
             assert trial_id is not None
             conn.executemany(
@@ -403,6 +416,9 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?)",
                 [(trial_id, s.metric, s.value, s.unit, int(s.higher_is_better))
                  for s in trial.samples])
+            conn.executemany(
+                "INSERT INTO accounting (trial_id, name, value, unit) VALUES (?, ?, ?, ?)",
+                [(trial_id, f.name, f.value, f.unit) for f in trial.accounting])
         return trial_id
 
     def load(self, run_id: str) -> StoredRun:
@@ -417,7 +433,13 @@ class Store:
                 "SELECT s.* FROM samples s JOIN trials t ON t.id = s.trial_id "
                 "WHERE t.run_id = ? ORDER BY s.trial_id, s.metric", (run_id,)):
             samples.setdefault(row["trial_id"], []).append(row)
-        trials = [self._read(partial(_trial, row, samples.get(row["id"], [])),
+        figures: dict[int, list[sqlite3.Row]] = {}
+        for row in self._conn.execute(
+                "SELECT a.* FROM accounting a JOIN trials t ON t.id = a.trial_id "
+                "WHERE t.run_id = ? ORDER BY a.trial_id, a.name", (run_id,)):
+            figures.setdefault(row["trial_id"], []).append(row)
+        trials = [self._read(partial(_trial, row, samples.get(row["id"], []),
+                                     figures.get(row["id"], [])),
                              f"run {run_id}: trial {row['id']}")
                   for row in self._conn.execute(
                       "SELECT * FROM trials WHERE run_id = ? ORDER BY id", (run_id,))]
@@ -453,9 +475,11 @@ def _column_value(name: str, value: Any) -> Any:
     return json.dumps(value) if name in JSON_COLUMNS and value is not None else value
 
 
-def _trial(row: sqlite3.Row, samples: list[sqlite3.Row]) -> TrialRecord:
+def _trial(row: sqlite3.Row, samples: list[sqlite3.Row], figures: list[sqlite3.Row]
+           ) -> TrialRecord:
     values = {k: row[k] for k in row.keys() if k != "id"}  # noqa: SIM118 (sqlite3.Row)
-    return TrialRecord(**{**values, "warmup": bool(row["warmup"]), "samples": tuple(
+    return TrialRecord(**{**values, "warmup": bool(row["warmup"]), "accounting": tuple(
+        Figure(name=f["name"], value=f["value"], unit=f["unit"]) for f in figures), "samples": tuple(
         Sample(workload=row["workload"], env=row["env"], trial=row["trial"],
                warmup=bool(row["warmup"]), position=row["position"], metric=s["metric"],
                value=s["value"], unit=s["unit"], higher_is_better=bool(s["higher_is_better"]),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from hostbench.errors import HostbenchError
+from hostbench.provision.control import CpuTimeFile
 
 Isolation = Literal["pause", "none"]
 
@@ -26,6 +27,12 @@ class Control(Protocol):
     def cpu_seconds(self, name: str) -> float: ...
 
     def cpu_quota(self, name: str) -> str: ...
+
+    def main_pid(self, name: str) -> int:
+        """The host PID of the environment's QEMU process or container's first process."""
+        ...
+
+    def cpu_file(self, name: str) -> CpuTimeFile: ...
 
 
 @dataclass

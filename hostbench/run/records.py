@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import secrets
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from hostbench.margins import DEFAULT_MARGIN_PCT, margin_text
 from hostbench.records import Record
@@ -27,6 +27,15 @@ RUN_FORMAT = 3
 
 RunStatus = Literal["running", "complete", "interrupted", "failed"]
 TrialStatus = Literal["ok", "failed"]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
 
 
 def timestamp(now: datetime | None = None) -> str:
@@ -50,17 +59,19 @@ class Sample(Record):
     warmup: bool
     position: int
     metric: str
-    value: float
+    value: FiniteFloat
     unit: str
     higher_is_better: bool
     timestamp: str  # when its trial started
 
-    @field_validator("value")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value!r}")
-        return value
+
+class Figure(Record):
+    """One accounting figure of a trial: where time or events went while it ran (seconds of
+    a CPU state or a host process, a count of softirqs or context switches, KiB)."""
+
+    name: str
+    value: FiniteFloat
+    unit: Literal["s", "count", "KiB"]
 
 
 class TrialRecord(Record):
@@ -81,6 +92,8 @@ class TrialRecord(Record):
     raw_path: str | None = None
     neighbours_cpu_s: float | None = None  # host CPU the other environments used meanwhile
     samples: tuple[Sample, ...] = ()
+    accounting: tuple[Figure, ...] = ()  # where the time went while it ran
+    accounting_note: str | None = None  # why some or all of its accounting is missing
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -181,6 +194,7 @@ class BenchmarkOptions(Record):
     isolation: Isolation = "pause"
     neighbour: tuple[str, ...] = ()  # stressors run beside each measured trial, paired by round
     neighbour_cores: tuple[int, ...] = ()  # the neighbour's cores (default: the others)
+    accounting: bool = True  # where each trial's time went, snapshotted around it
     purpose: Purpose = "benchmark"
     command_line: str = ""
 

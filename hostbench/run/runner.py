@@ -26,6 +26,7 @@ from hostbench.console import untrusted
 from hostbench.errors import HostbenchError, write_refused
 from hostbench.reach.executors import ChrootExecutor, ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
+from hostbench.run.accounting import Accountant, TrialAccounts, rusage_figures
 from hostbench.run.conditions import split
 from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
@@ -65,6 +66,7 @@ class RunContext:
     sources: dict[str, str] = field(default_factory=dict)  # env -> address it connects from
     clients_set_up: set[tuple[str, str]] = field(default_factory=set)  # service workloads
     stressors: Mapping[str, Stressing] = field(default_factory=dict)  # by env@stressor name
+    accountant: Accountant | None = None  # where each trial's time went; None: not accounted
 
 
 def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
@@ -134,16 +136,36 @@ def _prepare(ctx: RunContext, workload: Workload, env: str, values: Mapping[str,
     ctx.prepared.add((workload.name, env))
 
 
-def _execute(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-             values: Mapping[str, object], raw: Path, usage: Usage, stressing: Stressing
-             ) -> ExecResult:
-    """The workload in ``env``, its idle neighbours quiet (``usage`` gets what they used),
-    and the stressing neighbour, if any, running throughout."""
+@dataclass
+class Measuring:
+    """One trial's measured command on its way: where it runs, what it runs, and the accounts
+    its accounting fills."""
+
+    env: str
+    argv: list[str]
+    values: Mapping[str, object]
+    raw: Path
+    accounts: TrialAccounts = field(default_factory=TrialAccounts)
+
+    @contextmanager
+    def accounted(self, ctx: RunContext) -> Iterator[None]:
+        """Around the measured command only (servers, services and neighbours are already up)."""
+        if ctx.accountant is None:
+            yield
+            return
+        with ctx.accountant.around(self.env, self.accounts):
+            yield
+
+
+def _execute(ctx: RunContext, workload: Workload, m: Measuring, usage: Usage,
+             stressing: Stressing) -> ExecResult:
+    """The workload in its environment, its idle neighbours quiet (``usage`` gets what they
+    used), and the stressing neighbour, if any, running throughout."""
     if ctx.neighbours is None:
         with stressing():
-            return _with_server(ctx, workload, env, argv, values, raw)
-    with ctx.neighbours.around(env) as measured, stressing():
-        result = _with_server(ctx, workload, env, argv, values, raw)
+            return _with_server(ctx, workload, m)
+    with ctx.neighbours.around(m.env) as measured, stressing():
+        result = _with_server(ctx, workload, m)
     usage.cpu_s = measured.cpu_s
     return result
 
@@ -155,19 +177,20 @@ def _host_tree(ctx: RunContext) -> str:
     return ctx.host_tree
 
 
-def _with_server(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-                 values: Mapping[str, object], raw: Path) -> ExecResult:
-    executor = ctx.executors[env]
+def _with_server(ctx: RunContext, workload: Workload, m: Measuring) -> ExecResult:
+    executor = ctx.executors[m.env]
     if workload.service is not None:
-        return _with_service(ctx, workload, env, argv, values, raw)
+        return _with_service(ctx, workload, m)
     if workload.host_server is None:
-        return executor.run(argv, workload.timeout_s)
-    target, server = ctx.targets[env], workload.host_server
+        with m.accounted(ctx):
+            return executor.run(m.argv, workload.timeout_s)
+    target, server = ctx.targets[m.env], workload.host_server
     with HostServerProcess(server.render(target.host_address), target.host_address, server.port,
                            _host_tree(ctx), server_cores(target.cores, ctx.host),
-                           raw.with_suffix(".server.log"), server.protocol,
-                           client=_source(ctx, env), tag=ctx.firewall_tag, host=ctx.host):
-        return executor.run(argv, workload.timeout_s)
+                           m.raw.with_suffix(".server.log"), server.protocol,
+                           client=_source(ctx, m.env), tag=ctx.firewall_tag, host=ctx.host), \
+            m.accounted(ctx):
+        return executor.run(m.argv, workload.timeout_s)
 
 
 def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
@@ -182,24 +205,26 @@ def load_generator(ctx: RunContext, env: str) -> ChrootExecutor:
     return ChrootExecutor("load generator", _host_tree(ctx), cpuset(free), host=ctx.host)
 
 
-def _with_service(ctx: RunContext, workload: Workload, env: str, argv: list[str],
-                  values: Mapping[str, object], raw: Path) -> ExecResult:
-    """The service up inside ``env`` (its client setup run once), ``argv`` from the host."""
+def _with_service(ctx: RunContext, workload: Workload, m: Measuring) -> ExecResult:
+    """The service up inside the environment (its client setup run once), the command from
+    the host."""
     assert workload.service is not None
+    env, values = m.env, m.values
     client = load_generator(ctx, env)
     spec = workload.service
     with ServiceInEnvironment(
             ctx.executors[env], workload.fill("service.command", spec.command, values),
             str(values["service_address"]), spec.port,
             f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
-            spec.ready_timeout_s, raw.with_suffix(".service.log"), accepts_on(ctx.host),
+            spec.ready_timeout_s, m.raw.with_suffix(".service.log"), accepts_on(ctx.host),
             client=str(values["client_address"]), tag=ctx.firewall_tag,
             host=ctx.host) as service:
         if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:
             _checked(client.run(workload.fill("client_setup", workload.client_setup, values),
                                 workload.timeout_s), "client setup")
             ctx.clients_set_up.add((workload.name, env))
-        result = client.run(argv, workload.timeout_s)
+        with m.accounted(ctx):
+            result = client.run(m.argv, workload.timeout_s)
         gone = service.exited_early()
     if gone:
         raise ServiceError(gone)
@@ -218,6 +243,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     samples: tuple[Sample, ...] = ()
     error: str | None = None
     usage = Usage()
+    measuring: Measuring | None = None
     if env in ctx.dead:
         error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
     else:
@@ -227,7 +253,11 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             argv = workload.fill("command", workload.command, values)
             command = shlex.join(argv)
             _prepare(ctx, workload, env, values)
-            result = _execute(ctx, workload, env, argv, values, raw, usage, stressing)
+            measuring = Measuring(env, argv, values, raw)
+            result = _execute(ctx, workload, measuring, usage, stressing)
+            if result.rusage is not None:
+                measuring.accounts.figures += rusage_figures(
+                    result.rusage, "loadgen" if workload.service else "workload")
             ctx.workload_seconds += result.inside_s or result.wall_s
             if result.exit_code != 0:
                 error = (f"exit code {result.exit_code}: "
@@ -251,11 +281,20 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         warmup=planned.warmup, position=planned.position, status="failed" if error else "ok",
         command=command, started_at=started, wall_s=result.wall_s if result else None,
         duration_s=result.inside_s if result else None, error=error, raw_path=str(raw),
-        neighbours_cpu_s=usage.cpu_s, samples=() if error else samples)
+        neighbours_cpu_s=usage.cpu_s, samples=() if error else samples,
+        **_accounting(measuring, error))
     ctx.save(trial)
     if trial.status == "ok":
         ctx.completed.add(trial.key)
     return trial
+
+
+def _accounting(measuring: Measuring | None, error: str | None) -> dict[str, object]:
+    """A measured trial's accounting and why any is missing (a failed one keeps none)."""
+    if measuring is None or error:
+        return {}
+    accounts = measuring.accounts
+    return {"accounting": tuple(accounts.figures), "accounting_note": accounts.note}
 
 
 def _write_raw(ctx: RunContext, raw: Path, text: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from hostbench.errors import ControlError
 from hostbench.image.manifest import ImageManifest
+from hostbench.provision.control import CpuTimeFile, process_cpu_file
 from hostbench.provision.plan import resource_plan, targets_document
 from hostbench.reach.executors import ExecResult, TrialTimeout
 from hostbench.reach.ssh import StackAccess, TargetUnreachable
@@ -178,6 +180,15 @@ class FakeControl:
     def cpu_quota(self, name: str) -> str:
         kind = self.targets[name].kind
         return self.quota.get(name, "-1 100000") if kind is Kind.VM else ""
+
+    def main_pid(self, name: str) -> int:
+        """This test's own process stands in for every environment's QEMU or container."""
+        if self.engine_gone:
+            raise ControlError(f"{name}: End of file while reading data")
+        return os.getpid()
+
+    def cpu_file(self, name: str) -> CpuTimeFile:
+        return process_cpu_file(self.main_pid(name))
 
     def cpu_seconds(self, name: str) -> float:
         if name not in self.paused:

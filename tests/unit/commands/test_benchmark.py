@@ -103,6 +103,20 @@ def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
     assert 0 < run.workload_seconds < run.wall_seconds and run.orchestration_seconds > 0
 
 
+def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_file):
+    """The fake environments' machinery is this test's process: its host figures are real."""
+    run = _load(_bench(FakeHost(), _options(targets_file)))
+    for trial in run.trials:
+        names = {f.name for f in trial.accounting}
+        assert {"cpu.measured.user", "cpu.other.idle", "interrupts", "accounting.cost"} <= names
+        assert trial.accounting_note is None
+        if trial.env != "bare":
+            assert "host.qemu" in names if trial.env == "vm" else "host.container" in names
+    plain = _load(_bench(FakeHost(), _options(targets_file, accounting=False)))
+    assert {f.name for t in plain.trials for f in t.accounting} == set()
+    assert plain.record.options.accounting is False
+
+
 def test_a_mismatch_stops_before_any_trial_unless_overridden(targets_file, published):
     host = FakeHost(memory_limit={"container": 512 * 2**20})
     with pytest.raises(ParityError, match="container: cgroup memory limit"):

@@ -14,6 +14,7 @@ import pytest
 
 from hostbench.paths import PROJECT_ROOT
 from hostbench.reach.executors import guarded_popen, split_elapsed, timed_argv
+from hostbench.reach.rusage import Rusage, split_rusage
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess:
@@ -47,7 +48,7 @@ def wait_for(check, timeout: float = 10.0) -> bool:
 def test_elapsed_time_is_measured_inside_and_removed_from_stderr():
     proc = run(timed_argv(["sh", "-c", "echo out; echo err >&2; sleep 0.1"], timeout=30))
     stderr, elapsed = split_elapsed(proc.stderr)
-    assert proc.returncode == 0 and proc.stdout == "out\n" and stderr.strip() == "err"
+    assert proc.returncode == 0 and proc.stdout == "out\n" and split_rusage(stderr)[0] == "err\n"
     assert elapsed is not None and 0.1 <= elapsed < 5
 
 
@@ -151,3 +152,24 @@ def test_a_trial_on_a_remote_host_dies_with_hostbench(sshd, how, isolated_state)
         child.kill()
         for pid in processes(*argv):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_the_command_trees_resource_use_is_reported_and_removed_from_stderr():
+    burn = "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 0.05 & wait; echo err >&2"
+    proc = run(timed_argv(["sh", "-c", burn], timeout=30))
+    stderr, _ = split_elapsed(proc.stderr)
+    stderr, usage = split_rusage(stderr)
+    assert stderr.strip() == "err" and usage is not None
+    assert usage.user_s + usage.system_s > 0.05  # the loop, counted though a child ran it
+    assert usage.voluntary_switches >= 1  # it waited for its sleeping child
+    assert usage.minor_faults > 0 and usage.max_rss_kib > 0
+
+
+def test_rusage_lines_that_are_not_gnu_times_are_not_read_as_usage():
+    assert split_rusage("__hostbench_rusage=1 2 3\n")[1] is None
+    assert split_rusage("__hostbench_rusage=0.5 nan 1 1 1 1 1\n")[1] is None
+    assert split_rusage("x\n__hostbench_rusage=0.5 0.1 -1 1 1 1 1\n") == ("x\n", None)
+    text, usage = split_rusage("__hostbench_rusage=9 9 9 9 9 9 9\n"
+                               "__hostbench_rusage=0.50 0.25 3 4 5 6 7\n")
+    assert text.strip() == "__hostbench_rusage=9 9 9 9 9 9 9"
+    assert usage == Rusage(0.5, 0.25, 3, 4, 5, 6, 7)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hostbench.results.export import export_run
+from hostbench.results.export import export_accounting, export_run
+from hostbench.run.records import Figure, TrialRecord
 from hostbench.results.store import Store, StoredRun
 from tests.unit.synthetic_runs import make_run, two_metric_values
 
@@ -71,3 +72,19 @@ def test_csv_has_the_same_rows_flattened(exported):
         assert flat["warmup"] == str(record["metadata"]["warmup"]).lower()
         assert flat["environment"] == record["metadata"]["environment"]
 
+
+
+def test_accounting_is_exported_one_figure_per_row_for_ok_trials(tmp_path):
+    with Store(tmp_path / "hostbench.sqlite") as store:
+        make_run(store, RUN, two_metric_values(), failed=[("cpu-sysbench", "vm")])
+        store.add_trial(TrialRecord(
+            run_id=RUN, workload="cpu-sysbench", env="container", trial=9, warmup=False,
+            position=0, status="ok", command="sysbench", started_at="2026-11-26T15:09:00+00:00",
+            accounting=(Figure(name="host.shim", value=0.01, unit="s"),
+                        Figure(name="softirq.NET_RX", value=4, unit="count"))))
+        run = store.load(RUN)
+    path = export_accounting(run, tmp_path / "out")
+    rows = list(csv.DictReader(path.open()))
+    assert [(r["environment"], r["figure"], r["value"], r["unit"]) for r in rows] == [
+        ("container", "host.shim", "0.01", "s"), ("container", "softirq.NET_RX", "4.0", "count")]
+    assert rows[0]["run"] == RUN and rows[0]["warmup"] == "false"

@@ -16,7 +16,15 @@ from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
 from hostbench.results.store import SCHEMA_VERSION, Store
 from hostbench.run.facts import parse_facts
-from hostbench.run.records import RUN_FORMAT, RunRecord, Sample, TrialRecord, new_run_id, timestamp
+from hostbench.run.records import (
+    RUN_FORMAT,
+    Figure,
+    RunRecord,
+    Sample,
+    TrialRecord,
+    new_run_id,
+    timestamp,
+)
 from hostbench.run.schedule import plan
 from tests.conftest import LEGACY_DB
 from tests.unit.synthetic_runs import HOST, environment, parity, spec
@@ -143,6 +151,25 @@ def test_trials_and_their_samples_load_whole(db: Path):
     assert [(s.metric, s.value) for s in run.samples()] == [("a", 1.5), ("b", 1.0)]
     assert run.samples()[0].timestamp == ok.started_at  # a sample is timed by its trial
     assert [t.env for t in run.failed_trials()] == ["vm"]
+
+
+def test_a_trials_accounting_and_its_note_come_back_with_it(db: Path):
+    figures = (Figure(name="cpu.measured.softirq", value=0.25, unit="s"),
+               Figure(name="softirq.NET_RX", value=1200, unit="count"))
+    with Store(db) as store:
+        store.create_run(_run())
+        accounted = _trial(RUN, "sysbench-cpu", "vm", 0, accounting=figures,
+                           accounting_note="not read both times (restarted or gone): shim")
+        store.add_trial(accounted)
+        store.add_trial(_trial(RUN, "sysbench-cpu", "bare", 0))
+        run = store.load(RUN)
+    assert run.trials[0] == accounted
+    assert run.trials[1].accounting == () and run.trials[1].accounting_note is None
+
+
+def test_a_non_finite_figure_is_refused():
+    with pytest.raises(ValueError, match="finite"):
+        Figure(name="host.qemu", value=float("nan"), unit="s")
 
 
 def test_add_trial_is_atomic(db: Path):
