@@ -108,20 +108,33 @@ ENVIRONMENTS_MODULE = Path("stack") / "environments.py"
 ENVIRONMENT_NAMES = {BARE_METAL.name, *(env.name for env in DEFAULT_ENVIRONMENTS)}
 
 
+NAMING = ("name", "env", "environment", "variant_of", "target", "baseline")
+"""What code calls an environment or its name: a string compared with, or looked up in, one of
+these is an environment's name (elsewhere "vm" or "container" may be a kind or a word)."""
+
+
+def _names_an_environment(node: ast.expr) -> bool:
+    return any(word in ast.unparse(node).lower() for word in NAMING)
+
+
 def _as_a_name(tree: ast.AST) -> list[ast.Constant]:
-    """String constants where code uses them as an environment's name: compared with, looked
-    up by (a subscript, not a ``Literal[...]`` type), a dict's key, or a ``name=`` argument."""
+    """String constants that code uses as an environment's name: compared with a name or an
+    environment, a key looked up in targets or environments, or a ``name=`` argument."""
     used: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
-            for side in (node.left, *node.comparators):
-                used += side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
-        elif isinstance(node, ast.Subscript) and not (
-                isinstance(node.value, ast.Name) and node.value.id == "Literal"):
+            sides = [node.left, *node.comparators]
+            if any(_names_an_environment(side) for side in sides
+                   if not isinstance(side, ast.Constant | ast.Tuple | ast.List | ast.Set)):
+                for side in sides:
+                    used += (side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set)
+                             else [side])
+        elif isinstance(node, ast.Subscript) and _names_an_environment(node.value):
             used.append(node.slice)
-        elif isinstance(node, ast.Dict):
-            used += [key for key in node.keys if key is not None]
-        elif isinstance(node, ast.keyword) and node.arg == "name":
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get" and _names_an_environment(node.func.value):
+            used.append(node.args[0])
+        elif isinstance(node, ast.keyword) and node.arg in NAMING:
             used.append(node.value)
     return [n for n in used if isinstance(n, ast.Constant) and n.value in ENVIRONMENT_NAMES]
 
@@ -146,9 +159,11 @@ def test_a_spelled_environment_name_is_found(tmp_path):
     (tmp_path / "stack" / "spec.py").write_text('Kinds = Literal["vm", "container"]\n')
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "runner.py").write_text(
-        'def bare(targets, env):\n'
+        'def bare(targets, env, seconds):\n'
         '    if env.name in ("bare", "other"):\n'
-        '        return targets["vm"], {"container": 1}, Environment(name="bare")\n')
-    assert spelled_environment_names(tmp_path) == [
-        "run/runner.py:2 'bare'", "run/runner.py:3 'vm'", "run/runner.py:3 'container'",
-        "run/runner.py:3 'bare'"]
+        '        return targets["vm"], run.targets.get("container"), Environment(name="bare")\n'
+        '    seconds["container"] = 1.0  # a figure of the container machinery, not a name\n'
+        '    return kind == "vm"\n')
+    assert sorted(spelled_environment_names(tmp_path)) == [
+        "run/runner.py:2 'bare'", "run/runner.py:3 'bare'", "run/runner.py:3 'container'",
+        "run/runner.py:3 'vm'"]
