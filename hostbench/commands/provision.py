@@ -24,7 +24,9 @@ from hostbench.provision.direct import DirectBackend
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
     BOOT_TIMEOUT_S,
+    LOOPBACK,
     NO_IMAGE,
+    SSH_PORT,
     ResourcePlan,
     VmPlan,
     resource_plan,
@@ -93,10 +95,10 @@ def _up(spec: StackSpec) -> Targets:
         for ctr in plan.containers:
             with console.status(f"creating container {ctr.name}"):
                 gateways[ctr.env.name] = backend.create_container(ctr, key.public_openssh)
-                wait_for_ssh("127.0.0.1", ctr.ssh_port, SSH_USER, access,
+                wait_for_ssh(LOOPBACK, ctr.ssh_port, SSH_USER, access,
                              CONTAINER_SSH_TIMEOUT_S, f"container {ctr.name}")
             console.print(f"[green]up[/] container {ctr.name} (cores {ctr.cpuset}, "
-                          f"{ctr.memory_mib} MiB, ssh 127.0.0.1:{ctr.ssh_port})")
+                          f"{ctr.memory_mib} MiB, ssh {LOOPBACK}:{ctr.ssh_port})")
         for vm in plan.vms:
             with console.status(f"creating VM {vm.domain}") as status:
                 addresses[vm.env.name] = _boot(backend, vm, key.public_openssh, access,
@@ -121,7 +123,7 @@ def _up(spec: StackSpec) -> Targets:
 def send_image(plan: ResourcePlan) -> list[str]:
     """The image's artifacts on the stack's remote host (what `fab up` does first, and what
     `fab deliver` does before `pulumi up`); returns what had to be sent."""
-    label = plan.spec.machine.label
+    label = plan.host.open().label
     with console.status(f"delivering the image to {label}") as status:
         sent = deliver(plan, status.update)
     console.print(f"image on {label}: "
@@ -140,11 +142,11 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAcce
           status: Callable[[str], None]) -> str:
     """Create the VM and wait until it answers SSH; returns its address."""
     def show(msg: str) -> None:
-        status(f"VM {vm.domain} ({backend.plan.spec.accel}): {msg}")
+        status(f"VM {vm.domain} ({backend.plan.accel}): {msg}")
 
     domain = backend.create_vm(vm, public_key, show)
     address = backend.vm_address(domain, BOOT_TIMEOUT_S, show)
-    wait_for_ssh(address, 22, SSH_USER, access, BOOT_TIMEOUT_S, f"VM {vm.domain}",
+    wait_for_ssh(address, SSH_PORT, SSH_USER, access, BOOT_TIMEOUT_S, f"VM {vm.domain}",
                  on_wait=lambda e: show(f"waiting for SSH ({e})"),
                  still_alive=lambda: bool(domain.isActive()))
     return address

@@ -17,25 +17,30 @@ from hostbench.errors import HostbenchError
 from hostbench.provision import libvirt_backend
 from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.domain_xml import pool_xml
-from hostbench.provision.plan import ResourcePlan, host_image_dir
-from hostbench.stack.host import Host
+from hostbench.provision.plan import COMPLETE, Host, HostLayout, ResourcePlan, image_volumes
 
 Show = Callable[[str], None]
-COMPLETE = "complete"
-_UNPACK = ('set -e; d=$1; rm -rf "$d/rootfs.part"; mkdir -p "$d/rootfs.part"; '
-           'tar -C "$d/rootfs.part" --numeric-owner -xpf -; rm -rf "$d/rootfs"; '
-           'mv "$d/rootfs.part" "$d/rootfs"; printf "%s\\n" "$2" > "$d/' + COMPLETE + '"')
+_UNPACK = ('set -e; r=$1; rm -rf "$r.part"; mkdir -p "$r.part"; '
+           'tar -C "$r.part" --numeric-owner -xpf -; rm -rf "$r"; '
+           'mv "$r.part" "$r"; printf "%s\\n" "$3" > "$2"')
 
 
 class DeliveryError(HostbenchError):
     pass
 
 
+def layout(plan: ResourcePlan) -> HostLayout:
+    """Where the stack's remote host keeps hostbench's things."""
+    if plan.remote_layout is None:
+        raise DeliveryError(f"stack {plan.stack} has no remote host to deliver to")
+    return plan.remote_layout
+
+
 def deliver(plan: ResourcePlan, show: Show) -> list[str]:
     """Every artifact the stack needs on its (remote) host; returns what had to be sent."""
-    host = plan.spec.machine
-    if not host.remote:
+    if not plan.host.remote:
         return []
+    host = plan.host.open()
     sent = []
     if deliver_tree(host, plan, show):
         sent.append("image tree")
@@ -49,17 +54,17 @@ def deliver(plan: ResourcePlan, show: Show) -> list[str]:
 
 def deliver_tree(host: Host, plan: ResourcePlan, show: Show) -> bool:
     """The image's tree at ``plan.rootfs`` unless the host has it for this image hash."""
-    directory = host_image_dir(plan.spec, plan.image.hash)
+    where = layout(plan)
     try:
-        if host.read_text(str(directory / COMPLETE)).strip() == plan.image.hash:
+        if host.read_text(str(where.complete)).strip() == plan.image.hash:
             return False
     except OSError:
         pass
-    show(f"sending the image tree to {host.label}:{directory}")
+    show(f"sending the image tree to {host.label}:{where.image_dir}")
     pack = subprocess.Popen(["tar", "-C", plan.image.rootfs, "--numeric-owner", "-cf", "-", "."],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    unpack = subprocess.run(host.argv(["sh", "-c", _UNPACK, "sh", str(directory),
-                                       plan.image.hash]),
+    unpack = subprocess.run(host.argv(["sh", "-c", _UNPACK, "sh", str(where.rootfs),
+                                       str(where.complete), plan.image.hash]),
                             stdin=pack.stdout, capture_output=True, text=True)
     assert pack.stdout is not None and pack.stderr is not None
     pack.stdout.close()
@@ -95,16 +100,15 @@ def deliver_docker_image(local: Callable[[], Any], remote: Any, tag: str, show: 
 
 def deliver_vm_volumes(conn: libvirt.virConnect, plan: ResourcePlan, show: Show) -> bool:
     """The image pool with every volume the stack's VMs clone, uploaded where missing."""
-    name = libvirt_backend.image_pool_name(plan)
+    name = plan.image_pool
     pool = libvirt_backend.lookup_pool(conn, name)
     if pool is None:
-        pool = conn.storagePoolDefineXML(pool_xml(name, host_image_dir(plan.spec, plan.image.hash)
-                                                  / "vm"), 0)
+        pool = conn.storagePoolDefineXML(pool_xml(name, layout(plan).vm_volumes), 0)
         pool.build(0)
     if not pool.isActive():
         pool.create(0)
     pool.refresh(0)
-    wanted = list(libvirt_backend.image_volumes(plan).values())
+    wanted = list(image_volumes(plan).values())
     have = set(pool.listVolumes())
     if COMPLETE in have and all(v.name in have for v in wanted):
         return False
@@ -119,19 +123,18 @@ def deliver_vm_volumes(conn: libvirt.virConnect, plan: ResourcePlan, show: Show)
 
 def purge(plan: ResourcePlan, show: Show) -> list[str]:
     """The host's copies of the image gone: its VM volume pool and its tree."""
-    host = plan.spec.machine
+    host, where = plan.host.open(), layout(plan)
     removed = []
     conn = libvirt_backend.connect(plan.libvirt_uri)
-    pool = libvirt_backend.lookup_pool(conn, libvirt_backend.image_pool_name(plan))
+    pool = libvirt_backend.lookup_pool(conn, plan.image_pool)
     if pool is not None:
-        show(f"removing the image pool {libvirt_backend.image_pool_name(plan)}")
+        show(f"removing the image pool {plan.image_pool}")
         libvirt_backend.remove_pool(pool)
-        removed.append(f"image pool {libvirt_backend.image_pool_name(plan)}")
-    directory = host_image_dir(plan.spec, plan.image.hash)
-    host.output(["rm", "-rf", "--", str(directory)])
-    removed.append(f"image copy {host.label}:{directory}")
-    root = Path(plan.spec.host_dir)  # and hostbench's directories there, unless another stack's
-    remove_empty_dirs(host, [root / "images", root / "scratch", root])
+        removed.append(f"image pool {plan.image_pool}")
+    host.output(["rm", "-rf", "--", str(where.image_dir)])
+    removed.append(f"image copy {host.label}:{where.image_dir}")
+    # and hostbench's directories there, unless another stack's
+    remove_empty_dirs(host, list(where.shared_dirs))
     return removed
 
 

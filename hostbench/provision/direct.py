@@ -18,7 +18,7 @@ class DirectBackend:
 
     def __init__(self, plan: ResourcePlan) -> None:
         self.plan = plan
-        self.host = plan.spec.machine
+        self.host = plan.host.open()
         self._docker: docker.DockerClient | None = None
         self._libvirt: virConnect | None = None
         self._pool: virStoragePool | None = None

@@ -14,9 +14,18 @@ import requests
 from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
-from hostbench.provision.plan import CONTAINER_RESTART, ContainerPlan, ResourcePlan
-from hostbench.stack.host import Host
-from hostbench.stack.targets import SCRATCH_DIR
+from hostbench.provision.plan import (
+    AUTHORIZED_KEYS,
+    AUTHORIZED_KEYS_MODE,
+    CONTAINER_RESTART,
+    LOOPBACK,
+    SCRATCH_DIR,
+    SSH_DIR_MODE,
+    SSH_PORT,
+    ContainerPlan,
+    Host,
+    ResourcePlan,
+)
 
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 """What the Docker SDK raises: its own errors, and requests' when the engine's socket is gone."""
@@ -42,15 +51,16 @@ def client(host: Host) -> docker.DockerClient:
 
 
 def _authorized_keys_tar(public_key: str) -> bytes:
-    """A tar of .ssh/ (0700) and .ssh/authorized_keys (0600), owned by root, for /root."""
+    """A tar of AUTHORIZED_KEYS and its directory, owned by root, to unpack in the directory's
+    parent."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        ssh_dir = tarfile.TarInfo(".ssh")
-        ssh_dir.type, ssh_dir.mode = tarfile.DIRTYPE, 0o700
+        ssh_dir = tarfile.TarInfo(AUTHORIZED_KEYS.parent.name)
+        ssh_dir.type, ssh_dir.mode = tarfile.DIRTYPE, SSH_DIR_MODE
         tar.addfile(ssh_dir)
         data = (public_key.strip() + "\n").encode()
-        keys = tarfile.TarInfo(".ssh/authorized_keys")
-        keys.size, keys.mode = len(data), 0o600
+        keys = tarfile.TarInfo(f"{ssh_dir.name}/{AUTHORIZED_KEYS.name}")
+        keys.size, keys.mode = len(data), AUTHORIZED_KEYS_MODE
         tar.addfile(keys, io.BytesIO(data))
     return buf.getvalue()
 
@@ -58,7 +68,7 @@ def _authorized_keys_tar(public_key: str) -> bytes:
 def stack_containers(dc: docker.DockerClient, plan: ResourcePlan) -> list[Container]:
     """The stack's containers: those the plan names and any other labelled with the stack."""
     found = {c.name: c for c in dc.containers.list(
-        all=True, filters={"label": f"hostbench.stack={plan.stack}"})}
+        all=True, filters={"label": plan.owner_label})}
     for ctr in plan.containers:
         if ctr.name not in found:
             with contextlib.suppress(docker.errors.NotFound):
@@ -68,7 +78,7 @@ def stack_containers(dc: docker.DockerClient, plan: ResourcePlan) -> list[Contai
 
 def create(dc: docker.DockerClient, host: Host, ctr: ContainerPlan, public_key: str
            ) -> Container:
-    """Create and start the pinned, memory-limited container with SSH on 127.0.0.1 only."""
+    """Create and start the pinned, memory-limited container with SSH on LOOPBACK only."""
     return start(create_stopped(dc, host, ctr, public_key), ctr)
 
 
@@ -88,16 +98,16 @@ def create_stopped(dc: docker.DockerClient, host: Host, ctr: ContainerPlan, publ
         container = dc.containers.create(
             ctr.image, command=list(ctr.command) or None, name=ctr.name, hostname=ctr.name,
             cpuset_cpus=ctr.cpuset, mem_limit=f"{ctr.memory_mib}m",
-            memswap_limit=f"{ctr.memory_mib}m", runtime=ctr.runtime,
+            memswap_limit=f"{ctr.memory_swap_mib}m", runtime=ctr.runtime,
             network_mode=ctr.network_mode, security_opt=list(ctr.security_opts) or None,
-            ports=None if ctr.host_network else {"22/tcp": ("127.0.0.1", ctr.ssh_port)},
+            ports=None if ctr.host_network else {f"{SSH_PORT}/tcp": (LOOPBACK, ctr.ssh_port)},
             volumes=volumes, labels=ctr.labels, detach=True,
             # The stubs know only "always" and "on-failure"; Docker takes "unless-stopped" too.
             restart_policy={"Name": CONTAINER_RESTART})  # type: ignore[arg-type]
     except docker.errors.APIError as exc:
         raise DockerError(f"container {ctr.name} cannot be created: {exc.explanation}"
                           f"{RUNSC_HINT if 'runsc' in str(exc.explanation) else ''}") from None
-    container.put_archive("/root", _authorized_keys_tar(public_key))
+    container.put_archive(str(AUTHORIZED_KEYS.parent.parent), _authorized_keys_tar(public_key))
     return container
 
 

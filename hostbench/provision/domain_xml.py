@@ -22,11 +22,12 @@ GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
 def network_xml(net: NetworkPlan) -> str:
+    """The NAT network as the provider writes it (libvirt/network.go)."""
     return f"""<network>
   <name>{escape(net.name)}</name>
   <forward mode='nat'/>
-  <bridge name={quoteattr(net.bridge)} stp='on' delay='0'/>
-  <ip address={quoteattr(net.gateway)} netmask={quoteattr(net.netmask)}>
+  <bridge name={quoteattr(net.bridge)} stp='on'/>
+  <ip address={quoteattr(net.gateway)} family='ipv4' prefix='{net.prefix}'>
     <dhcp><range start={quoteattr(net.dhcp_first)} end={quoteattr(net.dhcp_last)}/></dhcp>
   </ip>
 </network>"""

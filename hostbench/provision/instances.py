@@ -23,8 +23,16 @@ from hostbench.provision.control import (
 )
 from hostbench.provision.direct import DirectBackend
 from hostbench.provision.docker_backend import ENGINE_ERRORS
-from hostbench.provision.plan import ContainerPlan, VmPlan, extra_container, extra_vm
-from hostbench.stack.environments import Environment, Kind
+from hostbench.provision.plan import (
+    LOOPBACK,
+    SSH_PORT,
+    ContainerPlan,
+    Environment,
+    Kind,
+    VmPlan,
+    extra_container,
+    extra_vm,
+)
 
 MIB = 1024 * 1024
 
@@ -68,7 +76,7 @@ class VmInstance:
         """Its SSH address once its DHCP lease is there."""
         assert self._domain is not None, "start() first"
         address = libvirt_backend.lease(self.backend.libvirt, self.backend.plan, self._domain)
-        return None if address is None else (address, 22)
+        return None if address is None else (address, SSH_PORT)
 
     def _pid(self) -> int:
         return int((QEMU_PID_DIR / f"{self.name}.pid").read_text())
@@ -125,7 +133,7 @@ class ContainerInstance:
             raise HostbenchError(f"container {self.name} is {self.container.status}: "
                                  f"docker logs {self.name}")
         known = self.ctr.host_network or self.container.attrs["NetworkSettings"]["IPAddress"]
-        return ("127.0.0.1", self.ctr.ssh_port) if known else None
+        return (LOOPBACK, self.ctr.ssh_port) if known else None
 
     def _pids(self) -> tuple[int, int]:
         """(its init process, the runtime's shim that holds it)."""
@@ -208,7 +216,7 @@ class StackInstances:
         self.backend.import_image()
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (for an extra container's SSH)."""
+    """A TCP port on LOOPBACK that nothing listens on now (for an extra container's SSH)."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])

@@ -27,7 +27,13 @@ from hostbench.provision.domain_xml import (
     pool_xml,
     volume_xml,
 )
-from hostbench.provision.plan import ResourcePlan, VmPlan, VolumePlan
+from hostbench.provision.plan import (
+    ResourcePlan,
+    VmPlan,
+    VolumePlan,
+    image_volumes,
+    owner_marker,
+)
 from hostbench.provision.seed import meta_data, user_data
 
 Show = Callable[[str], None]
@@ -200,7 +206,7 @@ def _description(domain: libvirt.virDomain) -> str:
 def stack_domains(conn: libvirt.virConnect, plan: ResourcePlan) -> list[libvirt.virDomain]:
     """The stack's domains: those the plan names, and any other that says it belongs to the
     stack (a variant since removed from the stack config)."""
-    marker = f"hostbench stack {plan.stack},"
+    marker = owner_marker(plan.stack)
     planned = {vm.domain for vm in plan.vms}
     return [d for d in conn.listAllDomains(0)
             if d.name() in planned or _description(d).startswith(marker)]
@@ -231,22 +237,6 @@ def create_pool(conn: libvirt.virConnect, plan: ResourcePlan) -> libvirt.virStor
     return pool
 
 
-def image_pool_name(plan: ResourcePlan) -> str:
-    """A remote host's pool of this image's VM volumes (kept across stacks and `fab down`)."""
-    return f"hostbench-image-{plan.image.hash[:12]}"
-
-
-def image_volumes(plan: ResourcePlan) -> dict[str, VolumePlan]:
-    """What the image pool holds, by the source file each is a copy of (the raw disk only when
-    a VM of the stack boots from it)."""
-    vols = [VolumePlan("disk.qcow2", "qcow2", source=plan.base_disk.source),
-            VolumePlan("vmlinuz", "raw", source=plan.kernel.source),
-            VolumePlan("initrd.img", "raw", source=plan.initrd.source)]
-    if any(vm.root.source for vm in plan.vms):
-        vols.append(VolumePlan("disk.raw", "raw", source=plan.image.raw_disk))
-    return {vol.source or "": vol for vol in vols}
-
-
 def upload_image_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, vol: VolumePlan
                         ) -> None:
     source = Path(vol.source or "")
@@ -257,7 +247,7 @@ def upload_image_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, 
 def _clone(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
            vol: VolumePlan) -> libvirt.virStorageVol:
     """A remote host's copy, made on the host from the image pool delivered to it."""
-    source = conn.storagePoolLookupByName(image_pool_name(plan)).storageVolLookupByName(
+    source = conn.storagePoolLookupByName(plan.image_pool).storageVolLookupByName(
         image_volumes(plan)[vol.source or ""].name)
     capacity = source.info()[1]
     return pool.createXMLFrom(volume_xml(vol.name, capacity, vol.format), source, 0)
@@ -267,7 +257,7 @@ def import_image(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: R
                  ) -> None:
     """The image's base disk, kernel and initrd uploaded into the pool (on a remote host,
     copied there from its image pool)."""
-    if plan.spec.host is not None:
+    if plan.host.remote:
         for vol in (plan.base_disk, plan.kernel, plan.initrd):
             _clone(conn, pool, plan, vol)
         return
@@ -293,7 +283,7 @@ def create_shared(conn: libvirt.virConnect, plan: ResourcePlan, show: Show
 def _root_volume(conn: libvirt.virConnect, pool: libvirt.virStoragePool, plan: ResourcePlan,
                  vol: VolumePlan) -> libvirt.virStorageVol:
     """An overlay on the base volume, or a copy of the image's raw disk."""
-    if vol.source is not None and plan.spec.host is not None:
+    if vol.source is not None and plan.host.remote:
         return _clone(conn, pool, plan, vol)
     if vol.source is not None:
         return upload_file(conn, pool, vol.name, Path(vol.source), vol.format)
@@ -375,7 +365,7 @@ def wait_for_lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt
              f"({time.monotonic() - start:.0f}s)")
         time.sleep(2)
     raise LibvirtError(f"VM {domain.name()} got no DHCP lease within {timeout:.0f}s "
-                       f"(accel {plan.spec.accel}); its console: virsh console {domain.name()}")
+                       f"(accel {plan.accel}); its console: virsh console {domain.name()}")
 
 
 def destroy(conn: libvirt.virConnect, plan: ResourcePlan, show: Show

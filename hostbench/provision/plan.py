@@ -1,23 +1,43 @@
-"""One resource plan for both backends: names, sizes, volumes, network, ports and limits,
-derived once from the stack spec and the image. The Pulumi program and the direct backend
-(`fab up`) both declare exactly what this says."""
+"""One resource plan for both backends: names, sizes, volumes, network, ports, limits, the
+markers that say what a stack owns and where things live on its host, derived once from the
+stack spec and the image, without side effects. The Pulumi program and the direct backend
+(`fab up`) both declare exactly what this says, and read the stack through it alone."""
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hostbench.image.manifest import CONTAINER_INIT, ImageManifest
 from hostbench.paths import libvirt_pool_dir, stack_state_dir
 from hostbench.provision.domain_xslt import domain_xslt
-from hostbench.stack.environments import BASELINE, Environment, Kind
+from hostbench.stack.environments import BASELINE
+from hostbench.stack.environments import Environment as Environment
+from hostbench.stack.environments import Kind as Kind
+from hostbench.stack.host import Host as Host
+from hostbench.stack.host import RemoteHost as RemoteHost
+from hostbench.stack.host import host_for, libvirt_uri_for
 from hostbench.stack.spec import StackSpec
+from hostbench.stack.targets import SCRATCH_DIR as SCRATCH_DIR
 from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
 
 GIB = 1024**3
 BOOT_TIMEOUT_S = 900
 """A TCG guest boots to a DHCP lease in 25-75 s here; slower hosts get room."""
+LOOPBACK = "127.0.0.1"
+"""The only address a container's SSH is published on, and the host's from bare metal."""
+SSH_PORT = 22
+"""sshd's port inside a VM and inside a container on Docker's bridge."""
+AUTHORIZED_KEYS = PurePosixPath("/root/.ssh/authorized_keys")
+"""Where a container's sshd finds the stack key (a VM gets it from its cloud-init seed)."""
+AUTHORIZED_KEYS_MODE = 0o600
+SSH_DIR_MODE = 0o700
+STACK_LABEL = "hostbench.stack"
+"""The Docker label that marks a container as the stack's, whatever the plan names."""
+ENV_LABEL = "hostbench.env"
+COMPLETE = "complete"
+"""On a remote host: the file that says an image's tree arrived whole (it holds the hash)."""
 
 
 NO_IMAGE = ImageManifest(hash="", docker_tag="", suite="", mirror="", built_at="", rootfs="",
@@ -31,6 +51,81 @@ CONTAINER_RESTART = "unless-stopped"
 or killed on purpose stays stopped."""
 
 
+def pulumi_duration(seconds: int) -> str:
+    """A timeout in seconds as Pulumi's custom timeouts spell it (a Go duration)."""
+    return f"{seconds}s"
+
+
+def owner_marker(stack: str) -> str:
+    """How a domain's description starts when it belongs to ``stack`` (`fab down` finds a
+    variant removed from the stack config by it)."""
+    return f"hostbench stack {stack},"
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """The host the stack runs on, as the stack names it: this machine (no destination), or a
+    host over SSH, opened (its OpenSSH config written) only by ``open``."""
+
+    stack: str
+    destination: str | None
+    port: int | None
+    identity_file: str | None
+
+    @property
+    def remote(self) -> bool:
+        return self.destination is not None
+
+    def open(self) -> Host:
+        """The host to run commands on and reach the daemons of."""
+        return host_for(self.stack, self.destination, self.port, self.identity_file)
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    """Where hostbench keeps things on a remote host: each image's tree and VM volumes, and the
+    stacks' scratch directories, below ``root``."""
+
+    root: Path
+    image_hash: str
+    stack: str
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def image_dir(self) -> Path:
+        """Where the image with ``image_hash`` is delivered."""
+        return self.images / self.image_hash[:16]
+
+    @property
+    def rootfs(self) -> Path:
+        return self.image_dir / "rootfs"
+
+    @property
+    def complete(self) -> Path:
+        return self.image_dir / COMPLETE
+
+    @property
+    def vm_volumes(self) -> Path:
+        """The directory of the image's VM volume pool."""
+        return self.image_dir / "vm"
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / "scratch"
+
+    @property
+    def stack_scratch(self) -> Path:
+        return self.scratch / self.stack
+
+    @property
+    def shared_dirs(self) -> tuple[Path, ...]:
+        """hostbench's directories there, innermost first: removed once empty."""
+        return (self.images, self.scratch, self.root)
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     """The libvirt NAT network the VMs share (the host is its gateway)."""
@@ -39,7 +134,7 @@ class NetworkPlan:
     bridge: str
     cidr: str
     gateway: str
-    netmask: str
+    prefix: int
     dhcp_first: str
     dhcp_last: str
 
@@ -79,7 +174,8 @@ class ContainerPlan:
     image: str  # Docker tag
     cpuset: str
     memory_mib: int
-    ssh_port: int  # on 127.0.0.1 only: published from the bridge, or sshd's own on the host's
+    memory_swap_mib: int  # memory and swap together: the memory alone, no swap
+    ssh_port: int  # on LOOPBACK only: published from the bridge, or sshd's own on the host's
     scratch_dir: Path | None  # host directory bind-mounted at SCRATCH_DIR (None: overlay)
     labels: dict[str, str]
     runtime: str  # runc, or runsc (gVisor)
@@ -89,17 +185,20 @@ class ContainerPlan:
 
     @property
     def host_network(self) -> bool:
-        """On the host's network nothing is published: sshd itself listens on 127.0.0.1, and
-        the host is 127.0.0.1 from inside too."""
+        """On the host's network nothing is published: sshd itself listens on LOOPBACK, and
+        the host is LOOPBACK from inside too."""
         return self.network_mode == "host"
 
 
 @dataclass(frozen=True)
 class ResourcePlan:
     stack: str
-    spec: StackSpec
+    spec: StackSpec  # carried into the targets document; the backends read the fields below
     image: ImageManifest
     manifest_path: str
+    accel: str
+    host: HostPlan
+    remote_layout: HostLayout | None  # None on this machine
     libvirt_uri: str
     pool: str
     pool_path: Path
@@ -118,6 +217,16 @@ class ResourcePlan:
         return f"hostbench-{self.stack}"
 
     @property
+    def owner_label(self) -> str:
+        """The label filter that finds the stack's containers."""
+        return f"{STACK_LABEL}={self.stack}"
+
+    @property
+    def image_pool(self) -> str:
+        """A remote host's pool of this image's VM volumes (kept across stacks and `fab down`)."""
+        return f"hostbench-image-{self.image.hash[:12]}"
+
+    @property
     def image_ref(self) -> ImageRef:
         return ImageRef(hash=self.image.hash, docker_tag=self.image.docker_tag,
                         manifest=self.manifest_path)
@@ -131,7 +240,7 @@ def _network(spec: StackSpec, prefix: str) -> NetworkPlan:
     net = ipaddress.ip_network(spec.network_cidr)
     hosts = list(net.hosts())
     return NetworkPlan(name=prefix, bridge=f"hb-{spec.stack}"[:15], cidr=spec.network_cidr,
-                       gateway=str(hosts[0]), netmask=str(net.netmask), dhcp_first=str(hosts[1]),
+                       gateway=str(hosts[0]), prefix=net.prefixlen, dhcp_first=str(hosts[1]),
                        dhcp_last=str(hosts[-1]))
 
 
@@ -156,7 +265,7 @@ def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base
             VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
                        size_bytes=spec.disk_gib * GIB))
     return VmPlan(
-        env=env, domain=name, description=f"hostbench stack {spec.stack}, environment {env.name}",
+        env=env, domain=name, description=f"{owner_marker(spec.stack)} environment {env.name}",
         domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores), cores=spec.cores,
         memory_mib=memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
         seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
@@ -169,27 +278,35 @@ def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: st
     host_network = options.network == "host"
     return ContainerPlan(
         env=env, name=name, image=image.docker_tag, cpuset=spec.cpuset,
-        memory_mib=memory_mib, ssh_port=port,
+        memory_mib=memory_mib, memory_swap_mib=memory_mib, ssh_port=port,
         scratch_dir=scratch_dir if options.storage == "volume" else None,
-        labels={"hostbench.stack": spec.stack, "hostbench.env": env.name},
+        labels={STACK_LABEL: spec.stack, ENV_LABEL: env.name},
         runtime=options.runtime, network_mode=options.network,
         security_opts=("seccomp=unconfined",) if options.seccomp == "unconfined" else (),
-        command=(CONTAINER_INIT, "-o", "ListenAddress=127.0.0.1", "-o", f"Port={port}")
+        command=(CONTAINER_INIT, "-o", f"ListenAddress={LOOPBACK}", "-o", f"Port={port}")
         if host_network else ())
 
 
-def host_image_dir(spec: StackSpec, image_hash: str) -> Path:
-    """On a remote host: where the image with ``image_hash`` is delivered."""
-    return Path(spec.host_dir) / "images" / image_hash[:16]
+def image_volumes(plan: ResourcePlan) -> dict[str, VolumePlan]:
+    """What a remote host's image pool holds, by the source file each is a copy of (the raw disk
+    only when a VM of the stack boots from it)."""
+    vols = [VolumePlan("disk.qcow2", "qcow2", source=plan.base_disk.source),
+            VolumePlan("vmlinuz", "raw", source=plan.kernel.source),
+            VolumePlan("initrd.img", "raw", source=plan.initrd.source)]
+    if any(vm.root.source for vm in plan.vms):
+        vols.append(VolumePlan("disk.raw", "raw", source=plan.image.raw_disk))
+    return {vol.source or "": vol for vol in vols}
 
 
 def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
+    """The stack's resources; pure: it writes nothing and reaches no host."""
     prefix = f"hostbench-{spec.stack}"
+    layout = None
     if spec.host is None:
         scratch_root, rootfs = stack_state_dir(spec.stack) / "scratch", image.rootfs
     else:
-        scratch_root = Path(spec.host_dir) / "scratch" / spec.stack
-        rootfs = str(host_image_dir(spec, image.hash) / "rootfs")
+        layout = HostLayout(Path(spec.host_dir), image.hash, spec.stack)
+        scratch_root, rootfs = layout.stack_scratch, str(layout.rootfs)
     base = VolumePlan(f"{prefix}-base.qcow2", "qcow2", source=image.disk)
     vms: list[VmPlan] = []
     containers: list[ContainerPlan] = []
@@ -202,7 +319,10 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
                                          scratch_root / env.name, spec.memory_mib))
     return ResourcePlan(
         stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
-        libvirt_uri=spec.machine.libvirt_uri, pool=prefix, pool_path=libvirt_pool_dir(prefix),
+        accel=spec.accel, host=HostPlan(spec.stack, spec.host, spec.host_port,
+                                        spec.host_identity_file),
+        remote_layout=layout, libvirt_uri=libvirt_uri_for(spec.stack, spec.host, spec.host_port),
+        pool=prefix, pool_path=libvirt_pool_dir(prefix),
         network=_network(spec, prefix), base_disk=base,
         kernel=VolumePlan(f"{prefix}-vmlinuz", "raw", source=image.kernel),
         initrd=VolumePlan(f"{prefix}-initrd.img", "raw", source=image.initrd),
@@ -233,17 +353,17 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
     common = {"cores": spec.cores, "memory_mib": spec.memory_mib}
     targets = {BASELINE: Target(name=BASELINE, kind=Kind.BARE, rootfs=plan.rootfs,
                                 scratch=str(plan.scratch_root / BASELINE),
-                                host_address="127.0.0.1", **common)}
+                                host_address=LOOPBACK, **common)}
     for vm in plan.vms:
         targets[vm.env.name] = Target(
             name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of, options=vm.env.options,
-            host=vm_addresses[vm.env.name], port=22, user=SSH_USER, domain=vm.domain,
+            host=vm_addresses[vm.env.name], port=SSH_PORT, user=SSH_USER, domain=vm.domain,
             accel=spec.accel, host_address=plan.network.gateway, **common)
     for ctr in plan.containers:
         targets[ctr.env.name] = Target(
             name=ctr.env.name, kind=Kind.CONTAINER, variant_of=ctr.env.variant_of,
-            options=ctr.env.options, host="127.0.0.1", port=ctr.ssh_port, user=SSH_USER,
-            container=ctr.name, host_address="127.0.0.1" if ctr.host_network
+            options=ctr.env.options, host=LOOPBACK, port=ctr.ssh_port, user=SSH_USER,
+            container=ctr.name, host_address=LOOPBACK if ctr.host_network
             else container_gateways[ctr.env.name], **common)
     return Targets(stack=plan.stack, spec=spec, image=plan.image_ref, targets=targets,
                    ssh_private_key=private_key)

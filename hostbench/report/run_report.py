@@ -478,6 +478,7 @@ def _host(run: RunRecord) -> list[tuple[str, str]]:
                              "none": "left running during every trial"}[run.options.isolation]),
         ("VM acceleration", f"{accel}; KVM usable on this host: {kvm}"),
         ("CPU frequency governor", h.governor if h else "?"),
+        ("counters and VM exits", (h.counters if h else "") or "not recorded"),
         ("container runtimes", ", ".join(f"{name} {args}".strip() for name, args in
                                          sorted(h.container_runtimes.items())) if h else "?"),
         ("hostname", h.hostname if h else "?"),

@@ -133,17 +133,27 @@ def snapshot_figures(before: Mapping[str, str], after: Mapping[str, str], machin
     return figures + host, missing
 
 
+def counts_reported(usage: Rusage) -> bool:
+    """Whether the environment's kernel counts switches and faults: every process that ran
+    faulted its pages in, so all of them at 0 means they are not counted (gVisor's sentry
+    reports times only), not that none happened."""
+    return usage.minor_faults > 0 or usage.voluntary_switches > 0 or \
+        usage.involuntary_switches > 0
+
+
 def rusage_figures(usage: Rusage, prefix: str) -> list[Figure]:
-    """The measured command's own use (``workload``, or the host's ``loadgen`` for a service)."""
-    return [Figure(name=f"{prefix}.user", value=usage.user_s, unit="s"),
-            Figure(name=f"{prefix}.system", value=usage.system_s, unit="s"),
-            Figure(name=f"{prefix}.voluntary_switches", value=usage.voluntary_switches,
-                   unit="count"),
-            Figure(name=f"{prefix}.involuntary_switches", value=usage.involuntary_switches,
-                   unit="count"),
-            Figure(name=f"{prefix}.minor_faults", value=usage.minor_faults, unit="count"),
-            Figure(name=f"{prefix}.major_faults", value=usage.major_faults, unit="count"),
-            Figure(name=f"{prefix}.max_rss", value=usage.max_rss_kib, unit="KiB")]
+    """The measured command's own use (``workload``, or the host's ``loadgen`` for a service);
+    counts the environment does not keep are left out, not stored as zeros."""
+    figures = [Figure(name=f"{prefix}.user", value=usage.user_s, unit="s"),
+               Figure(name=f"{prefix}.system", value=usage.system_s, unit="s"),
+               Figure(name=f"{prefix}.max_rss", value=usage.max_rss_kib, unit="KiB")]
+    if counts_reported(usage):
+        figures += [Figure(name=f"{prefix}.{name}", value=value, unit="count") for name, value in
+                    (("voluntary_switches", usage.voluntary_switches),
+                     ("involuntary_switches", usage.involuntary_switches),
+                     ("minor_faults", usage.minor_faults),
+                     ("major_faults", usage.major_faults))]
+    return figures
 
 
 @dataclass

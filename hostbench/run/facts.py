@@ -117,6 +117,25 @@ class HostFacts(Record):
     libvirt_uri: str = ""
     docker: str = ""
     """The Docker engine's endpoint as hostbench used it."""
+    counters: str = ""
+    """Whether the host's hardware counters and VM exits can be read, and if not, why."""
+
+
+def counters_fact(perf_cycles: str, kvm_usable: bool) -> str:
+    """What `perf stat -e cycles` answered on the host (its first CSV field), and whether VMs
+    have exits to count, as one sentence."""
+    if perf_cycles.strip().isdigit():
+        hardware = "hardware counters: readable on the host (perf stat counts cycles)"
+    elif perf_cycles == "no perf":
+        hardware = "hardware counters: not read (perf is not installed on the host)"
+    else:
+        hardware = (f"hardware counters: none on this host (perf stat: cycles "
+                    f"{perf_cycles.strip() or 'no answer'}; a nested or emulated CPU exposes "
+                    "no PMU)")
+    exits = ("VM exits: KVM is usable, but hostbench does not count exits by reason yet"
+             if kvm_usable else "VM exits: none to count, the VMs run under TCG emulation "
+             "(no KVM, so no exits)")
+    return f"{hardware}; {exits}"
 
 
 def parse_facts(text: str) -> EnvFacts:
@@ -157,6 +176,9 @@ echo "memory_kib=$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
 v() { if command -v "$1" >/dev/null; then "$@" 2>&1 | head -n 1; else echo "not installed"; fi; }
 echo "docker=$(v docker version --format '{{.Server.Version}}')"
 echo "libvirt=$(v virsh --version)"; echo "qemu=$(v qemu-system-x86_64 --version)"
+if command -v perf >/dev/null; then
+  echo "perf_cycles=$(perf stat -x, -e cycles -- true 2>&1 >/dev/null | head -n 1 | cut -d, -f1)"
+else echo "perf_cycles=no perf"; fi
 """
 
 
@@ -181,7 +203,8 @@ def host_facts(host: Host | None = None) -> HostFacts:
         kvm_usable=values.get("kvm") == "1", governor=values.get("governor", "n/a"),
         memory_kib=int(values.get("memory_kib") or 0), versions=versions,
         container_runtimes=container_runtimes(host), reached=host.label,
-        libvirt_uri=host.libvirt_uri, docker=docker_endpoint)
+        libvirt_uri=host.libvirt_uri, docker=docker_endpoint,
+        counters=counters_fact(values.get("perf_cycles", ""), values.get("kvm") == "1"))
 
 
 def container_runtimes(host: Host) -> dict[str, str]:

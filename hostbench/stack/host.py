@@ -149,6 +149,31 @@ def ssh_config_path(path: Path, key: str) -> str:
     return f'"{text}"' if " " in text else text
 
 
+def host_state_dir(stack: str) -> Path:
+    """The stack's OpenSSH config, pinned host keys and ssh command."""
+    return stack_state_dir(stack) / "host"
+
+
+def ssh_command(stack: str) -> Path:
+    """OpenSSH with the stack's config, as one command (libvirt's command= takes no options)."""
+    return host_state_dir(stack) / "ssh"
+
+
+def _qemu_ssh_uri(destination: str, port: int | None, **params: str | None) -> str:
+    user, _, name = destination.rpartition("@")
+    netloc = (f"{user}@" if user else "") + name + (f":{port}" if port else "")
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    return f"qemu+ssh://{netloc}/system?{query}"
+
+
+def libvirt_uri_for(stack: str, destination: str | None, port: int | None = None) -> str:
+    """libvirtd of the stack's host, written without opening it: this machine's, or qemu+ssh://
+    with the stack's OpenSSH config (libvirt runs it as its ssh command)."""
+    if destination is None:
+        return LOCAL_LIBVIRT_URI
+    return _qemu_ssh_uri(destination, port, command=str(ssh_command(stack)), no_tty="1")
+
+
 class RemoteHost:
     """A host reached over SSH as ``destination`` ([user@]name), from the stack ``stack``."""
 
@@ -160,10 +185,10 @@ class RemoteHost:
             raise HostbenchError(f"{destination!r} is not an SSH destination")
         self.stack, self.destination, self.port = stack, destination, port
         self.identity_file = identity_file
-        self.dir = stack_state_dir(stack) / "host"
+        self.dir = host_state_dir(stack)
         self.config_file = self.dir / "ssh_config"
         self.known_hosts = self.dir / "known_hosts"
-        self.ssh_command = self.dir / "ssh"
+        self.ssh_command = ssh_command(stack)
         self.key = hashlib.sha256(f"{stack}\0{destination}\0{port}".encode()).hexdigest()[:16]
         self.docker_socket = control_dir() / f"docker-{self.key}.sock"
         self._docker_forwarded = False
@@ -251,15 +276,11 @@ class RemoteHost:
 
     @property
     def libvirt_uri(self) -> str:
-        """qemu+ssh:// with the stack's OpenSSH config (libvirt runs it as its ssh command)."""
-        return self.libvirt_uri_with(command=str(self.ssh_command), no_tty="1")
+        return libvirt_uri_for(self.stack, self.destination, self.port)
 
     def libvirt_uri_with(self, **params: str | None) -> str:
         """qemu+ssh://[user@]name[:port]/system with the given URI parameters."""
-        user, _, name = self.destination.rpartition("@")
-        netloc = (f"{user}@" if user else "") + name + (f":{self.port}" if self.port else "")
-        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        return f"qemu+ssh://{netloc}/system?{query}"
+        return _qemu_ssh_uri(self.destination, self.port, **params)
 
     def docker(self) -> docker.DockerClient:
         """The host's Docker engine, its socket forwarded over the SSH connection."""

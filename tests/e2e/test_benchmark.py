@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import median
 
 import docker
 import libvirt
@@ -26,11 +27,13 @@ from hostbench.analysis.overheads import analyse
 from hostbench.commands.parity import access
 from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
+from hostbench.provision.control import EnvironmentControl
 from hostbench.provision.daemons import DAEMONS, Daemon, ensure, systemd_runs_services
 from hostbench.provision.plan import ResourcePlan
 from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
 from hostbench.results.store import Store
+from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
 from hostbench.run.records import TrialRecord
@@ -38,6 +41,7 @@ from hostbench.run.runner import RunContext, cleanup_scratch, run_trial
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores
 from hostbench.run.workloads import load_catalogue
+from hostbench.stack.host import LocalHost
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import saved_targets_file
 
@@ -118,6 +122,33 @@ def test_every_trial_and_its_facts_are_in_sqlite(smoke_run, env, e2e_spec):
     assert 0 < run.workload_seconds < run.wall_seconds
     for trial in trials:
         assert Path(trial.raw_path).read_text().startswith("$ ")
+
+
+def _figures(trial) -> dict[str, float]:
+    return {f.name: f.value for f in trial.accounting}
+
+
+def test_every_trial_is_accounted_with_its_environments_host_machinery(smoke_run, env):
+    """A container trial's accounting names its shim and cgroup, a VM trial's QEMU's threads;
+    the measured command's rusage comes from inside, a service's from its load generator."""
+    _, run_id = smoke_run
+    with store(env) as s:
+        run = s.load(run_id)
+    for trial in (t for t in run.trials if t.status == "ok"):
+        got, where = _figures(trial), f"{trial.workload} in {trial.env}"
+        assert trial.accounting_note is None, where
+        assert got["cpu.measured.user"] + got["cpu.measured.system"] > 0, where
+        assert "cpu.other.idle" in got and "softirq.TIMER" in got, where
+        rusage = "loadgen" if trial.workload.startswith("service-") else "workload"
+        assert got[f"{rusage}.user"] + got[f"{rusage}.system"] > 0, where
+        assert {"host.dockerd", "host.containerd"} <= set(got), where
+        if trial.env == "vm":
+            assert got["host.qemu.vcpu"] > 0 and "host.qemu.main" in got, where
+            assert got["host.qemu"] >= got["host.qemu.vcpu"], where
+        if trial.env == "container":
+            assert "host.shim" in got and got["host.container"] > 0, where
+    accounting = (Path(env["HOSTBENCH_RESULTS_DIR"]) / "runs" / run_id / "accounting.csv")
+    assert "host.qemu.vcpu" in accounting.read_text()
 
 
 def test_summary_is_printed_with_the_vm_labelled(smoke_run, e2e_spec):
@@ -478,6 +509,42 @@ def test_a_service_that_cannot_start_fails_its_trial_with_its_own_words_everywhe
         assert "redis-server exited before it accepted connections: exit code 1" in trial.error
         assert "Bad directive or wrong number of arguments" in trial.error, trial.error
     assert _servers_left(stack) == {}
+
+
+def test_accounting_costs_the_run_little_and_the_measurement_nothing_measured_in_one_run(
+        stack, tmp_path):
+    """Container trials of one run, alternately accounted and not: the snapshots' cost is a
+    small share of a trial's wall time, and the measured rate does not move beyond noise."""
+    sysbench = load_catalogue()["cpu-sysbench"]
+    targets = {"container": stack.targets["container"]}
+    saved: list[TrialRecord] = []
+    accountant = Accountant(LocalHost(), {"container": set(targets["container"].cores)},
+                            machinery_finder(LocalHost(), EnvironmentControl(targets),
+                                             {"container": targets["container"].kind}))
+    executor = executor_for(targets["container"], access(stack))
+    ctx = RunContext("e2e-accounting-cost", "smoke", targets, {sysbench.name: sysbench},
+                     {"container": executor}, saved.append, tmp_path / "raw",
+                     Console(file=io.StringIO()))
+    try:
+        for trial in range(8):
+            ctx.accountant = accountant if trial % 2 else None
+            run_trial(ctx, PlannedTrial(workload=sysbench.name, trial=trial, warmup=False,
+                                        env="container", position=0))
+    finally:
+        executor.close()
+    assert [t.status for t in saved] == ["ok"] * 8
+    on = [t for t in saved if t.trial % 2]
+    off = [t for t in saved if not t.trial % 2]
+    assert all(any(f.name == "host.shim" for f in t.accounting) for t in on)
+    assert not any(f.name.startswith(("host.", "cpu.")) for t in off for f in t.accounting)
+    cost = median(next(f.value for f in t.accounting if f.name == "accounting.cost") for t in on)
+    wall = median(t.wall_s or 0 for t in on)
+    rate = {name: median(t.samples[0].value for t in trials)
+            for name, trials in (("on", on), ("off", off))}
+    print(f"accounting: {cost * 1000:.1f} ms a trial of {wall:.2f} s; events/s with "
+          f"{rate['on']:.0f}, without {rate['off']:.0f}")
+    assert cost < 0.1 * wall
+    assert abs(rate["on"] / rate["off"] - 1) < 0.1
 
 
 def test_bare_metal_scratch_goes_to_the_stacks_directory_not_the_image_tree(stack):

@@ -22,7 +22,6 @@ import pytest
 from hostbench.commands import provision
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import PROJECT_ROOT
-from hostbench.provision.libvirt_backend import image_pool_name
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.results.store import Store, StoredRun
 from hostbench.stack.host import RemoteHost, close_all
@@ -129,7 +128,7 @@ def _leftovers(plan: ResourcePlan, host_dir: Path) -> list[str]:
     found += [f"network {n.name()}" for n in conn.listAllNetworks()
               if n.name().startswith(plan.prefix)]
     found += [f"pool {p.name()}" for p in conn.listAllStoragePools()
-              if p.name() in (plan.pool, image_pool_name(plan))]
+              if p.name() in (plan.pool, plan.image_pool)]
     found += [f"container {c.name}" for c in docker.from_env().containers.list(
         all=True, filters={"label": f"hostbench.stack={REMOTE}"})]
     found += [f"file {p}" for p in host_dir.rglob("*") if not p.is_dir()]

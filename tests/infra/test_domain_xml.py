@@ -1,9 +1,10 @@
-"""The direct backend's domain is the one the libvirt provider would generate for the same
-inputs (a fixture read from the provider's source), and the pinning XSLT is checked against the
-provider's domain, applied by xsltproc and validated by virt-xml-validate."""
+"""The direct backend's domain and network are the ones the libvirt provider would generate for
+the same inputs (fixtures read from the provider's source), and the pinning XSLT is checked
+against the provider's domain, applied by xsltproc and validated by virt-xml-validate."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hostbench.image.manifest import ImageManifest
-from hostbench.provision.domain_xml import apply_xslt, domain_xml
+from hostbench.provision.domain_xml import apply_xslt, domain_xml, network_xml
 from hostbench.provision.domain_xslt import domain_xslt
 from hostbench.provision.plan import NO_IMAGE, resource_plan
 from hostbench.stack.spec import spec_from_mapping
@@ -20,8 +21,9 @@ from hostbench.stack.spec import spec_from_mapping
 pytestmark = pytest.mark.skipif(not shutil.which("virt-xml-validate"),
                                 reason="virt-xml-validate (libvirt-clients) not installed")
 
-PROVIDER_DOMAIN = Path(__file__).resolve().parents[1] / "data" / "provider" / \
-    "domain-local-stack.xml"
+PROVIDER = Path(__file__).resolve().parents[1] / "data" / "provider"
+PROVIDER_DOMAIN = PROVIDER / "domain-local-stack.xml"
+PROVIDER_NETWORK = PROVIDER / "network-local-stack.xml"
 POOL = "/var/lib/libvirt/images/hostbench-local"
 IMAGE = NO_IMAGE.model_copy(update={"kernel_cmdline": "root=/dev/vda rw console=ttyS0,115200 "
                                                       "net.ifnames=1"})
@@ -58,15 +60,36 @@ def _canonical(xml: str) -> list[tuple[str, tuple, str]]:
     return out
 
 
-def _validate(xml: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    path = tmp_path / "domain.xml"
+def _validate(xml: str, tmp_path: Path, schema: str = "domain") -> subprocess.CompletedProcess:
+    path = tmp_path / f"{schema}.xml"
     path.write_text(xml)
-    return subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True,
+    return subprocess.run(["virt-xml-validate", str(path), schema], capture_output=True,
                           text=True)
 
 
 def test_the_direct_backend_writes_the_providers_domain():
     assert _canonical(_direct_domain([1])) == _canonical(_provider_domain())
+
+
+def test_the_direct_backend_writes_the_providers_network():
+    assert _canonical(network_xml(_plan([1]).network)) == _canonical(
+        PROVIDER_NETWORK.read_text())
+
+
+def test_the_direct_backends_network_is_valid_and_nat_with_dhcp_beside_the_gateway(tmp_path):
+    xml = network_xml(_plan([1]).network)
+    result = _validate(xml, tmp_path, "network")
+    assert result.returncode == 0, result.stderr
+    root = ET.fromstring(xml)
+    assert root.find("forward").get("mode") == "nat"
+    assert root.find("ip/dhcp/range").attrib == {"start": "192.168.150.2",
+                                                 "end": "192.168.150.254"}
+
+
+def test_the_network_comparison_can_fail():
+    planned = _plan([1]).network
+    moved = network_xml(dataclasses.replace(planned, dhcp_first="192.168.150.100"))
+    assert _canonical(moved) != _canonical(PROVIDER_NETWORK.read_text())
 
 
 def test_the_providers_defaults_that_keep_a_guest_clock_are_there():

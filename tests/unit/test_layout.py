@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 from hostbench.paths import PROJECT_ROOT
+from hostbench.stack.environments import BARE_METAL, DEFAULT_ENVIRONMENTS
 
 PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
@@ -61,3 +62,108 @@ def test_an_upward_import_is_found(tmp_path):
     (tmp_path / "report" / "tables.py").write_text("from hostbench.run.records import Sample\n")
     assert upward_imports(tmp_path) == ["paths.py imports hostbench.stack.spec",
                                         "run/runner.py imports hostbench.results.store"]
+
+
+PLAN_SIDE = {"plan", "domain_xslt", "pulumi_program", "networks", "control"}
+"""The provision modules that may read the stack: the plan (and the stylesheet it writes), the
+Pulumi program's config reading, the network check that names the config key, and the control
+of running environments (from the targets). Every other one is a backend: it reads the plan."""
+
+
+def _backends(package: Path) -> list[Path]:
+    return [path for path in sorted((package / "provision").glob("*.py"))
+            if path.stem not in PLAN_SIDE | {"__init__"}]
+
+
+def backend_reaches_into_the_stack(package: Path) -> list[str]:
+    """A backend's imports from stack/, and its reads of a ``spec`` (the plan has the values)."""
+    found = []
+    for path in _backends(package):
+        where = path.relative_to(package)
+        found += [f"{where} imports {module}" for module in sorted(_imports(path))
+                  if _stage(module) == "stack"]
+        found += [f"{where}:{node.lineno} reads .spec" for node in ast.walk(
+            ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
+            and node.attr == "spec"]
+    return found
+
+
+def test_the_backends_read_the_stack_only_through_the_plan():
+    assert backend_reaches_into_the_stack(PACKAGE) == []
+
+
+def test_a_backend_reaching_into_the_stack_is_found(tmp_path):
+    (tmp_path / "provision").mkdir()
+    (tmp_path / "provision" / "plan.py").write_text("from hostbench.stack.spec import StackSpec\n")
+    (tmp_path / "provision" / "docker_backend.py").write_text(
+        "from hostbench.stack.targets import SCRATCH_DIR\n"
+        "from hostbench.provision.plan import ResourcePlan\n\n\n"
+        "def stack(plan):\n    return plan.spec.stack\n")
+    assert backend_reaches_into_the_stack(tmp_path) == [
+        "provision/docker_backend.py imports hostbench.stack.targets",
+        "provision/docker_backend.py:6 reads .spec"]
+
+
+ENVIRONMENTS_MODULE = Path("stack") / "environments.py"
+ENVIRONMENT_NAMES = {BARE_METAL.name, *(env.name for env in DEFAULT_ENVIRONMENTS)}
+
+
+NAMING = ("name", "env", "environment", "variant_of", "target", "baseline")
+"""What code calls an environment or its name: a string compared with, or looked up in, one of
+these is an environment's name (elsewhere "vm" or "container" may be a kind or a word)."""
+
+
+def _names_an_environment(node: ast.expr) -> bool:
+    return any(word in ast.unparse(node).lower() for word in NAMING)
+
+
+def _as_a_name(tree: ast.AST) -> list[ast.Constant]:
+    """String constants that code uses as an environment's name: compared with a name or an
+    environment, a key looked up in targets or environments, or a ``name=`` argument."""
+    used: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(_names_an_environment(side) for side in sides
+                   if not isinstance(side, ast.Constant | ast.Tuple | ast.List | ast.Set)):
+                for side in sides:
+                    used += (side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set)
+                             else [side])
+        elif isinstance(node, ast.Subscript) and _names_an_environment(node.value):
+            used.append(node.slice)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get" and _names_an_environment(node.func.value):
+            used.append(node.args[0])
+        elif isinstance(node, ast.keyword) and node.arg in NAMING:
+            used.append(node.value)
+    return [n for n in used if isinstance(n, ast.Constant) and n.value in ENVIRONMENT_NAMES]
+
+
+def spelled_environment_names(package: Path) -> list[str]:
+    """Where a module other than stack/environments.py spells an environment's name."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package) != ENVIRONMENTS_MODULE:
+            found += [f"{path.relative_to(package)}:{node.lineno} {node.value!r}"
+                      for node in _as_a_name(ast.parse(path.read_text()))]
+    return found
+
+
+def test_only_the_environments_module_spells_an_environments_name():
+    assert spelled_environment_names(PACKAGE) == []
+
+
+def test_a_spelled_environment_name_is_found(tmp_path):
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "environments.py").write_text('BASELINE = "bare"\n')
+    (tmp_path / "stack" / "spec.py").write_text('Kinds = Literal["vm", "container"]\n')
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "runner.py").write_text(
+        'def bare(targets, env, seconds):\n'
+        '    if env.name in ("bare", "other"):\n'
+        '        return targets["vm"], run.targets.get("container"), Environment(name="bare")\n'
+        '    seconds["container"] = 1.0  # a figure of the container machinery, not a name\n'
+        '    return kind == "vm"\n')
+    assert sorted(spelled_environment_names(tmp_path)) == [
+        "run/runner.py:2 'bare'", "run/runner.py:3 'bare'", "run/runner.py:3 'container'",
+        "run/runner.py:3 'vm'"]

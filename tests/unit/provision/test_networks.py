@@ -21,7 +21,7 @@ hb-local\t0096A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 def _network(cidr: str, bridge: str = "hb-lab") -> NetworkPlan:
     net = ipaddress.IPv4Network(cidr)
     return NetworkPlan(name="hostbench-lab", bridge=bridge, cidr=cidr,
-                       gateway=str(net.network_address + 1), netmask=str(net.netmask),
+                       gateway=str(net.network_address + 1), prefix=net.prefixlen,
                        dhcp_first=str(net.network_address + 2),
                        dhcp_last=str(net.broadcast_address - 1))
 

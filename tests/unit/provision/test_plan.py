@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from hostbench.errors import ConfigError
 from hostbench.image.manifest import load_manifest
 from hostbench.provision.plan import (
     NO_IMAGE,
+    SSH_PORT,
     extra_container,
     extra_vm,
     resource_plan,
@@ -100,3 +104,52 @@ def test_a_manifest_hash_that_is_not_hex_never_reaches_a_path(tmp_path):
         load_manifest(path)
     assert str(path) in str(info.value) and "hash" in str(info.value)
     assert "../../../../root" in str(info.value)
+
+
+def _everything_under(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+def test_planning_a_remote_stack_writes_nothing_and_reaches_no_host(tmp_path, monkeypatch):
+    places = {name: tmp_path / name for name in ("home", "state", "tmp", "image")}
+    for place in places.values():
+        place.mkdir()
+    manifest = load_manifest(write_manifest(places.pop("image")))
+    monkeypatch.setenv("HOME", str(places["home"]))
+    monkeypatch.setenv("HOSTBENCH_STATE_DIR", str(places["state"]))
+    monkeypatch.setattr(tempfile, "tempdir", str(places["tmp"]))
+
+    def no_contact(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"the plan reached out: {args}")
+
+    for module, name in ((subprocess, "run"), (subprocess, "Popen"),
+                         (socket, "create_connection")):
+        monkeypatch.setattr(module, name, no_contact)
+    spec = _spec(VARIANTS).model_copy(update={"host": "root@lab.example", "host_port": 2022,
+                                              "host_dir": "/srv/hb"})
+    plan = resource_plan(spec, manifest)
+    assert [_everything_under(place) for place in places.values()] == [[], [], []]
+    assert plan.host.remote and plan.libvirt_uri.startswith(
+        "qemu+ssh://root@lab.example:2022/system?command=")
+    assert plan.remote_layout is not None
+    assert plan.rootfs == f"/srv/hb/images/{manifest.hash[:16]}/rootfs"
+    assert plan.scratch_root == Path("/srv/hb/scratch/lab")
+    assert plan.image_pool == f"hostbench-image-{manifest.hash[:12]}"
+
+
+def test_a_local_stack_is_planned_on_this_machine_with_no_remote_layout(tmp_path):
+    plan = resource_plan(_spec(), load_manifest(write_manifest(tmp_path)))
+    assert not plan.host.remote and plan.remote_layout is None
+    assert plan.libvirt_uri == "qemu:///system"
+
+
+def test_ownership_markers_and_limits_come_from_the_plan(tmp_path):
+    plan = resource_plan(_spec(), load_manifest(write_manifest(tmp_path)))
+    (vm,), (ctr,) = plan.vms, plan.containers
+    assert vm.description == "hostbench stack lab, environment vm"
+    assert ctr.labels == {"hostbench.stack": "lab", "hostbench.env": "container"}
+    assert plan.owner_label == "hostbench.stack=lab"
+    assert ctr.memory_swap_mib == ctr.memory_mib  # no swap
+    targets = targets_document(plan, KEY, {"vm": "10.0.0.5"}, {"container": "172.17.0.1"})
+    assert (targets.targets["vm"].port, targets.targets["container"].host) == (
+        SSH_PORT, "127.0.0.1")
