@@ -112,11 +112,13 @@ def test_parity_holds_for_every_variant(variants):
     assert "parity ok" in proc.stdout and "gvisor" in proc.stdout
 
 
-def _benchmark(results: Path, workload: str, envs: str) -> tuple[str, StoredRun]:
-    """`fab benchmark` of one smoke workload, 2 rounds; its output and its run, all trials ok."""
+def _benchmark(results: Path, workload: str, envs: str, rounds: int = 2
+               ) -> tuple[str, StoredRun]:
+    """`fab benchmark` of one smoke workload; its output and its run, all trials ok."""
     env = {**os.environ, "HOSTBENCH_RESULTS_DIR": str(results), "COLUMNS": "200"}
     argv = [FAB, "benchmark", "--targets-file", str(saved_targets_file(STACK)), "--suite",
-            "smoke", "--workload", workload, "--repeat", "2", "--warmup", "0", "--env", envs]
+            "smoke", "--workload", workload, "--repeat", str(rounds), "--warmup", "0",
+            "--env", envs]
     proc = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=1200)
     with Store(results / "hostbench.sqlite") as store:
@@ -153,7 +155,7 @@ def test_the_bridged_containers_iperf3_costs_the_host_more_softirq_per_gb(varian
     """veth, bridge and NAT against loopback: measured in one run, accounted per GB moved.
     (gVisor is left out: its netstack fails iperf3's 1-second runs now and then with 'unable
     to receive results: Resource temporarily unavailable'.)"""
-    _, run = _benchmark(tmp_path, "net-iperf3", "bare,container,container-hostnet")
+    _, run = _benchmark(tmp_path, "net-iperf3", "bare,container,container-hostnet", rounds=3)
     bridged = _softirq_s_per_gb(run, "container")
     hostnet = _softirq_s_per_gb(run, "container-hostnet")
     print(f"softirq CPU-s per GB: bridge {bridged:.4f}, host network {hostnet:.4f}")
