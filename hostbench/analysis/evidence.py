@@ -23,6 +23,11 @@ CORES = {"measured": "measured cores", "other": "other cores"}
 MACHINERY = ("qemu", "qemu.vcpu", "qemu.main", "qemu.other", "vhost", "shim", "runsc.sentry",
              "runsc.gofer", "container", "dockerd", "containerd", "docker-proxy")
 """The host-side groups of the accounting (``host.<group>``), in the order shown."""
+OWN_PARTS = frozenset(f"host {group}" for group in MACHINERY
+                      if group not in ("qemu", "container", "dockerd", "containerd"))
+"""The machinery an environment runs on that bare metal has none of, split into its parts
+(QEMU's total and the container's cgroup hold the workload itself; the engine's daemons run
+whatever is measured)."""
 RUSAGE = {"system": ("system time", "CPU-s"),
           "voluntary_switches": ("voluntary context switches", ""),
           "involuntary_switches": ("involuntary context switches", "")}
@@ -33,6 +38,7 @@ WORK_QUANTITIES = {"MiB": ("GiB", 1024.0), "MB": ("GB", 1000.0), "GB": ("GB", 1.
 """What a rate's quantity is counted in, and how many of it make one unit of work; any other
 quantity (requests, events, IO, transactions) per 1,000."""
 TOP = 3  # accounting figures named per evidence line
+OWN = 2  # machinery parts named per evidence line
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,12 @@ class Evidence:
     def top(self, count: int = TOP) -> list[EvidenceRow]:
         """The figures that differ most from bare metal's (clearly, by the log of the ratio)."""
         return sorted((r for r in self.rows if r.clear), key=_distance, reverse=True)[:count]
+
+    def own(self, count: int = OWN) -> list[EvidenceRow]:
+        """The environment's own machinery, which bare metal does not have (its QEMU's
+        threads, its shim, gVisor's sentry), the largest first: the parts, not their total."""
+        parts = [r for r in self.rows if r.label in OWN_PARTS and r.bare == 0 and r.other > 0]
+        return sorted(parts, key=lambda r: r.other, reverse=True)[:count]
 
 
 @dataclass(frozen=True)

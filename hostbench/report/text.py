@@ -57,8 +57,12 @@ def figure_text(row: EvidenceRow) -> str:
 
 
 def evidence_text(e: Evidence) -> str:
-    """The accounting figures that differ most from bare metal's, per unit of work."""
-    top = e.top()
-    if not top:
-        return f"{e.work.label}: no accounting figure differs clearly from bare metal's"
-    return f"{e.work.label} against bare metal: " + "; ".join(figure_text(r) for r in top)
+    """The accounting figures that differ most from bare metal's, per unit of work, and the
+    environment's own machinery that bare metal has none of."""
+    top, own = e.top(), e.own()
+    text = (f"{e.work.label} against bare metal: " + "; ".join(figure_text(r) for r in top)
+            if top else f"{e.work.label}: no accounting figure differs clearly from bare metal's")
+    if own:
+        text += "; its own machinery: " + ", ".join(
+            f"{r.label.removeprefix('host ')} {number(r.other)} {r.unit}" for r in own)
+    return text

@@ -9,6 +9,7 @@ import pytest
 from hostbench.analysis.evidence import (
     DERIVED,
     Derived,
+    Evidence,
     RunEvidence,
     compare_figure,
     per_round,
@@ -18,6 +19,7 @@ from hostbench.analysis.evidence import (
 from hostbench.analysis.rule import ALPHA
 from hostbench.analysis.run_analysis import analyse_run
 from hostbench.results.store import Store
+from hostbench.stack.environments import Environment, Kind
 from tests.unit.synthetic_runs import (
     BARE_EPS,
     CONTAINER_EPS,
@@ -157,3 +159,21 @@ def test_the_unit_of_work_comes_from_the_first_metric_the_workload_file_declares
     assert found is not None and found.work.label == "per 1,000 requests"
     assert run_evidence(run.trials, run.record.environments, {}).evidence[0].work.label == \
         "per trial"
+
+
+def test_the_environments_own_machinery_is_named_by_its_parts_largest_first():
+    """QEMU's vCPU threads and main loop, which bare metal lacks, never their total."""
+    def row(label: str, bare: float, other: float):
+        return compare_figure(Derived(label, "CPU-s", ("x",)), {1: bare, 2: bare},
+                              {1: other, 2: other})
+
+    rows = tuple(r for r in (row("host qemu", 0, 0.5), row("host qemu.vcpu", 0, 0.4),
+                             row("host qemu.main", 0, 0.05), row("host qemu.other", 0, 0.01),
+                             row("host dockerd", 0, 0.2), row("NET_RX softirqs", 10, 30))
+                 if r is not None)
+    found = Evidence("net-iperf3", Environment(name="vm", kind=Kind.VM), PER, rows)
+    assert [r.label for r in found.own()] == ["host qemu.vcpu", "host qemu.main"]
+    assert [r.label for r in found.top()] == ["NET_RX softirqs"]
+
+
+PER = work_of("throughput_gbps", "Gbit/s", True)
