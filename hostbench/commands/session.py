@@ -100,7 +100,7 @@ def measure(session: Session) -> str:
     """Parity, then every trial; the run is finished and reported whatever happens."""
     store, opts, previous = session.store, session.opts, session.previous
     neighbours = Neighbours(session.host, opts.isolation)
-    _resume_all(neighbours)  # a run killed while others were paused left them so
+    neighbours.resume_all()  # a run killed while others were paused left them so
     tag = rule_tag(session.targets.stack)
     machine = session.targets.spec.machine
     purge(tag, machine)  # and its host servers' firewall rules
@@ -142,7 +142,7 @@ def measure(session: Session) -> str:
         raise
     finally:
         with cleanup():
-            _resume_all(neighbours)
+            neighbours.resume_all()
             if ctx is not None:
                 cleanup_scratch(ctx)
             close_all(executors)
@@ -249,14 +249,6 @@ def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: 
             "rounds": {**stopping.rounds, workload: rounds},
             "reasons": {**stopping.reasons, workload: decision.reason}})
     return stopping
-
-
-def _resume_all(neighbours: Neighbours) -> None:
-    for name in neighbours.control.names():
-        try:
-            neighbours.control.resume(name)
-        except HostbenchError as exc:
-            neighbours.problems.add(str(exc))
 
 
 def write_outputs(run: StoredRun, analysis: RunAnalysis | None = None) -> None:

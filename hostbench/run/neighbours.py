@@ -47,31 +47,36 @@ class Neighbours:
     control: Control
     isolation: Isolation
     problems: set[str] = field(default_factory=set)  # what could not be paused or read
-    stuck: dict[str, str] = field(default_factory=dict)  # left paused: resuming it failed
+    paused: set[str] = field(default_factory=set)  # paused by this run and not resumed since
 
-    @contextmanager
-    def around(self, env: str) -> Iterator[Usage]:
-        """While the body measures ``env``: the others paused (with isolation) and metered.
-        An environment left paused (its resume failed) is resumed first, or not measured."""
-        if env in self.stuck:
+    def ready(self, env: str) -> None:
+        """Before anything runs in ``env``: the others paused (with isolation; those paused for
+        an earlier trial stay so), then ``env`` resumed if this run paused it."""
+        if self.isolation == "pause":
+            for name in self.control.names():
+                if name != env and name not in self.paused:
+                    try:
+                        self.control.pause(name)
+                        self.paused.add(name)
+                    except HostbenchError as exc:
+                        self.problems.add(str(exc))
+        if env in self.paused:
             try:
                 self.control.resume(env)
             except HostbenchError as exc:
                 raise HostbenchError(f"{env} is paused and cannot be resumed ({exc}); resume "
                                      "the run once its engine is back") from None
-            del self.stuck[env]
+            self.paused.discard(env)
+
+    @contextmanager
+    def around(self, env: str) -> Iterator[Usage]:
+        """While the body measures ``env``: the others paused (with isolation, see ``ready``)
+        and metered; they stay paused for the next trial, until ``resume_all``."""
+        self.ready(env)
         usage = Usage()
         others = [n for n in self.control.names() if n != env]
         before = {n: self._cpu(n) for n in others}
-        paused = []
         try:
-            if self.isolation == "pause":
-                for name in others:
-                    try:
-                        self.control.pause(name)
-                        paused.append(name)
-                    except HostbenchError as exc:
-                        self.problems.add(str(exc))
             yield usage
         finally:
             after = {n: self._cpu(n) for n in others}
@@ -79,12 +84,16 @@ class Neighbours:
                     if (a := after[n]) is not None and (b := before[n]) is not None]
             if len(used) == len(others):
                 usage.cpu_s = max(sum(used), 0.0)
-            for name in paused:
-                try:
-                    self.control.resume(name)
-                except HostbenchError as exc:
-                    self.problems.add(str(exc))
-                    self.stuck[name] = str(exc)
+
+    def resume_all(self) -> None:
+        """Every environment of the stack running, whoever paused it: at the start of a run (a
+        killed one may have left some paused) and at its end, however it ends."""
+        for name in self.control.names():
+            try:
+                self.control.resume(name)
+                self.paused.discard(name)
+            except HostbenchError as exc:
+                self.problems.add(str(exc))
 
     def _cpu(self, name: str) -> float | None:
         try:

@@ -248,6 +248,8 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
     else:
         try:
+            if ctx.neighbours is not None:  # nothing runs in an environment paused for another
+                ctx.neighbours.ready(env)
             values = workload.values(ctx.suite, len(ctx.targets[env].cores),
                                      _extras(ctx, workload, env))
             argv = workload.fill("command", workload.command, values)
