@@ -218,11 +218,13 @@ class SSHExecutor:
         """The command's result, waited for here rather than in invoke, which on Ctrl-C waits for
         the remote command to end: an interrupt closes the connection at once, so the guard on
         the other side kills the command, and past the deadline the trial times out."""
+        runner: Any = promise.runner  # fabric's Remote, which holds the channel
         try:
-            while not promise.runner.process_is_finished:
-                if time.monotonic() > deadline:
+            while not runner.process_is_finished:  # woken by the exit status, not by polling
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise TrialTimeout(f"no result after {timeout:.0f}s")
-                time.sleep(0.02)
+                runner.channel.status_event.wait(min(left, 0.5))
         except BaseException:
             self.close()
             raise
