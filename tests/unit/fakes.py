@@ -106,7 +106,7 @@ def timing_out(at: int) -> Callable[[int], Exception | None]:
 def fill(directory: Path) -> Path:
     """Write to ``directory`` until its filesystem is full; returns the filler file."""
     filler = directory / "filler"
-    with filler.open("wb") as f, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), filler.open("wb") as f:  # closing it fails too
         while True:
             f.write(b"\0" * 65536)
             f.flush()
