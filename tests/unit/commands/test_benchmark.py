@@ -63,8 +63,10 @@ def targets_file(tmp_path: Path) -> Path:
 
 
 def _options(targets_file: Path, **changes) -> BenchmarkOptions:
+    """Without accounting unless a test asks (it reads this host's process list per
+    environment): the tests of it below, and the first run, have it."""
     values = {"targets_file": str(targets_file), "workloads": ("cpu-sysbench",), "repeat": 2,
-              "warmup": 1, "command_line": "fab benchmark"}
+              "warmup": 1, "command_line": "fab benchmark", "accounting": False}
     return BenchmarkOptions(**{**values, **changes})
 
 
@@ -80,7 +82,7 @@ def _load(run_id: str):
 def test_a_run_measures_every_environment_keeps_everything_and_reports(targets_file, published,
                                                                       results, capsys):
     host = FakeHost(slowdown={"vm": 2.0})
-    run_id = _bench(host, _options(targets_file))
+    run_id = _bench(host, _options(targets_file, accounting=True))
     run = _load(run_id)
     record = run.record
     assert record.status == "complete" and run.missing() == []
@@ -106,7 +108,7 @@ def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
 
 def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_file):
     """The fake environments' machinery is this test's process: its host figures are real."""
-    run = _load(_bench(FakeHost(), _options(targets_file)))
+    run = _load(_bench(FakeHost(), _options(targets_file, accounting=True)))
     for trial in run.trials:
         names = {f.name for f in trial.accounting}
         assert {"cpu.measured.user", "cpu.other.idle", "interrupts", "accounting.cost"} <= names
