@@ -26,7 +26,7 @@ ENTRY = textwrap.dedent("""
             print("not stopped")
         finally:
             os.kill(os.getpid(), int(sys.argv[2]))  # a second signal during the cleanup
-            time.sleep(0.2)
+            time.sleep(0.02)  # a cleanup that takes a while: the signal came before it
             print("cleaned up", flush=True)
 
     run_cli(command)
@@ -54,7 +54,7 @@ NOHUP = textwrap.dedent("""
 
     def command():
         os.kill(os.getpid(), signal.SIGHUP)
-        time.sleep(0.2)
+        time.sleep(0.02)
         print("finished")
 
     run_cli(command)
