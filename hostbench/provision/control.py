@@ -158,11 +158,14 @@ class EnvironmentControl:
     def names(self) -> list[str]:
         return list(self.targets)
 
-    def _container(self, name: str) -> Container:
+    def _engine(self) -> docker.DockerClient:
         if self._docker is None:
             self._docker = docker_backend.client(self.host)
+        return self._docker
+
+    def _container(self, name: str) -> Container:
         try:
-            return self._docker.containers.get(self.targets[name].container or "")
+            return self._engine().containers.get(self.targets[name].container or "")
         except ENGINE_ERRORS as exc:
             raise ControlError(f"{name}: {exc}") from None
 
@@ -178,8 +181,8 @@ class EnvironmentControl:
         try:
             if self.targets[name].kind is Kind.VM:
                 self._domain(name).suspend()
-            else:
-                self._container(name).pause()
+            else:  # by name: one call to the engine, no look-up first
+                self._engine().api.pause(self.targets[name].container or "")
         except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
             raise ControlError(f"cannot pause {name}: {exc}") from None
 
@@ -190,8 +193,7 @@ class EnvironmentControl:
                 if domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
                     domain.resume()
             else:
-                container = self._container(name)
-                container.reload()
+                container = self._container(name)  # its state as the engine has it now
                 if container.status == "paused":
                     container.unpause()
         except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
