@@ -36,10 +36,11 @@ def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The host's facts are read for real by the first test; the others take a fixed copy
-    (reading them asks docker, virsh and qemu for their versions)."""
+    """The host's facts and the checkout's commit are read for real by the first test; the
+    others take fixed copies (reading them asks docker, virsh, qemu and git)."""
     if "keeps_everything" not in request.node.name:
         monkeypatch.setattr(session.facts_mod, "host_facts", lambda _host=None: HOST)
+        monkeypatch.setattr(session.facts_mod, "git_commit", lambda: "0123abc")
 
 
 @pytest.fixture(autouse=True)
