@@ -21,7 +21,7 @@ WAITING = ("idle", "iowait")
 BUSY = tuple(s for s in CPU_FIELDS if s not in WAITING)
 CORES = {"measured": "measured cores", "other": "other cores"}
 MACHINERY = ("qemu", "qemu.vcpu", "qemu.main", "qemu.other", "vhost", "shim", "runsc.sentry",
-             "runsc.gofer", "container", "dockerd", "containerd", "docker-proxy")
+             "runsc.gofer", "container", "dockerd", "containerd")
 """The host-side groups of the accounting (``host.<group>``), in the order shown."""
 OWN_PARTS = frozenset(f"host {group}" for group in MACHINERY
                       if group not in ("qemu", "container", "dockerd", "containerd"))
