@@ -353,9 +353,14 @@ class Store:
         self._update(run_id, lifecycle=settings.model_dump(mode="json"))
 
     def extend_plan(self, run_id: str, trials: list[PlannedTrial]) -> None:
-        """Add rounds to a run's plan (``--repeat auto`` decides them as it goes)."""
-        plan = [*self.get_run(run_id).plan, *trials]
-        self._update(run_id, plan=[p.model_dump(mode="json") for p in plan])
+        """Append rounds to a run's plan (``--repeat auto`` decides them as it goes); the trials
+        already planned stay as stored, and nothing else of the run is read or written."""
+        with self._tx() as conn:
+            if not self._run_exists(run_id):
+                raise self._no_such_run(run_id)
+            conn.executemany("UPDATE runs SET plan = json_insert(coalesce(plan, '[]'), '$[#]', "
+                             "json(?)) WHERE id = ?",
+                             [(t.model_dump_json(), run_id) for t in trials])
 
     def latest_calibration(self, stack: str, hostname: str) -> StoredRun | None:
         """The newest complete `fab calibrate` run of this stack on this host."""
