@@ -48,7 +48,7 @@ from hostbench.run.runner import (
 from hostbench.run.schedule import PlannedTrial, rotation
 from hostbench.run.stressor_neighbours import Stressing, stressings
 from hostbench.run.stressors import chosen, load_stressors
-from hostbench.run.workloads import Workload
+from hostbench.run.workloads import Workload, metric_names
 from hostbench.signals import cleanup
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target, Targets
@@ -203,7 +203,7 @@ def _new_run(session: Session) -> RunRecord:
         image_hash=targets.image.hash,
         environments=tuple(t.environment for t in session.chosen.values()),
         plan=tuple(session.trials), options=opts, host=host, spec=targets.spec,
-        margins=session.margins(host))
+        margins=session.margins(host), catalogue=metric_names(session.catalogue))
     session.store.create_run(run)
     return run
 

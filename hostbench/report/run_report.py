@@ -43,7 +43,6 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import Margins, RunRecord, Sample
-from hostbench.run.workloads import load_catalogue
 from hostbench.stack.environments import BASELINE
 
 HTML_NAME = "report.html"
@@ -382,9 +381,10 @@ def _time_to_tell(run: StoredRun, r: MetricResult) -> str:
     return f" ({more} more rounds, about {minutes:.1f} min with bare metal's)"
 
 
-def _notices(run: StoredRun, results: Sequence[MetricResult], evidence: RunEvidence
-             ) -> list[Notice]:
-    record, notices = run.record, []
+def _notices(run: StoredRun, analysis: RunAnalysis) -> list[Notice]:
+    record, results, notices = run.record, analysis.results, []
+    if analysis.catalogue_note:
+        notices.append(Notice("catalogue", analysis.catalogue_note))
     if record.status != "complete":
         missing = f"{len(run.missing())} of {len(record.plan)} planned trials have no ok result"
         notices.append(Notice("incomplete", (
@@ -417,7 +417,7 @@ def _notices(run: StoredRun, results: Sequence[MetricResult], evidence: RunEvide
                 notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "
                                       f"{number(sample.value)} is an outlier (modified z-score "
                                       "above 3.5 among its environment's measured trials)"))
-    for note in evidence.notes:
+    for note in analysis.evidence.notes:
         notices.append(Notice("accounting", f"{note.env.label}: {note.trials} of {note.of} "
                               "measured trials have incomplete accounting; what they lack is "
                               "left out of the evidence", note.example[:ERROR_CHARS]))
@@ -559,14 +559,14 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
         "isolation": _isolation(run),
-        "references": _reference_sections(compare(results, load_references(load_catalogue()))),
+        "references": _reference_sections(compare(results, load_references(analysis.catalogue))),
         "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),
         "verdict_counts": _verdict_counts(results),
         "tcg": "tcg" in record.vm_accels, "tcg_banner": TCG_BANNER,
         "host_is_vm": bool(record.host and record.host.host_is_vm),
         "overridden": bool(record.parity and record.parity.overridden),
-        "notices": _notices(run, results, analysis.evidence),
+        "notices": _notices(run, analysis),
         "evidence": _evidence_sections(out_dir, analysis.evidence),
         "host": _host(record),
         "versions": sorted(record.host.versions.items()) if record.host else [],

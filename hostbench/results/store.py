@@ -133,17 +133,21 @@ CREATE TABLE accounting (
     PRIMARY KEY (trial_id, name)
 );
 """,
+    # 6 -> 7: the workload catalogue a run was planned from (each workload's metric names).
+    7: """
+ALTER TABLE runs ADD COLUMN catalogue TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_COLUMNS = ("id", "format", "started_at", "finished_at", "status", "stack", "suite",
                "command_line", "git_commit", "image_hash", "environments", "plan", "options",
                "host_facts", "stack_config", "parity", "margins", "stopping", "lifecycle",
-               "workload_seconds", "orchestration_seconds", "wall_seconds")
+               "catalogue", "workload_seconds", "orchestration_seconds", "wall_seconds")
 _RECORD_FIELD = {"host_facts": "host", "stack_config": "spec"}
 """Columns whose record field has another name."""
 JSON_COLUMNS = frozenset({"environments", "plan", "options", "host_facts", "stack_config",
-                          "parity", "margins", "stopping", "lifecycle"})
+                          "parity", "margins", "stopping", "lifecycle", "catalogue"})
 
 
 def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:

@@ -324,6 +324,11 @@ def load_catalogue(directory: Path | str = WORKLOADS_DIR) -> dict[str, Workload]
     return {path.stem: load_workload(path) for path in files}
 
 
+def metric_names(catalogue: Mapping[str, Workload]) -> dict[str, tuple[str, ...]]:
+    """Each workload's metric names in declared order: what a run keeps of its catalogue."""
+    return {name: tuple(w.metrics) for name, w in catalogue.items()}
+
+
 def select(catalogue: Mapping[str, Workload], suite: str,
            names: Sequence[str] | None = None) -> list[Workload]:
     """The workloads of ``suite`` (catalogue order), or only ``names`` (in the order given)."""

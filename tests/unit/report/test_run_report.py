@@ -175,6 +175,7 @@ def test_fab_report_of_a_database_written_before_runs_had_a_format(tmp_path: Pat
     assert "+400.0%" in html  # the VM 5x slower on events per second, as stored
     assert "vm: TCG (software emulation, not KVM)" in html
     assert "this run recorded no margin: the default is applied" in html
+    assert "stored before runs kept their workload catalogue" in html  # today's is read
     with Store(results / "hostbench.sqlite") as store:
         kvm, tcg = store.load("20261120-100000-aaaa"), store.load("20261120-110000-bbbb")
     assert kvm.record.label("vm") == "vm (KVM)"
