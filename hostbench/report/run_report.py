@@ -20,14 +20,11 @@ from hostbench.analysis.references import ReferenceComparison, compare, load_ref
 from hostbench.analysis.rule import MIN_PAIRS
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.analysis.stats import VERDICTS, underpowered
-from hostbench.console import table_console
-from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report import plots
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import write_lifecycle_report
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
-from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
 from hostbench.report.text import (
     better_text,
@@ -39,7 +36,7 @@ from hostbench.report.text import (
 )
 from hostbench.report.verdict_export import export_evidence, export_verdicts
 from hostbench.results.export import export_accounting, export_run
-from hostbench.results.store import Store, StoredRun
+from hostbench.results.store import StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
 from hostbench.run.records import Margins, RunRecord, Sample
@@ -605,21 +602,3 @@ def publish(run: StoredRun, out_dir: Path | None = None, analysis: RunAnalysis |
                                               export_accounting(run, out),
                                               export_verdicts(out, analysis),
                                               export_evidence(out, analysis))
-
-
-def run_report(run_id: str | None = None) -> ReportPaths:
-    """`fab report`: print a run's summary (default: the latest run), write its report and
-    exports, and print their paths."""
-    with Store.default() as store:
-        run_id = run_id or store.latest_run_id()
-        if run_id is None:
-            raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
-        run = store.load(run_id)
-    analysis = analyse_run(run) if run.record.purpose != "lifecycle" else None
-    print_summary(run, table_console(), analysis)
-    paths, exports = publish(run, analysis=analysis)
-    console = table_console(highlight=False, soft_wrap=True)
-    console.print(f"report of run {run_id}:")
-    for path in (paths.html, paths.markdown, *exports):
-        console.print(f"  {path}")
-    return paths

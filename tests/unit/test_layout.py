@@ -64,6 +64,32 @@ def test_an_upward_import_is_found(tmp_path):
                                         "run/runner.py imports hostbench.results.store"]
 
 
+def opens_the_default_store(package: Path) -> list[str]:
+    """Modules outside commands/ that open the results database of the machine: reading stored
+    runs for a command is the command's work; the stages below take the runs they are given."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package)
+        if where.parts[0] != "commands":
+            found += [f"{where}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, ast.Attribute) and node.attr == "default"
+                      and ast.unparse(node.value) == "Store"]
+    return found
+
+
+def test_only_commands_open_the_default_store():
+    assert opens_the_default_store(PACKAGE) == []
+
+
+def test_a_report_opening_the_default_store_is_found(tmp_path):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "run_report.py").write_text(
+        "def run_report(run_id):\n    with Store.default() as store:\n        return run_id\n")
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "report.py").write_text("store = Store.default()\n")
+    assert opens_the_default_store(tmp_path) == ["report/run_report.py:2"]
+
+
 PLAN_SIDE = {"plan", "domain_xslt", "pulumi_program", "networks", "control"}
 """The provision modules that may read the stack: the plan (and the stylesheet it writes), the
 Pulumi program's config reading, the network check that names the config key, and the control

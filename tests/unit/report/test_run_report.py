@@ -10,9 +10,10 @@ import pytest
 from markdown_it import MarkdownIt
 
 from hostbench.analysis.overheads import analyse
+from hostbench.commands.report import run_report
 from hostbench.report.compare_report import write_comparison_report
 from hostbench.report.render import md_text
-from hostbench.report.run_report import ReportPaths, run_report, write_report
+from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.text import number
 from hostbench.results.store import Store
 from tests.conftest import LEGACY_DB
