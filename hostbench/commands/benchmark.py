@@ -8,7 +8,7 @@ from typing import Any
 from hostbench.analysis.adaptive import looks
 from hostbench.analysis.calibration import SECOND_BASELINE
 from hostbench.analysis.rule import ALPHA, MIN_PAIRS
-from hostbench.commands.parity import (
+from hostbench.commands.connections import (
     Connect,
     MakeControl,
     chosen_targets,

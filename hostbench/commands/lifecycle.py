@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from hostbench.commands.benchmark import as_number, comma_list
-from hostbench.commands.parity import console
+from hostbench.commands.connections import console
 from hostbench.commands.provision import plan_for, remove_stack
 from hostbench.commands.session import write_outputs
 from hostbench.console import untrusted

@@ -14,7 +14,8 @@ from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
-from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
+from hostbench.commands.connections import Connect, close_executors, connect_all, console
+from hostbench.commands.parity import parity
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
@@ -145,7 +146,7 @@ def measure(session: Session) -> str:
             _resume_all(neighbours)
             if ctx is not None:
                 cleanup_scratch(ctx)
-            close_all(executors)
+            close_executors(executors)
             for problem in sorted(neighbours.problems):
                 console.print(untrusted(f"idle neighbours: {problem}", "yellow"), soft_wrap=True)
             if run_id is not None:

@@ -24,7 +24,7 @@ from docker.models.containers import Container
 from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
-from hostbench.commands.parity import access
+from hostbench.commands.connections import access
 from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.control import EnvironmentControl
