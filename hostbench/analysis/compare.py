@@ -8,7 +8,7 @@ from hostbench.analysis import stats
 from hostbench.analysis.overheads import Key, grouped
 from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
-from hostbench.run.records import NOT_RECORDED, Margins, RunRecord
+from hostbench.run.run_records import NOT_RECORDED, Margins, RunRecord
 
 SINGLE_RUNS = ("this compares two single runs, trial against trial (unpaired: rounds of "
                "different runs have nothing in common): the interval covers the noise between "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import between, grouped_samples
-from hostbench.run.records import NOT_RECORDED, Margins, Sample
+from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
 

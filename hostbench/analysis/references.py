@@ -15,8 +15,8 @@ from hostbench.analysis.overheads import MetricResult
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
 from hostbench.paths import REFERENCES_DIR
-from hostbench.records import Record, validated
-from hostbench.run.records import MetricNames
+from hostbench.record_base import Record, validated
+from hostbench.run.run_records import MetricNames
 from hostbench.stack.environments import Kind
 
 Text = Annotated[str, Field(min_length=1)]

@@ -10,7 +10,7 @@ from hostbench.analysis.factors import FactorEffect, factor_effects
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.rule import run_alpha
 from hostbench.results.store import StoredRun
-from hostbench.run.records import MetricNames, RunRecord
+from hostbench.run.run_records import MetricNames, RunRecord
 from hostbench.run.workloads import load_catalogue, metric_names
 
 TODAYS_CATALOGUE = ("this run was stored before runs kept their workload catalogue: its units "

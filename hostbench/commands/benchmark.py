@@ -18,11 +18,11 @@ from hostbench.commands.connections import (
 from hostbench.commands.session import PER_TRIAL_OVERHEAD_S, Session, measure
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.reach.executors import executor_for
-from hostbench.records import validated
+from hostbench.record_base import validated
 from hostbench.report.tables import plan_table
 from hostbench.results.store import Store
 from hostbench.run import neighbour_plan
-from hostbench.run.records import BenchmarkOptions, RunRecord
+from hostbench.run.run_records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.stressors import chosen as chosen_stressors
 from hostbench.run.stressors import load_stressors

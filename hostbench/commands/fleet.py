@@ -25,7 +25,7 @@ from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.paths import checked_stack_name, results_dir
 from hostbench.results.store import Store
-from hostbench.run.records import new_run_id
+from hostbench.run.run_records import new_run_id
 from hostbench.signals import on_signal
 
 REFRESH_S = 0.5

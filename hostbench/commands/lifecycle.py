@@ -24,7 +24,7 @@ from hostbench.provision.direct import DirectBackend
 from hostbench.provision.instances import StackInstances
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import BOOT_TIMEOUT_S
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run import facts as facts_mod
@@ -37,7 +37,7 @@ from hostbench.run.lifecycle import (
     host_available_mib,
     ksm_state,
 )
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     LifecycleSettings,
     RunRecord,

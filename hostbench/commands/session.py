@@ -28,7 +28,7 @@ from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
 from hostbench.run.firewall import purge, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     Margins,
     RunRecord,

@@ -14,7 +14,7 @@ from hostbench.report import plots
 from hostbench.report.render import render, save_plot, slug
 from hostbench.report.run_report import TCG_BANNER
 from hostbench.results.store import StoredRun
-from hostbench.run.records import RunRecord
+from hostbench.run.run_records import RunRecord
 
 
 def _context_rows(a: RunRecord, b: RunRecord) -> list[tuple[str, str, str, bool]]:

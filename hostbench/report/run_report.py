@@ -39,7 +39,7 @@ from hostbench.results.export import export_accounting, export_run
 from hostbench.results.store import StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import Margins, RunRecord, Sample
+from hostbench.run.run_records import Margins, RunRecord, Sample
 from hostbench.stack.environments import BASELINE
 
 HTML_NAME = "report.html"

@@ -4,7 +4,7 @@ Each trial is committed (with its samples) in its own transaction the moment it 
 run that is interrupted -- even by SIGKILL -- loses nothing that was already recorded, and
 `fab benchmark --resume RUN` can tell which planned trials are still missing.
 
-Runs are written and read as typed records (hostbench.run.records) in this module only. The
+Runs are written and read as typed records (hostbench.run.run_records) in this module only. The
 database schema is versioned and upgraded in place; each run row carries the format of its
 record, and runs stored in an older format are read back upgraded.
 """
@@ -27,7 +27,7 @@ from hostbench.errors import HostbenchError, write_refused
 from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     Figure,
     LifecycleSettings,
     RunRecord,

@@ -35,7 +35,7 @@ from hostbench.run.lifecycle_metrics import (
     SETUP_STEPS,
     UNITS,
 )
-from hostbench.run.records import DensityOutcome, Sample, TrialRecord, timestamp
+from hostbench.run.run_records import DensityOutcome, Sample, TrialRecord, timestamp
 from hostbench.run.schedule import rotation
 from hostbench.stack.environments import Environment
 from hostbench.stack.targets import SSH_USER

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hostbench.errors import HostbenchError
-from hostbench.records import Record
+from hostbench.record_base import Record
 from hostbench.run.facts import EnvFacts, cpu_bandwidth
 from hostbench.stack.environments import ContainerOptions, Kind
 from hostbench.stack.host import cpu_list

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
 from hostbench.paths import STRESSORS_DIR
-from hostbench.records import Record, validated
+from hostbench.record_base import Record, validated
 
 RESOURCES = ("cpu", "memory", "cache", "fork", "switch", "disk", "network")
 PLACEHOLDERS = frozenset({"workers", "scratch_dir"})

@@ -50,7 +50,7 @@ from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.margins import DEFAULT_MARGIN_PCT
 from hostbench.paths import WORKLOADS_DIR
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.run.firewall import IpProtocol
 from hostbench.run.parsers import PARSERS, Metric
 

@@ -36,7 +36,7 @@ from hostbench.results.store import Store
 from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.run.runner import RunContext, cleanup_scratch, run_trial
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores

@@ -14,7 +14,7 @@ from hostbench.run.conditions import split
 from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
 from hostbench.run.procfs import CPU_FIELDS
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     Figure,
     MetricNames,

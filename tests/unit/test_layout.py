@@ -12,7 +12,7 @@ PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
           "commands")
 """In pipeline order; a stage may import the stages before it and the shared base modules."""
-BASE = {"errors", "paths", "records", "datafiles", "console", "shell", "margins", "signals"}
+BASE = {"errors", "paths", "record_base", "datafiles", "console", "shell", "margins", "signals"}
 
 
 def _stage(module: str) -> str:
@@ -59,7 +59,7 @@ def test_an_upward_import_is_found(tmp_path):
     (tmp_path / "run" / "runner.py").write_text("from hostbench.results.store import Store\n")
     (tmp_path / "paths.py").write_text("from hostbench.stack.spec import cpuset\n")
     (tmp_path / "report").mkdir()
-    (tmp_path / "report" / "tables.py").write_text("from hostbench.run.records import Sample\n")
+    (tmp_path / "report" / "tables.py").write_text("from hostbench.run.run_records import Sample\n")
     assert upward_imports(tmp_path) == ["paths.py imports hostbench.stack.spec",
                                         "run/runner.py imports hostbench.results.store"]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from hostbench.analysis.factors import factor_effects
-from hostbench.run.records import Sample
+from hostbench.run.run_records import Sample
 from tests.unit.synthetic_runs import environment
 
 ENVS = tuple(environment(n) for n in ("bare", "vm", "container", "container-hostnet"))

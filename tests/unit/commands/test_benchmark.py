@@ -18,7 +18,7 @@ from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
-from hostbench.run.records import BenchmarkOptions
+from hostbench.run.run_records import BenchmarkOptions
 from hostbench.run.workloads import load_catalogue, metric_names
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, fill, unreachable

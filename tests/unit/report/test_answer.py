@@ -14,7 +14,7 @@ from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.run_report import _notices, write_report
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
-from hostbench.run.records import Stopping
+from hostbench.run.run_records import Stopping
 from tests.unit.synthetic_runs import make_run, two_metric_values
 
 

@@ -213,7 +213,7 @@ HOSTILE = ("<script>alert(1)</script> [click](http://evil.example) **loud** __bo
 def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
     from dataclasses import replace
 
-    from hostbench.run.records import TrialRecord
+    from hostbench.run.run_records import TrialRecord
 
     with Store(tmp_path / "hostbench.sqlite") as store:
         make_run(store, KVM_RUN, two_metric_values(), warmup=0)

@@ -17,7 +17,7 @@ from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
 from hostbench.results.store import SCHEMA_VERSION, Store
 from hostbench.run.facts import parse_facts
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     RUN_FORMAT,
     Figure,
     RunRecord,

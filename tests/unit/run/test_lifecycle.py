@@ -27,7 +27,7 @@ from hostbench.run.lifecycle import (
     host_used_mib,
     ksm_state,
 )
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.stack.environments import Environment, Kind
 
 VM = Environment(name="vm", kind=Kind.VM, accel="tcg")

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from hostbench.errors import HostbenchError
 from hostbench.reach.ssh import StackAccess
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.run.runner import (
     RunContext,
     cleanup_scratch,

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from hostbench.margins import DEFAULT_MARGIN_PCT, margin_text
-from hostbench.records import Record
+from hostbench.record_base import Record
 from hostbench.run.facts import HostFacts
 from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
