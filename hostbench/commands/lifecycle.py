@@ -32,7 +32,7 @@ from hostbench.run.lifecycle import (
     READY,
     DensityLimits,
     Lifecycle,
-    Probe,
+    ReadinessProbe,
     Recorder,
     host_available_mib,
     ksm_state,
@@ -182,7 +182,7 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
 def _measure(store: Store, run_id: str, instances: StackInstances, chosen: list[Environment],
              opts: LifecycleOptions, settings: LifecycleSettings, private_key: str,
              known_hosts: Path) -> None:
-    probe = Probe(private_key, known_hosts, settings.poll_s, BOOT_TIMEOUT_S)
+    probe = ReadinessProbe(private_key, known_hosts, settings.poll_s, BOOT_TIMEOUT_S)
     measuring = Lifecycle(instances, probe, Recorder(run_id, store.add_trial), console,
                           settings.settle_s, settings.idle_window_s)
     if vms := [e for e in chosen if e.kind is Kind.VM]:

@@ -26,7 +26,7 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
 from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
-from hostbench.run.firewall import purge, rule_tag
+from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
 from hostbench.run.run_records import (
     BenchmarkOptions,
@@ -104,7 +104,7 @@ def measure(session: Session) -> str:
     _resume_all(neighbours)  # a run killed while others were paused left them so
     tag = rule_tag(session.targets.stack)
     machine = session.targets.spec.machine
-    purge(tag, machine)  # and its host servers' firewall rules
+    remove_tagged_rules(tag, machine)  # and its host servers' firewall rules
     executors = connect_all(session.chosen, session.targets, session.connect)
     wall_start = time.monotonic()
     ctx: RunContext | None = None

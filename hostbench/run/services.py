@@ -46,11 +46,11 @@ def accepts(address: str, port: int) -> bool:
         return False
 
 
-Probe = Callable[[str, int], bool]
+PortProbe = Callable[[str, int], bool]
 _PROBE = 'exec 3<>"/dev/tcp/$1/$2"'
 
 
-def accepts_on(host: Host) -> Probe:
+def accepts_on(host: Host) -> PortProbe:
     """Whether a service accepts connections, asked where its clients run: on the host (the
     environment's address may be reachable from the host only)."""
     if not host.remote:
@@ -83,7 +83,7 @@ class ServiceInEnvironment:
 
     def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
                  group_file: str, timeout_s: float, ready_timeout_s: float, log: Path,
-                 probe: Probe = accepts, client: str | None = None, tag: str = "hostbench",
+                 probe: PortProbe = accepts, client: str | None = None, tag: str = "hostbench",
                  host: Host | None = None) -> None:
         self.executor, self.argv, self.address, self.port = executor, argv, address, port
         self.probe, self.client, self.tag, self.host = probe, client, tag, host

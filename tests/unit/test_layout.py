@@ -90,6 +90,41 @@ def test_a_report_opening_the_default_store_is_found(tmp_path):
     assert opens_the_default_store(tmp_path) == ["report/run_report.py:2"]
 
 
+def _type_names(path: Path) -> list[str]:
+    """The classes and type aliases (CamelCase names) a module defines at its top level."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return [n for n in names if n[0].isupper() and not n.isupper()]
+
+
+def types_defined_twice(package: Path) -> list[str]:
+    """A class or type alias defined in two modules: one name meaning two things (or one thing
+    spelt twice), which an import of the wrong one would not show."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        for name in _type_names(path):
+            where.setdefault(name, []).append(str(path.relative_to(package)))
+    return [f"{name}: {', '.join(paths)}" for name, paths in sorted(where.items())
+            if len(paths) > 1]
+
+
+def test_every_class_and_type_alias_has_one_name():
+    assert types_defined_twice(PACKAGE) == []
+
+
+def test_a_type_defined_twice_is_found(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "lifecycle.py").write_text("class Probe:\n    pass\n")
+    (tmp_path / "run" / "services.py").write_text("Probe = Callable[[str, int], bool]\n"
+                                                  "TIMEOUT_S = 5\n")
+    (tmp_path / "errors.py").write_text("TIMEOUT_S = 5\n")
+    assert types_defined_twice(tmp_path) == ["Probe: run/lifecycle.py, run/services.py"]
+
+
 PLAN_SIDE = {"plan", "domain_xslt", "pulumi_program", "networks", "control"}
 """The provision modules that may read the stack: the plan (and the stylesheet it writes), the
 Pulumi program's config reading, the network check that names the config key, and the control

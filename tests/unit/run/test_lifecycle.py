@@ -21,7 +21,7 @@ from hostbench.run.lifecycle import (
     SETUP,
     DensityLimits,
     Lifecycle,
-    Probe,
+    ReadinessProbe,
     Recorder,
     density_steps,
     host_used_mib,
@@ -98,7 +98,7 @@ class FakeInstance:
 
 
 @dataclass
-class FakeProbe(Probe):
+class FakeProbe(ReadinessProbe):
     clock: Clock = field(default_factory=Clock)
     instances: dict[str, FakeInstance] = field(default_factory=dict)
 
