@@ -22,7 +22,8 @@ class Comparison:
     """One workload metric in one environment: B against A (``change.overhead_pct`` + is worse).
 
     ``change`` is ``stats.overhead(a_values, b_values, higher_is_better)``, unpaired: its
-    ``ratio`` is B / A (geometric means), ``median_bare`` is A's median and ``median_other`` B's.
+    ``ratio`` is B / A (geometric means), ``median_reference`` is A's median and
+    ``median_other`` B's.
     """
 
     workload: str

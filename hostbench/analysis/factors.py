@@ -15,7 +15,7 @@ from hostbench.stack.environments import Environment
 @dataclass(frozen=True)
 class FactorEffect:
     """One workload metric: ``variant`` against ``base`` (``change.overhead_pct`` + means the
-    variant is worse; ``median_bare`` is the base's median)."""
+    variant is worse; ``median_reference`` is the base's median)."""
 
     workload: str
     metric: str

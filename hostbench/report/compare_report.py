@@ -48,7 +48,7 @@ def comparison_context(a: StoredRun, b: StoredRun, comparisons: list[Comparison]
     if differs:
         notes.insert(0, f"the runs differ in {', '.join(differs)}: a change may come from that, "
                         "not only from what you meant to compare")
-    weak = sorted({(c.change.n_bare, c.change.n_other) for c in comparisons
+    weak = sorted({(c.change.n_reference, c.change.n_other) for c in comparisons
                    if underpowered(c.change)})
     if weak:
         notes.append(f"with {', '.join(f'{x} vs {y}' for x, y in weak)} measured trials no "

@@ -287,7 +287,7 @@ def _factor_rows(effects: Sequence[FactorEffect]) -> list[FactorRow]:
     return [FactorRow(
         workload=e.workload, metric=e.metric, unit=e.unit, better=better_text(e.higher_is_better),
         variant=e.variant.label, base=e.base.label, factor=e.factor,
-        median_base=number(e.change.median_bare), median_variant=number(e.change.median_other),
+        median_base=number(e.change.median_reference), median_variant=number(e.change.median_other),
         change=percent(e.change.overhead_pct.value), change_ci=interval(e.change.overhead_pct),
         p=f"{e.change.p_value:.3f}", verdict=verdict_text(e.change.verdict, e.change.margin_pct),
         kind=e.change.verdict) for e in effects]
@@ -418,7 +418,7 @@ def _notices(run: StoredRun, analysis: RunAnalysis) -> list[Notice]:
         notices.append(Notice("accounting", f"{note.env.label}: {note.trials} of {note.of} "
                               "measured trials have incomplete accounting; what they lack is "
                               "left out of the evidence", note.example[:ERROR_CHARS]))
-    weak = sorted({(r.overhead.n_bare, r.overhead.n_other) for r in results
+    weak = sorted({(r.overhead.n_reference, r.overhead.n_other) for r in results
                    if r.overhead and underpowered(r.overhead)})
     if weak:
         sizes = ", ".join(f"{a} vs {b}" for a, b in weak)
