@@ -226,9 +226,9 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         what = opts.command_line or f"fab benchmark ({opts.purpose})"
         with (stack_lock(targets.stack, what),
               cores_lock(targets.spec.host, targets.spec.cores, what)):
-            host = control(targets.targets, targets.spec.machine)
             return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
-                                   connect, host, budget_s))
+                                   connect, control(targets.targets, targets.spec.machine),
+                                   budget_s))
 
 
 def _two_baselines(targets: Targets) -> dict[str, Target]:

@@ -46,13 +46,13 @@ def _collect(chosen: Mapping[str, Target], executors: Mapping[str, Executor],
     return found
 
 
-def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], host: Control
+def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], control: Control
                ) -> dict[str, EnvFacts]:
     """A VM's CPU bandwidth is the host's to give (libvirt's quota): the guest cannot see it."""
     for name, target in chosen.items():
         if target.kind is Kind.VM:
             try:
-                quota = host.cpu_quota(name)
+                quota = control.cpu_quota(name)
             except HostbenchError:
                 quota = ""
             found[name] = found[name].model_copy(update={"cpu_quota": quota})
@@ -60,10 +60,10 @@ def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], host: C
 
 
 def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[str, Executor],
-           allow_mismatch: bool, host: Control) -> tuple[dict[str, EnvFacts], ParityVerdict]:
+           allow_mismatch: bool, control: Control) -> tuple[dict[str, EnvFacts], ParityVerdict]:
     """Facts per environment and the parity verdict; raises ParityError unless overridden."""
     reference = _reference_binaries(targets)
-    found = _host_side(_collect(chosen, executors, sorted(reference)), chosen, host)
+    found = _host_side(_collect(chosen, executors, sorted(reference)), chosen, control)
     console.print(facts_table(found, {n: t.environment.label for n, t in chosen.items()}))
     result = verdict(check_parity(list(chosen.values()), found, reference), allow_mismatch)
     if result.failures:
@@ -86,7 +86,7 @@ def run_parity(stack: str, targets_file: str | None, connect: Connect = executor
     executors = connect_all(chosen, targets, connect)
     try:
         parity(targets, chosen, executors, allow_mismatch=False,
-               host=control(targets.targets, targets.spec.machine))
+               control=control(targets.targets, targets.spec.machine))
     finally:
         close_executors(executors)
     return True

@@ -68,7 +68,7 @@ class Session:
     trials: list[PlannedTrial]  # all of them, or with --repeat auto the minimum rounds
     previous: RunRecord | None  # the run being resumed
     connect: Connect
-    host: Control  # every VM and container of the stack, for pausing and metering
+    control: Control  # every VM and container of the stack, for pausing and metering
     budget_s: float = 0.0  # with --repeat auto
     measured: list[Sample] = field(default_factory=list)
 
@@ -100,7 +100,7 @@ class Session:
 def measure(session: Session) -> str:
     """Parity, then every trial; the run is finished and reported whatever happens."""
     store, opts, previous = session.store, session.opts, session.previous
-    neighbours = Neighbours(session.host, opts.isolation)
+    neighbours = Neighbours(session.control, opts.isolation)
     _resume_all(neighbours)  # a run killed while others were paused left them so
     tag = rule_tag(session.targets.stack)
     machine = session.targets.spec.machine
@@ -112,7 +112,7 @@ def measure(session: Session) -> str:
     status: RunStatus = "failed"
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
-                                       opts.allow_mismatch, session.host)
+                                       opts.allow_mismatch, session.control)
         if run_id is None:
             run_id = _new_run(session).id
         else:
@@ -180,7 +180,7 @@ def _accountant(session: Session) -> Accountant:
     """Snapshots of the stack's host around each measured command of the chosen environments."""
     machine = session.targets.spec.machine
     return Accountant(machine, {n: set(t.cores) for n, t in session.chosen.items()},
-                      machinery_finder(machine, session.host,
+                      machinery_finder(machine, session.control,
                                        {n: t.kind for n, t in session.chosen.items()}))
 
 
