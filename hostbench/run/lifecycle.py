@@ -22,6 +22,7 @@ from rich.console import Console
 
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.provision.instances import Memory
 from hostbench.reach.ssh import StackAccess, close, connection
 from hostbench.run.lifecycle_metrics import (
@@ -106,15 +107,15 @@ class ReadinessProbe:
 
     def wait(self, check: Callable[[], T | None], what: str) -> tuple[T, float]:
         """The first truthy result of ``check`` and the time it was seen."""
-        deadline = self.clock() + self.timeout_s
-        while True:
+        def seen() -> tuple[T, float] | None:
             found = check()
-            seen = self.clock()
-            if found:
-                return found, seen
-            if seen > deadline:
-                raise LifecycleError(f"{what} not seen within {self.timeout_s:.0f}s")
-            self.sleep(self.poll_s)
+            return (found, self.clock()) if found else None
+
+        result = wait_until(seen, self.timeout_s, self.poll_s, clock=self.clock,
+                            sleep=self.sleep)
+        if result is None:
+            raise LifecycleError(f"{what} not seen within {self.timeout_s:.0f}s")
+        return result
 
     def first_command(self, instance: LifecycleInstance, endpoint: tuple[str, int]) -> None:
         conn = connection(*endpoint, SSH_USER, self.access(instance), timeout=30)

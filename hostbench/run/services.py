@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import only_from
@@ -119,18 +119,19 @@ class ServiceInEnvironment:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        pause = 0.01  # most services are up within milliseconds; slow ones are polled less often
-        while not self.probe(self.address, self.port):
+        def accepts() -> bool:
+            if self.probe(self.address, self.port):
+                return True
             if not self._thread.is_alive():
                 raise ServiceError(f"service {self.argv[0]} exited before it accepted "
                                    f"connections: {_output(self.result)}")
-            if time.monotonic() > deadline:
-                raise ServiceError(f"service {self.argv[0]} did not accept connections on "
-                                   f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
-                                   f" s; see {self.log}")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            return False
+
+        # most services are up within milliseconds; slow ones are polled less often
+        if not wait_until(accepts, self.ready_timeout_s, 0.01, max_interval_s=0.1):
+            raise ServiceError(f"service {self.argv[0]} did not accept connections on "
+                               f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
+                               f" s; see {self.log}")
 
     def exited_early(self) -> str | None:
         """Why the service is gone before it was stopped, if it is."""

@@ -12,7 +12,8 @@ PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
           "commands")
 """In pipeline order; a stage may import the stages before it and the shared base modules."""
-BASE = {"errors", "paths", "record_base", "datafiles", "console", "shell", "margins", "signals"}
+BASE = {"errors", "paths", "record_base", "datafiles", "console", "shell", "margins", "signals",
+        "polling"}
 
 
 def _stage(module: str) -> str:
