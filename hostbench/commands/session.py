@@ -15,6 +15,7 @@ from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.commands.connections import Connect, close_executors, connect_all, console
+from hostbench.commands.fleet import report_to_fleet
 from hostbench.commands.parity import parity
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
@@ -121,6 +122,7 @@ def measure(session: Session) -> str:
         for name, env_facts in found.items():
             store.put_env_facts(run_id, name, env_facts)
         console.print(f"run [bold]{run_id}[/] -> {store.path}")
+        report_to_fleet(run_id)
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
