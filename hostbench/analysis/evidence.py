@@ -13,7 +13,7 @@ from hostbench.analysis.effects import paired_effect
 from hostbench.analysis.rule import ALPHA, MIN_PAIRS, interval
 from hostbench.analysis.stats import Estimate
 from hostbench.run.procfs import CPU_FIELDS
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.stack.environments import Environment
 
 WAITING = ("idle", "iowait")
