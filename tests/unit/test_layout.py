@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from hostbench.paths import PROJECT_ROOT
 from hostbench.stack.environments import BARE_METAL, DEFAULT_ENVIRONMENTS
+
+
+@functools.cache
+def _parsed(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for all the checks below (none changes it)."""
+    return ast.parse(path.read_text())
+
 
 PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
@@ -23,7 +31,7 @@ def _stage(module: str) -> str:
 
 def _imports(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_parsed(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hostbench"):
             found.add(node.module)
         elif isinstance(node, ast.Import):
@@ -72,7 +80,7 @@ def opens_the_default_store(package: Path) -> list[str]:
     for path in sorted(package.rglob("*.py")):
         where = path.relative_to(package)
         if where.parts[0] != "commands":
-            found += [f"{where}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+            found += [f"{where}:{node.lineno}" for node in ast.walk(_parsed(path))
                       if isinstance(node, ast.Attribute) and node.attr == "default"
                       and ast.unparse(node.value) == "Store"]
     return found
@@ -94,7 +102,7 @@ def test_a_report_opening_the_default_store_is_found(tmp_path):
 def _type_names(path: Path) -> list[str]:
     """The classes and type aliases (CamelCase names) a module defines at its top level."""
     names = []
-    for node in ast.parse(path.read_text()).body:
+    for node in _parsed(path).body:
         if isinstance(node, ast.ClassDef):
             names.append(node.name)
         elif isinstance(node, ast.Assign):
@@ -145,7 +153,7 @@ def backend_reaches_into_the_stack(package: Path) -> list[str]:
         found += [f"{where} imports {module}" for module in sorted(_imports(path))
                   if _stage(module) == "stack"]
         found += [f"{where}:{node.lineno} reads .spec" for node in ast.walk(
-            ast.parse(path.read_text())) if isinstance(node, ast.Attribute)
+            _parsed(path)) if isinstance(node, ast.Attribute)
             and node.attr == "spec"]
     return found
 
@@ -207,7 +215,7 @@ def spelled_environment_names(package: Path) -> list[str]:
     for path in sorted(package.rglob("*.py")):
         if path.relative_to(package) != ENVIRONMENTS_MODULE:
             found += [f"{path.relative_to(package)}:{node.lineno} {node.value!r}"
-                      for node in _as_a_name(ast.parse(path.read_text()))]
+                      for node in _as_a_name(_parsed(path))]
     return found
 
 
