@@ -50,7 +50,7 @@ MEMORY_TEMPROOT = Path("/dev/shm")
 
 def pytest_configure(config: pytest.Config) -> None:
     """The quick suite (``-m "not e2e"``) keeps its temporary files in memory where the host has
-    a tmpfs: its stores sync every trial to disk, which is half its time on a busy disk."""
+    a tmpfs: its stores sync every trial, a third of the benchmark tests' time on a busy disk."""
     if (config.getoption("markexpr") == "not e2e" and "PYTEST_DEBUG_TEMPROOT" not in os.environ
             and MEMORY_TEMPROOT.is_dir() and os.access(MEMORY_TEMPROOT, os.W_OK)):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMPROOT)
