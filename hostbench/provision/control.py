@@ -169,13 +169,35 @@ class EnvironmentControl:
         except ENGINE_ERRORS as exc:
             raise ControlError(f"{name}: {exc}") from None
 
-    def _domain(self, name: str) -> libvirt.virDomain:
+    def _hypervisor(self) -> libvirt.virConnect:
         if self._libvirt is None or not self._libvirt.isAlive():  # libvirtd may have restarted
             self._libvirt = libvirt_backend.connect(self.libvirt_uri)
+        return self._libvirt
+
+    def _domain(self, name: str) -> libvirt.virDomain:
         try:
-            return self._libvirt.lookupByName(self.targets[name].domain or "")
+            return self._hypervisor().lookupByName(self.targets[name].domain or "")
         except libvirt.libvirtError as exc:
             raise ControlError(f"{name}: {exc}") from None
+
+    def paused_now(self) -> set[str]:
+        """The stack's VMs and containers paused now, whoever paused them: one question to
+        libvirt and one to Docker, however many there are."""
+        by_domain = {t.domain: n for n, t in self.targets.items() if t.kind is Kind.VM}
+        by_container = {f"/{t.container}": n for n, t in self.targets.items()
+                        if t.kind is not Kind.VM}
+        found = set()
+        try:
+            if by_domain:
+                found |= {by_domain[d.name()] for d in self._hypervisor().listAllDomains(
+                    libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED) if d.name() in by_domain}
+            if by_container:
+                found |= {by_container[name] for c in self._engine().api.containers(
+                    filters={"status": "paused"}) for name in c.get("Names") or ()
+                    if name in by_container}
+        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
+            raise ControlError(f"cannot tell which environments are paused: {exc}") from None
+        return found
 
     def pause(self, name: str) -> None:
         try:

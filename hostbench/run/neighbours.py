@@ -20,6 +20,8 @@ class Control(Protocol):
 
     def names(self) -> list[str]: ...
 
+    def paused_now(self) -> set[str]: ...
+
     def pause(self, name: str) -> None: ...
 
     def resume(self, name: str) -> None: ...
@@ -48,11 +50,13 @@ class Neighbours:
     isolation: Isolation
     problems: set[str] = field(default_factory=set)  # what could not be paused or read
     paused: set[str] = field(default_factory=set)  # paused by this run and not resumed since
+    ready_for: str | None = None  # made ready for this trial's environment, until it is metered
 
     def ready(self, env: str) -> None:
         """Before anything runs in ``env``: the others paused (with isolation; those paused for
         an earlier trial stay so), then ``env`` resumed if this run paused it."""
         if self.isolation == "pause":
+            self._forget_resumed()
             for name in self.control.names():
                 if name != env and name not in self.paused:
                     try:
@@ -67,18 +71,21 @@ class Neighbours:
                 raise HostbenchError(f"{env} is paused and cannot be resumed ({exc}); resume "
                                      "the run once its engine is back") from None
             self.paused.discard(env)
+        self.ready_for = env
 
     @contextmanager
     def around(self, env: str) -> Iterator[Usage]:
         """While the body measures ``env``: the others paused (with isolation, see ``ready``)
         and metered; they stay paused for the next trial, until ``resume_all``."""
-        self.ready(env)
+        if self.ready_for != env:
+            self.ready(env)
         usage = Usage()
         others = [n for n in self.control.names() if n != env]
         before = {n: self._cpu(n) for n in others}
         try:
             yield usage
         finally:
+            self.ready_for = None  # the next trial asks the engines again
             after = {n: self._cpu(n) for n in others}
             used = [a - b for n in others
                     if (a := after[n]) is not None and (b := before[n]) is not None]
@@ -94,6 +101,14 @@ class Neighbours:
                 self.paused.discard(name)
             except HostbenchError as exc:
                 self.problems.add(str(exc))
+
+    def _forget_resumed(self) -> None:
+        """What this run paused and something else resumed since (an engine's restart brings
+        its containers back running) is paused again: one question to the engines a trial."""
+        try:
+            self.paused &= self.control.paused_now()
+        except HostbenchError as exc:
+            self.problems.add(str(exc))
 
     def _cpu(self, name: str) -> float | None:
         try:

@@ -162,6 +162,13 @@ class FakeControl:
     def names(self) -> list[str]:
         return [n for n, t in self.targets.items() if t.kind is not Kind.BARE]
 
+    def paused_now(self) -> set[str]:
+        """The engines asked which are paused (recorded: it is an engine call too)."""
+        if self.engine_gone:
+            raise ControlError("cannot tell which environments are paused: End of file")
+        self.events.append(("query", "paused"))
+        return set(self.paused)
+
     def pause(self, name: str) -> None:
         if name in self.broken:
             raise ControlError(f"cannot pause {name}: container is not running")

@@ -262,7 +262,8 @@ def test_the_other_environments_are_paused_during_each_trial_and_metered(targets
 def test_neighbours_stay_paused_between_trials_two_engine_calls_a_trial_at_most(tmp_path):
     """Of five environments, three measured: the first trial pauses the other four, each later
     one resumes only the environment it measures and pauses the one measured before it (not
-    2(n-1) calls a trial); the two never measured stay paused, and all run again at the end."""
+    2(n-1) calls a trial), after one question of which are paused; the two never measured stay
+    paused, and all run again at the end."""
     extra = tuple(Environment(name=f"container-{i}", kind=Kind.CONTAINER) for i in (2, 3))
     targets_file = fake_targets(tmp_path, (*DEFAULT_ENVIRONMENTS, *extra))
     host = FakeHost()
@@ -270,14 +271,35 @@ def test_neighbours_stay_paused_between_trials_two_engine_calls_a_trial_at_most(
     host.fail = {env: lambda _n: marks.append(len(host.host.events)) for env in ENVS}
     run = _load(_bench(host, _options(targets_file, warmup=0, envs=ENVS)))
     assert run.record.status == "complete" and len(marks) == len(run.trials) == 6
-    per_trial = [b - a for a, b in itertools.pairwise(marks)]
-    assert marks[0] == 4 and per_trial and all(calls <= 2 for calls in per_trial), per_trial
+    events = host.host.events
+    per_trial = [events[a:b] for a, b in itertools.pairwise(marks)]
+    assert sum(kind != "query" for kind, _ in events[:marks[0]]) == 4
+    assert per_trial and all(sum(kind != "query" for kind, _ in calls) <= 2
+                             and sum(kind == "query" for kind, _ in calls) == 1
+                             for calls in per_trial), per_trial
     for env, seen in host.paused_while_running.items():
         assert all(paused == {"vm", "container", *(e.name for e in extra)} - {env}
                    for paused in seen), env
     assert host.host.paused == set()
-    assert sum(event == "resume" for event, _ in host.host.events[marks[-1]:]) >= 2
+    assert sum(kind == "resume" for kind, _ in events[marks[-1]:]) >= 2
     assert {t.neighbours_cpu_s for t in run.trials} == {0.0}  # metered every trial
+
+
+def test_a_neighbour_resumed_by_something_else_is_paused_again_before_the_next_trial(
+        targets_file):
+    """The Docker engine restarts during bare metal's first trial and brings the container
+    back running: the trials after it still find every other environment paused."""
+    host = FakeHost()
+
+    def engine_restarts(n: int) -> None:
+        if n == 1:
+            host.host.paused.discard("container")
+
+    host.fail = {"bare": engine_restarts}
+    run = _load(_bench(host, _options(targets_file, warmup=0)))
+    assert run.record.status == "complete"
+    for env, seen in host.paused_while_running.items():
+        assert seen and all(paused == {"vm", "container"} - {env} for paused in seen), env
 
 
 def test_without_isolation_the_neighbours_run_and_what_they_use_is_recorded(targets_file):
