@@ -35,8 +35,9 @@ Say = Callable[[str], None]
 NEIGHBOUR_DIR = f"{SCRATCH_DIR}/hostbench-neighbour"
 """The stressor's writable directory in the neighbour VM, emptied after each trial."""
 COMMAND_TIMEOUT_S = 60.0
-IDLE_SHARE = 0.25
-"""A stopped stressor leaves the neighbour's vCPU threads below this share of their cores."""
+IDLE_SHARE = 0.5
+"""A stopped stressor leaves the neighbour's vCPU threads below this share of their cores (an idle
+TCG guest uses 10-25% of its core here; a stressor all of it)."""
 IDLE_WINDOW_S = 0.5
 IDLE_WAIT_S = 15.0
 
