@@ -15,9 +15,8 @@ from hostbench.commands.parity import run_parity
 from hostbench.commands.provision import deliver_to_host
 from hostbench.commands.provision import down as direct_down
 from hostbench.commands.provision import up as direct_up
+from hostbench.commands.report import run_compare, run_report
 from hostbench.console import run_cli
-from hostbench.report.compare_report import run_compare
-from hostbench.report.run_report import run_report
 from hostbench.stack.spec import load_stack_file
 
 DEFAULT_STACK = "local"

@@ -15,6 +15,9 @@ from rich.text import Text
 from hostbench.errors import HostbenchError
 from hostbench.signals import Stopped, stop_on_signals
 
+Show = Callable[[str], None]
+"""Where a step tells what it did, one line at a time (the console's print, or a test's list)."""
+
 LOG_WIDTH = 132
 """Columns of result tables written to a log file (rich's default of 80 squeezes them)."""
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from hostbench.stack.host import close_all
+from hostbench.stack.host import close_remote_hosts
 from tests.sshd import Sshd, free_port
 
 SHARED_SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "schemas"
@@ -63,7 +63,7 @@ def _serving(directory: Path) -> Iterator[Sshd]:
     try:
         yield server
     finally:
-        close_all()
+        close_remote_hosts()
         server.stop()
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from hostbench.polling import wait_until
 
 SSHD = "/usr/sbin/sshd"
 
@@ -64,16 +65,20 @@ class Sshd:
         Path("/run/sshd").mkdir(exist_ok=True)  # its privilege-separation directory
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
                                      stderr=(self.directory / "sshd.log").open("ab"))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {(self.directory / 'sshd.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if wait_until(self._accepts, 10, 0.05):
+            return self
         raise RuntimeError(f"sshd did not listen on 127.0.0.1:{self.port}")
+
+    def _accepts(self) -> bool:
+        """sshd takes connections; raises if it exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"sshd exited: {(self.directory / 'sshd.log').read_text()}")
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.proc is not None:

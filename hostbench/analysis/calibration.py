@@ -15,7 +15,7 @@ from hostbench.analysis.effects import factor_pct
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.results.store import StoredRun
 from hostbench.run.facts import HostFacts
-from hostbench.run.records import Margins, RunRecord
+from hostbench.run.run_records import Margins, RunRecord
 
 SECOND_BASELINE = "bare-2"
 """The second bare-metal environment of a calibration run: the same tree, the same cores."""

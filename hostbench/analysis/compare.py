@@ -8,7 +8,7 @@ from hostbench.analysis import stats
 from hostbench.analysis.overheads import Key, grouped
 from hostbench.errors import HostbenchError
 from hostbench.results.store import StoredRun
-from hostbench.run.records import NOT_RECORDED, Margins, RunRecord
+from hostbench.run.run_records import NOT_RECORDED, Margins, RunRecord
 
 SINGLE_RUNS = ("this compares two single runs, trial against trial (unpaired: rounds of "
                "different runs have nothing in common): the interval covers the noise between "
@@ -22,7 +22,8 @@ class Comparison:
     """One workload metric in one environment: B against A (``change.overhead_pct`` + is worse).
 
     ``change`` is ``stats.overhead(a_values, b_values, higher_is_better)``, unpaired: its
-    ``ratio`` is B / A (geometric means), ``median_bare`` is A's median and ``median_other`` B's.
+    ``ratio`` is B / A (geometric means), ``median_reference`` is A's median and
+    ``median_other`` B's.
     """
 
     workload: str

@@ -13,7 +13,7 @@ from hostbench.analysis.effects import paired_effect
 from hostbench.analysis.rule import ALPHA, MIN_PAIRS, interval
 from hostbench.analysis.stats import Estimate
 from hostbench.run.procfs import CPU_FIELDS
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.stack.environments import Environment
 
 WAITING = ("idle", "iowait")
@@ -21,7 +21,7 @@ WAITING = ("idle", "iowait")
 BUSY = tuple(s for s in CPU_FIELDS if s not in WAITING)
 CORES = {"measured": "measured cores", "other": "other cores"}
 MACHINERY = ("qemu", "qemu.vcpu", "qemu.main", "qemu.other", "vhost", "shim", "runsc.sentry",
-             "runsc.gofer", "container", "dockerd", "containerd", "docker-proxy")
+             "runsc.gofer", "container", "dockerd", "containerd")
 """The host-side groups of the accounting (``host.<group>``), in the order shown."""
 OWN_PARTS = frozenset(f"host {group}" for group in MACHINERY
                       if group not in ("qemu", "container", "dockerd", "containerd"))

@@ -8,14 +8,14 @@ from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import between, grouped_samples
-from hostbench.run.records import NOT_RECORDED, Margins, Sample
+from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
 
 @dataclass(frozen=True)
 class FactorEffect:
     """One workload metric: ``variant`` against ``base`` (``change.overhead_pct`` + means the
-    variant is worse; ``median_bare`` is the base's median)."""
+    variant is worse; ``median_reference`` is the base's median)."""
 
     workload: str
     metric: str

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import grouped_samples
 from hostbench.run.conditions import split
-from hostbench.run.records import NOT_RECORDED, Margins, Sample
+from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import KIND_ORDER, Environment
 
 

@@ -18,7 +18,7 @@ from hostbench.run.lifecycle_metrics import (
     READY,
     SETUP,
 )
-from hostbench.run.records import Margins
+from hostbench.run.run_records import Margins
 from hostbench.stack.environments import Environment, Kind
 
 COMPARED = (READY, FOOTPRINT)

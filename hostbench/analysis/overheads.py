@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from hostbench.analysis import stats
-from hostbench.run.records import NOT_RECORDED, Margins, Sample
+from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
 from hostbench.stack.environments import Environment
 
 

@@ -4,7 +4,7 @@ ours, and whether the two point the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,8 +15,8 @@ from hostbench.analysis.overheads import MetricResult
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
 from hostbench.paths import REFERENCES_DIR
-from hostbench.records import Record, validated
-from hostbench.run.workloads import Workload
+from hostbench.record_base import Record, validated
+from hostbench.run.run_records import MetricNames
 from hostbench.stack.environments import Kind
 
 Text = Annotated[str, Field(min_length=1)]
@@ -56,7 +56,7 @@ class Reference(ReferenceFile):
     source: str
 
 
-def load_reference(path: Path, catalogue: Mapping[str, Workload]) -> Reference:
+def load_reference(path: Path, catalogue: MetricNames) -> Reference:
     """Load and validate a reference file; every figure names a workload and metric we have."""
     reference = validated(Reference, {**load_mapping(path), "source": str(path)}, str(path))
     for index, figure in enumerate(reference.figures):
@@ -64,16 +64,16 @@ def load_reference(path: Path, catalogue: Mapping[str, Workload]) -> Reference:
         if figure.workload not in catalogue:
             raise ConfigError(str(path), f"{where}.workload",
                               f"{figure.workload!r} is not a workload of the catalogue")
-        if figure.metric not in catalogue[figure.workload].metrics:
+        if figure.metric not in catalogue[figure.workload]:
             raise ConfigError(str(path), f"{where}.metric",
                               f"{figure.metric!r} is not a metric of {figure.workload} (it has: "
-                              f"{', '.join(catalogue[figure.workload].metrics)})")
+                              f"{', '.join(catalogue[figure.workload])})")
         if figure.container is None and figure.vm is None:
             raise ConfigError(str(path), where, "gives neither a container nor a vm figure")
     return reference
 
 
-def load_references(catalogue: Mapping[str, Workload], directory: Path = REFERENCES_DIR
+def load_references(catalogue: MetricNames, directory: Path = REFERENCES_DIR
                     ) -> list[Reference]:
     return [load_reference(path, catalogue) for path in sorted(directory.glob("*.yaml"))]
 

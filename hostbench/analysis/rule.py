@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hostbench.run.records import Stopping
+from hostbench.run.run_records import Stopping
 
 ALPHA = 0.05
 """The error rate of every claim: 95% intervals, at most 2.5% false slower (or faster)."""

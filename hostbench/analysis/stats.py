@@ -51,13 +51,13 @@ class Overhead:
     factor: Estimate
     change_pct: Estimate
     p_value: float  # of "beyond the margin (or floor)", before Holm's correction
-    n_bare: int
+    n_reference: int
     n_other: int
     n_pairs: int  # pairs of rounds (paired) or the smaller group (unpaired)
     dropped: int  # rounds measured on one side only
     round_sd: float  # the spread of one round's (or one trial's) log ratio
     paired: bool
-    median_bare: float
+    median_reference: float
     median_other: float
     higher_is_better: bool
     margin_pct: float
@@ -223,9 +223,10 @@ def overhead(
         change_pct=_estimate(effect.mean, low, high,
                              lambda c: effects.change_pct(c, higher_is_better)),
         p_value=p if effect.n >= rule.MIN_PAIRS else 1.0,
-        n_bare=int(b.size), n_other=int(o.size), n_pairs=effect.n, dropped=effect.dropped,
+        n_reference=int(b.size), n_other=int(o.size), n_pairs=effect.n, dropped=effect.dropped,
         round_sd=effect.se * math.sqrt(effect.n) if effect.paired else effect.se,
-        paired=effect.paired, median_bare=float(np.median(b)), median_other=float(np.median(o)),
+        paired=effect.paired, median_reference=float(np.median(b)),
+        median_other=float(np.median(o)),
         higher_is_better=higher_is_better, margin_pct=margin_pct, floor_pct=floor_pct,
         verdict=VERDICTS[code], hint=_hint(effect, code, margin, floor, needed),
         rounds_needed=needed if code == rule.INCONCLUSIVE else None)

@@ -8,7 +8,7 @@ from typing import Any
 from hostbench.analysis.adaptive import looks
 from hostbench.analysis.calibration import SECOND_BASELINE
 from hostbench.analysis.rule import ALPHA, MIN_PAIRS
-from hostbench.commands.parity import (
+from hostbench.commands.connections import (
     Connect,
     MakeControl,
     chosen_targets,
@@ -18,11 +18,11 @@ from hostbench.commands.parity import (
 from hostbench.commands.session import PER_TRIAL_OVERHEAD_S, Session, measure
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.reach.executors import executor_for
-from hostbench.records import validated
+from hostbench.record_base import validated
 from hostbench.report.tables import plan_table
 from hostbench.results.store import Store
 from hostbench.run import neighbour_plan
-from hostbench.run.records import BenchmarkOptions, RunRecord
+from hostbench.run.run_records import BenchmarkOptions, RunRecord
 from hostbench.run.schedule import PlannedTrial, estimate_seconds, plan
 from hostbench.run.stressors import chosen as chosen_stressors
 from hostbench.run.stressors import load_stressors
@@ -226,9 +226,9 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
         what = opts.command_line or f"fab benchmark ({opts.purpose})"
         with (stack_lock(targets.stack, what),
               cores_lock(targets.spec.host, targets.spec.cores, what)):
-            host = control(targets.targets, targets.spec.machine)
             return measure(Session(store, opts, targets, chosen, catalogue, trials, previous,
-                                   connect, host, budget_s))
+                                   connect, control(targets.targets, targets.spec.machine),
+                                   budget_s))
 
 
 def _two_baselines(targets: Targets) -> dict[str, Target]:

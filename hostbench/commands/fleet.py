@@ -6,6 +6,8 @@ side."""
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import re
 import subprocess
@@ -24,15 +26,26 @@ from rich.text import Text
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.paths import checked_stack_name, results_dir
+from hostbench.polling import wait_until
 from hostbench.results.store import Store
-from hostbench.run.records import new_run_id
+from hostbench.run.run_records import new_run_id
 from hostbench.signals import on_signal
 
 REFRESH_S = 0.5
 STOP_GRACE_S = 60
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-_RUN = re.compile(r"^run (\d{8}-\d{6}-[0-9a-f]{4}) ->", re.M)
 RUN_TASKS = ("benchmark", "calibrate")
+RESULT_ENV = "HOSTBENCH_FLEET_RESULT"
+"""Where a member reports what it made: the fleet names a file per member in its environment."""
+
+
+def report_to_fleet(run_id: str) -> None:
+    """As a fleet member, tell the fleet the run this process stores (one JSON line in the
+    member's result file); outside a fleet, nothing."""
+    path = os.environ.get(RESULT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"run_id": run_id}) + "\n")
 
 
 def per_stack(task: str, value: str | None, one: Callable[[], object]) -> object:
@@ -79,6 +92,7 @@ class Member:
     stack: str
     argv: list[str]
     log: Path
+    result: Path  # the JSON lines the member reports (report_to_fleet)
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     ended: float | None = None
@@ -101,8 +115,11 @@ class Member:
         return lines[-1][:110] if lines else ""
 
     def run_id(self) -> str | None:
-        found = _RUN.findall(self.text())
-        return found[-1] if found else None
+        """The run the member last reported storing, if any."""
+        if not self.result.exists():
+            return None
+        reported = [json.loads(line) for line in self.result.read_text().splitlines() if line]
+        return str(reported[-1]["run_id"]) if reported else None
 
 
 def _table(task: str, members: list[Member]) -> Table:
@@ -128,7 +145,7 @@ def run_fleet(task: str, value: str, argv: list[str], console: Console | None = 
     directory = results_dir() / "fleets" / new_run_id()
     directory.mkdir(parents=True, exist_ok=True)
     members = [Member(s, [sys.executable, "-m", "fabric", *member_argv(argv, value, s)],
-                      directory / f"{s}.log") for s in stacks]
+                      directory / f"{s}.log", directory / f"{s}.result.jsonl") for s in stacks]
     environment = {**os.environ, "COLUMNS": "160", "HOSTBENCH_FLEET_MEMBER": "1"}
     try:
         with (on_signal(lambda signum: _forward(members, signum)),
@@ -136,14 +153,15 @@ def run_fleet(task: str, value: str, argv: list[str], console: Console | None = 
             for m in members:
                 m.out = m.log.open("wb")
                 m.proc = subprocess.Popen(m.argv, stdout=m.out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, env=environment)
+                                          stdin=subprocess.DEVNULL,
+                                          env={**environment, RESULT_ENV: str(m.result)})
                 m.started = time.monotonic()
             try:
                 _wait(members, live, task)
             except KeyboardInterrupt:  # each member got the signal too
                 console.print("[yellow]interrupted: waiting for each stack to store what it "
                               "measured[/]")
-                _wait(members, live, task, deadline=time.monotonic() + STOP_GRACE_S)
+                _wait(members, live, task, timeout_s=STOP_GRACE_S)
                 raise
     finally:
         _stop(members)
@@ -152,23 +170,24 @@ def run_fleet(task: str, value: str, argv: list[str], console: Console | None = 
     return members
 
 
-def _wait(members: list[Member], live: Live, task: str, deadline: float | None = None) -> None:
-    while any(m.proc and m.proc.poll() is None for m in members):
-        if deadline is not None and time.monotonic() > deadline:
-            return
+def _wait(members: list[Member], live: Live, task: str, timeout_s: float = math.inf) -> None:
+    """Until every member has ended (or ``timeout_s`` passed), the display kept up to date."""
+    def all_ended() -> bool:
         for m in members:
             if m.ended is None and m.proc and m.proc.poll() is not None:
                 m.ended = time.monotonic()
         live.update(_table(task, members))
-        _until_one_ends(members)
-    for m in members:
-        if m.ended is None:
-            m.ended = time.monotonic()
-    live.update(_table(task, members))
+        return not any(m.proc and m.proc.poll() is None for m in members)
+
+    if wait_until(all_ended, timeout_s, REFRESH_S, sleep=lambda _: _until_one_ends(members)):
+        for m in members:
+            if m.ended is None:
+                m.ended = time.monotonic()
+        live.update(_table(task, members))
 
 
 def _until_one_ends(members: list[Member]) -> None:
-    """Wait for a running member to end, at most one refresh of the display."""
+    """Wait for a running member to end, at most one refresh of the display (REFRESH_S)."""
     running = next((m.proc for m in members if m.proc and m.proc.poll() is None), None)
     if running is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):

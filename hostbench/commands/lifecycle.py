@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from hostbench.commands.benchmark import as_number, comma_list
-from hostbench.commands.parity import console
+from hostbench.commands.connections import console
 from hostbench.commands.provision import plan_for, remove_stack
 from hostbench.commands.session import write_outputs
 from hostbench.console import untrusted
@@ -24,7 +24,7 @@ from hostbench.provision.direct import DirectBackend
 from hostbench.provision.instances import StackInstances
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import BOOT_TIMEOUT_S
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run import facts as facts_mod
@@ -32,12 +32,12 @@ from hostbench.run.lifecycle import (
     READY,
     DensityLimits,
     Lifecycle,
-    Probe,
+    ReadinessProbe,
     Recorder,
     host_available_mib,
     ksm_state,
 )
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     LifecycleSettings,
     RunRecord,
@@ -182,7 +182,7 @@ def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
 def _measure(store: Store, run_id: str, instances: StackInstances, chosen: list[Environment],
              opts: LifecycleOptions, settings: LifecycleSettings, private_key: str,
              known_hosts: Path) -> None:
-    probe = Probe(private_key, known_hosts, settings.poll_s, BOOT_TIMEOUT_S)
+    probe = ReadinessProbe(private_key, known_hosts, settings.poll_s, BOOT_TIMEOUT_S)
     measuring = Lifecycle(instances, probe, Recorder(run_id, store.add_trial), console,
                           settings.settle_s, settings.idle_window_s)
     if vms := [e for e in chosen if e.kind is Kind.VM]:

@@ -3,64 +3,28 @@ environment, compared by the rules of each one's kind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-from hostbench.console import table_console
+from hostbench.commands.connections import (
+    Connect,
+    MakeControl,
+    chosen_targets,
+    close_executors,
+    connect_all,
+    console,
+    environment_control,
+)
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.reach.executors import Executor, executor_for
-from hostbench.reach.ssh import StackAccess
 from hostbench.report.tables import facts_table, failures_table
 from hostbench.run import facts as facts_mod
 from hostbench.run.facts import EnvFacts
 from hostbench.run.neighbours import Control
 from hostbench.run.parity import ParityError, ParityVerdict, check_parity, verdict
 from hostbench.stack.environments import Kind
-from hostbench.stack.host import Host
-from hostbench.stack.keys import known_hosts_file
 from hostbench.stack.targets import Target, Targets, resolve_targets
-
-console = table_console()
-
-Connect = Callable[[Target, StackAccess], Executor]
-"""Makes the executor of one target (with the stack's private key); tests pass fakes."""
-MakeControl = Callable[[Mapping[str, Target], Host], Control]
-"""Makes the control of a stack's VMs and containers on its host; tests pass fakes."""
-
-
-def environment_control(targets: Mapping[str, Target], host: Host) -> Control:
-    """The stack's VMs and containers through the host's Docker engine and libvirtd; their
-    client libraries are imported here, once a command controls them, not by every import."""
-    from hostbench.provision.control import EnvironmentControl
-
-    return EnvironmentControl(targets, host)
-
-
-def chosen_targets(targets: Targets, names: tuple[str, ...]) -> dict[str, Target]:
-    """The targets to measure, in the stack's order (all of them when none are named)."""
-    ordered = [env.name for env in targets.environments]
-    unknown = [n for n in names if n not in targets.targets]
-    if unknown:
-        raise HostbenchError(f"{targets.source}: no target for environment(s) {unknown}; "
-                             f"it has: {', '.join(ordered)}")
-    return {name: targets.targets[name] for name in (names or ordered)}
-
-
-def access(targets: Targets) -> StackAccess:
-    """The stack key, the host keys pinned for the stack's environments, and their host."""
-    return StackAccess(targets.ssh_private_key, known_hosts_file(targets.stack),
-                       targets.spec.machine)
-
-
-def connect_all(chosen: Mapping[str, Target], targets: Targets, connect: Connect
-                ) -> dict[str, Executor]:
-    return {name: connect(target, access(targets)) for name, target in chosen.items()}
-
-
-def close_all(executors: Mapping[str, Executor]) -> None:
-    for executor in executors.values():
-        executor.close()
 
 
 def _reference_binaries(targets: Targets) -> dict[str, str]:
@@ -82,13 +46,13 @@ def _collect(chosen: Mapping[str, Target], executors: Mapping[str, Executor],
     return found
 
 
-def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], host: Control
+def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], control: Control
                ) -> dict[str, EnvFacts]:
     """A VM's CPU bandwidth is the host's to give (libvirt's quota): the guest cannot see it."""
     for name, target in chosen.items():
         if target.kind is Kind.VM:
             try:
-                quota = host.cpu_quota(name)
+                quota = control.cpu_quota(name)
             except HostbenchError:
                 quota = ""
             found[name] = found[name].model_copy(update={"cpu_quota": quota})
@@ -96,10 +60,10 @@ def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], host: C
 
 
 def parity(targets: Targets, chosen: Mapping[str, Target], executors: Mapping[str, Executor],
-           allow_mismatch: bool, host: Control) -> tuple[dict[str, EnvFacts], ParityVerdict]:
+           allow_mismatch: bool, control: Control) -> tuple[dict[str, EnvFacts], ParityVerdict]:
     """Facts per environment and the parity verdict; raises ParityError unless overridden."""
     reference = _reference_binaries(targets)
-    found = _host_side(_collect(chosen, executors, sorted(reference)), chosen, host)
+    found = _host_side(_collect(chosen, executors, sorted(reference)), chosen, control)
     console.print(facts_table(found, {n: t.environment.label for n, t in chosen.items()}))
     result = verdict(check_parity(list(chosen.values()), found, reference), allow_mismatch)
     if result.failures:
@@ -122,7 +86,7 @@ def run_parity(stack: str, targets_file: str | None, connect: Connect = executor
     executors = connect_all(chosen, targets, connect)
     try:
         parity(targets, chosen, executors, allow_mismatch=False,
-               host=control(targets.targets, targets.spec.machine))
+               control=control(targets.targets, targets.spec.machine))
     finally:
-        close_all(executors)
+        close_executors(executors)
     return True

@@ -18,8 +18,7 @@ from hostbench.console import untrusted
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.paths import private_stack_dir
-from hostbench.provision.deliver import deliver
-from hostbench.provision.deliver import purge as purge_delivered
+from hostbench.provision.deliver import deliver, remove_image_copy
 from hostbench.provision.direct import DirectBackend
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
@@ -33,7 +32,7 @@ from hostbench.provision.plan import (
     targets_document,
 )
 from hostbench.reach.ssh import StackAccess, wait_for_ssh
-from hostbench.run.firewall import purge, rule_tag
+from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.signals import cleanup
 from hostbench.stack.claims import check_claims
 from hostbench.stack.keys import ensure_stack_key, known_hosts_file
@@ -161,7 +160,7 @@ def down(spec: StackSpec, purge_image: bool = False) -> list[str]:
             plan = plan_for(spec, teardown=True)
             if plan.image.hash:
                 with console.status("removing the image's copy") as status:
-                    gone = purge_delivered(plan, status.update)
+                    gone = remove_image_copy(plan, status.update)
                 for what in gone:
                     console.print(f"[green]removed[/] {what}")
                 removed += gone
@@ -174,7 +173,7 @@ def remove_stack(spec: StackSpec) -> list[str]:
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))
-    if purge(rule_tag(spec.stack), spec.machine):
+    if remove_tagged_rules(rule_tag(spec.stack), spec.machine):
         removed.append("the firewall rules a killed run left")
     for what in removed:
         console.print(f"[green]removed[/] {what}")

@@ -14,7 +14,9 @@ from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.calibration import noise_floors, stale_reason
 from hostbench.analysis.overheads import analyse
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
-from hostbench.commands.parity import Connect, close_all, connect_all, console, parity
+from hostbench.commands.connections import Connect, close_executors, connect_all, console
+from hostbench.commands.fleet import report_to_fleet
+from hostbench.commands.parity import parity
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
@@ -25,9 +27,9 @@ from hostbench.results.store import Store, StoredRun
 from hostbench.run import facts as facts_mod
 from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
-from hostbench.run.firewall import purge, rule_tag
+from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     Margins,
     RunRecord,
@@ -48,7 +50,7 @@ from hostbench.run.runner import (
 from hostbench.run.schedule import PlannedTrial, rotation
 from hostbench.run.stressor_neighbours import Stressing, VmNeighbours, stressings
 from hostbench.run.stressors import chosen, load_stressors
-from hostbench.run.workloads import Workload
+from hostbench.run.workloads import Workload, metric_names
 from hostbench.signals import cleanup
 from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target, Targets
@@ -67,7 +69,7 @@ class Session:
     trials: list[PlannedTrial]  # all of them, or with --repeat auto the minimum rounds
     previous: RunRecord | None  # the run being resumed
     connect: Connect
-    host: Control  # every VM and container of the stack, for pausing and metering
+    control: Control  # every VM and container of the stack, for pausing and metering
     budget_s: float = 0.0  # with --repeat auto
     measured: list[Sample] = field(default_factory=list)
 
@@ -99,11 +101,11 @@ class Session:
 def measure(session: Session) -> str:
     """Parity, then every trial; the run is finished and reported whatever happens."""
     store, opts, previous = session.store, session.opts, session.previous
-    neighbours = Neighbours(session.host, opts.isolation)
+    neighbours = Neighbours(session.control, opts.isolation)
     _resume_all(neighbours)  # a run killed while others were paused left them so
     tag = rule_tag(session.targets.stack)
     machine = session.targets.spec.machine
-    purge(tag, machine)  # and its host servers' firewall rules
+    remove_tagged_rules(tag, machine)  # and its host servers' firewall rules
     executors = connect_all(session.chosen, session.targets, session.connect)
     vms = _neighbour_vms(session)
     wall_start = time.monotonic()
@@ -112,7 +114,7 @@ def measure(session: Session) -> str:
     status: RunStatus = "failed"
     try:
         found, parity_verdict = parity(session.targets, session.chosen, executors,
-                                       opts.allow_mismatch, session.host)
+                                       opts.allow_mismatch, session.control)
         if run_id is None:
             run_id = _new_run(session).id
         else:
@@ -121,6 +123,7 @@ def measure(session: Session) -> str:
         for name, env_facts in found.items():
             store.put_env_facts(run_id, name, env_facts)
         console.print(f"run [bold]{run_id}[/] -> {store.path}")
+        report_to_fleet(run_id)
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
@@ -148,7 +151,7 @@ def measure(session: Session) -> str:
                 console.print(untrusted(f"not removed: {problem}", "red"), soft_wrap=True)
             if ctx is not None:
                 cleanup_scratch(ctx)
-            close_all(executors)
+            close_executors(executors)
             for problem in sorted(neighbours.problems):
                 console.print(untrusted(f"idle neighbours: {problem}", "yellow"), soft_wrap=True)
             if run_id is not None:
@@ -193,7 +196,7 @@ def _accountant(session: Session) -> Accountant:
     """Snapshots of the stack's host around each measured command of the chosen environments."""
     machine = session.targets.spec.machine
     return Accountant(machine, {n: set(t.cores) for n, t in session.chosen.items()},
-                      machinery_finder(machine, session.host,
+                      machinery_finder(machine, session.control,
                                        {n: t.kind for n, t in session.chosen.items()}))
 
 
@@ -217,7 +220,7 @@ def _new_run(session: Session) -> RunRecord:
         image_hash=targets.image.hash,
         environments=tuple(t.environment for t in session.chosen.values()),
         plan=tuple(session.trials), options=opts, host=host, spec=targets.spec,
-        margins=session.margins(host))
+        margins=session.margins(host), catalogue=metric_names(session.catalogue))
     session.store.create_run(run)
     return run
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field
 
 from hostbench.datafiles import load_json_object
-from hostbench.records import Record, validated
+from hostbench.record_base import Record, validated
 
 CONTAINER_INIT = "/usr/local/sbin/hostbench-container-init"
 """The image's command in a container (from image/overlay): its host keys, then sshd in the

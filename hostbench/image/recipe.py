@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from hostbench.datafiles import load_mapping
 from hostbench.paths import IMAGE_RECIPE_DIR
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 
 # Bump when the build steps change in a way that changes the artifacts.
 BUILD_FORMAT = 2

@@ -9,11 +9,11 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.provision.runtimes import register_runsc
 
 LOG_DIR = Path("/var/log")
@@ -59,11 +59,8 @@ def ensure(daemon: Daemon, timeout: float = 60.0) -> str:
         log = open(LOG_DIR / f"hostbench-{daemon.name}.log", "ab")  # noqa: SIM115 (daemon keeps it)
         subprocess.Popen(daemon.command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                          start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _ready(daemon):
-            return "started"
-        time.sleep(0.5)
+    if wait_until(lambda: _ready(daemon), timeout, 0.5):
+        return "started"
     raise DaemonError(
         f"{daemon.name} did not become ready within {timeout:.0f}s; "
         f"see {LOG_DIR / f'hostbench-{daemon.name}.log'}"

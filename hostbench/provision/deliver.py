@@ -13,13 +13,13 @@ from typing import Any
 import docker.errors
 import libvirt
 
+from hostbench.console import Show
 from hostbench.errors import HostbenchError
 from hostbench.provision import libvirt_backend
 from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.domain_xml import pool_xml
 from hostbench.provision.plan import COMPLETE, Host, HostLayout, ResourcePlan, image_volumes
 
-Show = Callable[[str], None]
 _UNPACK = ('set -e; r=$1; rm -rf "$r.part"; mkdir -p "$r.part"; '
            'tar -C "$r.part" --numeric-owner -xpf -; rm -rf "$r"; '
            'mv "$r.part" "$r"; printf "%s\\n" "$3" > "$2"')
@@ -121,7 +121,7 @@ def deliver_vm_volumes(conn: libvirt.virConnect, plan: ResourcePlan, show: Show)
     return True
 
 
-def purge(plan: ResourcePlan, show: Show) -> list[str]:
+def remove_image_copy(plan: ResourcePlan, show: Show) -> list[str]:
     """The host's copies of the image gone: its VM volume pool and its tree."""
     host, where = plan.host.open(), layout(plan)
     removed = []

@@ -6,11 +6,10 @@ from __future__ import annotations
 import docker
 from libvirt import virConnect, virDomain, virStoragePool
 
+from hostbench.console import Show
 from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
 from hostbench.provision.plan import ContainerPlan, ResourcePlan, VmPlan
-
-Show = libvirt_backend.Show
 
 
 class DirectBackend:

@@ -19,6 +19,7 @@ from typing import Any
 
 import libvirt
 
+from hostbench.console import Show
 from hostbench.errors import HostbenchError
 from hostbench.provision.domain_xml import (
     apply_xslt,
@@ -35,9 +36,6 @@ from hostbench.provision.plan import (
     owner_marker,
 )
 from hostbench.provision.seed import meta_data, user_data
-
-Show = Callable[[str], None]
-
 
 KEEPALIVE_INTERVAL_S = 5
 KEEPALIVE_COUNT = 3

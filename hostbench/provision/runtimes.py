@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 
 DOCKER_CONFIG = Path("/etc/docker/daemon.json")
 RUNSC_ARGS = ("--platform=ptrace", "--network=host")
@@ -67,9 +67,6 @@ def register_runsc(under_systemd: bool, path: Path = DOCKER_CONFIG, timeout: flo
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(wanted, indent=2) + "\n")
     _reload_docker(under_systemd)
-    deadline = time.monotonic() + timeout
-    while "runsc" not in docker_runtimes():
-        if time.monotonic() > deadline:
-            raise HostbenchError(f"dockerd did not pick up the runsc runtime from {path}")
-        time.sleep(0.5)
+    if not wait_until(lambda: "runsc" in docker_runtimes(), timeout, 0.5):
+        raise HostbenchError(f"dockerd did not pick up the runsc runtime from {path}")
     return f"runsc registered in {path} ({' '.join(RUNSC_ARGS)})"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.stack.host import Host, HostKeyChanged, LocalHost
 
 # While a target boots, paramiko's transport thread logs every refused handshake with a
@@ -86,9 +86,10 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
                  what: str, on_wait: Callable[[str], None] | None = None,
                  still_alive: Callable[[], bool] | None = None) -> None:
     """Poll until `user@host:port` accepts the key and runs a command, or raise after `timeout`."""
-    deadline = time.monotonic() + timeout
     last = "no answer yet"
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
+        nonlocal last
         if still_alive is not None and not still_alive():
             raise TargetUnreachable(f"{what} stopped while waiting for SSH on {host}:{port}")
         try:
@@ -100,13 +101,16 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
                 conn.run("true", hide=True, in_stream=False, timeout=10)
             finally:
                 close(conn)
-            return
+            return True
         except paramiko.BadHostKeyException as exc:
             raise host_key_changed(what, host, port, access, exc) from None
         except (OSError, paramiko.SSHException, EOFError, CommandTimedOut) as exc:
             last = f"{type(exc).__name__}: {exc}"
         if on_wait:
             on_wait(last)
-        time.sleep(2)
+        return False
+
+    if wait_until(answers, timeout, 2):
+        return
     raise TargetUnreachable(f"{what}: SSH on {host}:{port} not ready after {timeout:.0f}s "
                             f"(last error: {last})")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from hostbench.analysis.overheads import MetricResult
 from hostbench.analysis.rule import ALPHA, RULE_NAME
-from hostbench.run.records import RunRecord
+from hostbench.run.run_records import RunRecord
 
 RULE_SINCE = 3
 """The first run format whose runs were judged by RULE_NAME when they ran."""

@@ -1,4 +1,5 @@
-"""`fab compare`: run B against run A, as a console table and a report (HTML, Markdown)."""
+"""Run B against run A as a report (HTML, Markdown), with the context that could explain a
+change."""
 
 from __future__ import annotations
 
@@ -8,16 +9,12 @@ from typing import Any
 from hostbench.analysis.compare import Comparison, compare_runs, env_labels
 from hostbench.analysis.rule import MIN_PAIRS
 from hostbench.analysis.stats import underpowered
-from hostbench.console import table_console
-from hostbench.errors import HostbenchError
 from hostbench.paths import results_dir
 from hostbench.report import plots
-from hostbench.report.fleet_report import run_fleet_compare
 from hostbench.report.render import render, save_plot, slug
 from hostbench.report.run_report import TCG_BANNER
-from hostbench.report.tables import comparison_table
-from hostbench.results.store import Store, StoredRun
-from hostbench.run.records import RunRecord
+from hostbench.results.store import StoredRun
+from hostbench.run.run_records import RunRecord
 
 
 def _context_rows(a: RunRecord, b: RunRecord) -> list[tuple[str, str, str, bool]]:
@@ -51,7 +48,7 @@ def comparison_context(a: StoredRun, b: StoredRun, comparisons: list[Comparison]
     if differs:
         notes.insert(0, f"the runs differ in {', '.join(differs)}: a change may come from that, "
                         "not only from what you meant to compare")
-    weak = sorted({(c.change.n_bare, c.change.n_other) for c in comparisons
+    weak = sorted({(c.change.n_reference, c.change.n_other) for c in comparisons
                    if underpowered(c.change)})
     if weak:
         notes.append(f"with {', '.join(f'{x} vs {y}' for x, y in weak)} measured trials no "
@@ -81,25 +78,4 @@ def write_comparison_report(a: StoredRun, b: StoredRun, out_dir: Path | None = N
     html = out / f"{name}.html"
     html.write_text(render("compare.html.j2", **context), encoding="utf-8")
     (out / f"{name}.md").write_text(render("compare.md.j2", **context), encoding="utf-8")
-    return html
-
-
-def run_compare(run_a: str, run_b: str, hosts: bool = False) -> Path:
-    """`fab compare A B`: print the comparison table, write the report and print its path;
-    `fab compare A B --hosts` (A and B may list several runs): the hosts' overheads side by
-    side."""
-    if hosts:
-        return run_fleet_compare([r.strip() for r in f"{run_a},{run_b}".split(",")
-                                  if r.strip()])
-    if "," in run_a or "," in run_b:
-        raise HostbenchError("fab compare A B takes one run each; to see several hosts' runs "
-                             "side by side, add --hosts")
-    console = table_console(highlight=False, soft_wrap=True)
-    with Store.default() as store:
-        a, b = store.load(run_a), store.load(run_b)
-    comparisons, _ = compare_runs(a, b)
-    console.print(comparison_table(comparisons, a.id, b.id, env_labels(a.record, b.record)))
-    html = write_comparison_report(a, b)
-    console.print(f"comparison report: {html}")
-    console.print(f"                   {html.with_suffix('.md')}")
     return html

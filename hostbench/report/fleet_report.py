@@ -14,7 +14,7 @@ from hostbench.report.render import render, slug
 from hostbench.report.run_report import TCG_BANNER
 from hostbench.report.tables import add_metric_section, verdict_markup
 from hostbench.report.text import overhead_text, verdict_text
-from hostbench.results.store import Store, StoredRun
+from hostbench.results.store import StoredRun
 
 
 def hosts_table(columns: list[HostColumn]) -> Table:
@@ -79,10 +79,3 @@ def show_fleet(runs: list[StoredRun]) -> Path:
     console.print(f"fleet report: {html}")
     console.print(f"              {html.with_suffix('.md')}")
     return html
-
-
-def run_fleet_compare(run_ids: list[str]) -> Path:
-    """`fab compare --hosts RUN1,RUN2,...`."""
-    with Store.default() as store:
-        runs = [store.load(run_id) for run_id in run_ids]
-    return show_fleet(runs)

@@ -137,7 +137,7 @@ def comparison_rows(comparisons: Sequence[KindComparison]) -> list[ComparisonRow
     for c in comparisons:
         o = c.overhead
         rows.append(ComparisonRow(
-            _metric_text(c), c.unit, number(o.median_bare), number(o.median_other),
+            _metric_text(c), c.unit, number(o.median_reference), number(o.median_other),
             ratio_text(o.ratio.value), f"[{ratio_text(o.ratio.low)}, {ratio_text(o.ratio.high)}]",
             f"{o.p_value:.3g}",
             verdict_text(_held(o.verdict) if c.workload == FOOTPRINT else o.verdict,

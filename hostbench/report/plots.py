@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from hostbench.analysis.overheads import MetricResult
 from hostbench.report.text import number, percent
-from hostbench.run.records import Sample
+from hostbench.run.run_records import Sample
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

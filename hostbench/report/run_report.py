@@ -20,14 +20,11 @@ from hostbench.analysis.references import ReferenceComparison, compare, load_ref
 from hostbench.analysis.rule import MIN_PAIRS
 from hostbench.analysis.run_analysis import RunAnalysis, analyse_run
 from hostbench.analysis.stats import VERDICTS, underpowered
-from hostbench.console import table_console
-from hostbench.errors import HostbenchError
 from hostbench.paths import run_dir
 from hostbench.report import plots
 from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.lifecycle_report import write_lifecycle_report
 from hostbench.report.render import Plot, duration, render, save_plot, slug, when
-from hostbench.report.summary import print_summary
 from hostbench.report.tables import result_verdict
 from hostbench.report.text import (
     better_text,
@@ -39,11 +36,10 @@ from hostbench.report.text import (
 )
 from hostbench.report.verdict_export import export_evidence, export_verdicts
 from hostbench.results.export import export_accounting, export_run
-from hostbench.results.store import Store, StoredRun
+from hostbench.results.store import StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import Margins, RunRecord, Sample
-from hostbench.run.workloads import load_catalogue
+from hostbench.run.run_records import Margins, RunRecord, Sample
 from hostbench.stack.environments import BASELINE
 
 HTML_NAME = "report.html"
@@ -291,7 +287,7 @@ def _factor_rows(effects: Sequence[FactorEffect]) -> list[FactorRow]:
     return [FactorRow(
         workload=e.workload, metric=e.metric, unit=e.unit, better=better_text(e.higher_is_better),
         variant=e.variant.label, base=e.base.label, factor=e.factor,
-        median_base=number(e.change.median_bare), median_variant=number(e.change.median_other),
+        median_base=number(e.change.median_reference), median_variant=number(e.change.median_other),
         change=percent(e.change.overhead_pct.value), change_ci=interval(e.change.overhead_pct),
         p=f"{e.change.p_value:.3f}", verdict=verdict_text(e.change.verdict, e.change.margin_pct),
         kind=e.change.verdict) for e in effects]
@@ -382,9 +378,10 @@ def _time_to_tell(run: StoredRun, r: MetricResult) -> str:
     return f" ({more} more rounds, about {minutes:.1f} min with bare metal's)"
 
 
-def _notices(run: StoredRun, results: Sequence[MetricResult], evidence: RunEvidence
-             ) -> list[Notice]:
-    record, notices = run.record, []
+def _notices(run: StoredRun, analysis: RunAnalysis) -> list[Notice]:
+    record, results, notices = run.record, analysis.results, []
+    if analysis.catalogue_note:
+        notices.append(Notice("catalogue", analysis.catalogue_note))
     if record.status != "complete":
         missing = f"{len(run.missing())} of {len(record.plan)} planned trials have no ok result"
         notices.append(Notice("incomplete", (
@@ -417,11 +414,11 @@ def _notices(run: StoredRun, results: Sequence[MetricResult], evidence: RunEvide
                 notices.append(Notice("outlier", f"{where}: trial {sample.trial} = "
                                       f"{number(sample.value)} is an outlier (modified z-score "
                                       "above 3.5 among its environment's measured trials)"))
-    for note in evidence.notes:
+    for note in analysis.evidence.notes:
         notices.append(Notice("accounting", f"{note.env.label}: {note.trials} of {note.of} "
                               "measured trials have incomplete accounting; what they lack is "
                               "left out of the evidence", note.example[:ERROR_CHARS]))
-    weak = sorted({(r.overhead.n_bare, r.overhead.n_other) for r in results
+    weak = sorted({(r.overhead.n_reference, r.overhead.n_other) for r in results
                    if r.overhead and underpowered(r.overhead)})
     if weak:
         sizes = ", ".join(f"{a} vs {b}" for a, b in weak)
@@ -559,14 +556,14 @@ def report_context(run: StoredRun, out_dir: Path, analysis: RunAnalysis) -> dict
         "margins": record.verdict_margins,
         "factor_figure": _factor_figure(out_dir, effects),
         "isolation": _isolation(run),
-        "references": _reference_sections(compare(results, load_references(load_catalogue()))),
+        "references": _reference_sections(compare(results, load_references(analysis.catalogue))),
         "environments": _environment_rows(run),
         "underpowered": any(row.underpowered for g in groups for row in g.rows),
         "verdict_counts": _verdict_counts(results),
         "tcg": "tcg" in record.vm_accels, "tcg_banner": TCG_BANNER,
         "host_is_vm": bool(record.host and record.host.host_is_vm),
         "overridden": bool(record.parity and record.parity.overridden),
-        "notices": _notices(run, results, analysis.evidence),
+        "notices": _notices(run, analysis),
         "evidence": _evidence_sections(out_dir, analysis.evidence),
         "host": _host(record),
         "versions": sorted(record.host.versions.items()) if record.host else [],
@@ -605,21 +602,3 @@ def publish(run: StoredRun, out_dir: Path | None = None, analysis: RunAnalysis |
                                               export_accounting(run, out),
                                               export_verdicts(out, analysis),
                                               export_evidence(out, analysis))
-
-
-def run_report(run_id: str | None = None) -> ReportPaths:
-    """`fab report`: print a run's summary (default: the latest run), write its report and
-    exports, and print their paths."""
-    with Store.default() as store:
-        run_id = run_id or store.latest_run_id()
-        if run_id is None:
-            raise HostbenchError(f"no runs in {store.path} yet; run `fab benchmark` first")
-        run = store.load(run_id)
-    analysis = analyse_run(run) if run.record.purpose != "lifecycle" else None
-    print_summary(run, table_console(), analysis)
-    paths, exports = publish(run, analysis=analysis)
-    console = table_console(highlight=False, soft_wrap=True)
-    console.print(f"report of run {run_id}:")
-    for path in (paths.html, paths.markdown, *exports):
-        console.print(f"  {path}")
-    return paths

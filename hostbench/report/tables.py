@@ -94,8 +94,8 @@ def comparison_table(comparisons: Sequence[Comparison], run_a: str, run_b: str,
             previous = (c.workload, c.metric)
             add_metric_section(table, c.workload, c.metric, c.unit, c.higher_is_better, 5)
         o = c.change
-        table.add_row(untrusted(f"  {labels.get(c.env, c.env)}"), str(o.n_bare),
-                      number(o.median_bare), str(o.n_other), number(o.median_other),
+        table.add_row(untrusted(f"  {labels.get(c.env, c.env)}"), str(o.n_reference),
+                      number(o.median_reference), str(o.n_other), number(o.median_other),
                       overhead_text(o.overhead_pct),
                       f"{o.p_value:.3f}", verdict_markup(verdict_text(o.verdict, o.margin_pct)))
     return table
@@ -113,7 +113,7 @@ def factor_table(effects: Sequence[FactorEffect], title: str) -> Table:
             add_metric_section(table, e.workload, e.metric, e.unit, e.higher_is_better, 3)
         o = e.change
         table.add_row(untrusted(f"  {e.variant.name} vs {e.base.name}\n    {e.factor}"),
-                      number(o.median_bare), number(o.median_other),
+                      number(o.median_reference), number(o.median_other),
                       overhead_text(o.overhead_pct), f"{o.p_value:.3f}",
                       verdict_markup(verdict_text(o.verdict, o.margin_pct)))
     return table

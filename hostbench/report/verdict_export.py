@@ -32,7 +32,7 @@ def _row(workload: str, metric: str, unit: str, higher: bool, env: str, against:
     apart = (round(unpaired.overhead_pct.low, 4), round(unpaired.overhead_pct.high, 4)
              ) if unpaired else ("", "")
     return [workload, metric, unit, str(higher).lower(), env, against, o.median_other,
-            o.median_bare, round(pct.value, 4), round(pct.low, 4), round(pct.high, 4),
+            o.median_reference, round(pct.value, 4), round(pct.low, 4), round(pct.high, 4),
             round(o.factor.value, 6), round(o.change_pct.value, 4), str(o.paired).lower(),
             o.n_pairs, o.dropped, *apart, round(o.p_value, 6), alpha, o.margin_pct,
             o.floor_pct, o.verdict, o.hint]

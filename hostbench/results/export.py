@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hostbench.results.store import StoredRun
-from hostbench.run.records import Sample
+from hostbench.run.run_records import Sample
 
 JSONL_NAME = "samples.jsonl"
 CSV_NAME = "samples.csv"

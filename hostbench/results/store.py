@@ -4,7 +4,7 @@ Each trial is committed (with its samples) in its own transaction the moment it 
 run that is interrupted -- even by SIGKILL -- loses nothing that was already recorded, and
 `fab benchmark --resume RUN` can tell which planned trials are still missing.
 
-Runs are written and read as typed records (hostbench.run.records) in this module only. The
+Runs are written and read as typed records (hostbench.run.run_records) in this module only. The
 database schema is versioned and upgraded in place; each run row carries the format of its
 record, and runs stored in an older format are read back upgraded.
 """
@@ -27,7 +27,7 @@ from hostbench.errors import HostbenchError, write_refused
 from hostbench.paths import results_dir
 from hostbench.run.facts import EnvFacts
 from hostbench.run.parity import ParityVerdict
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     Figure,
     LifecycleSettings,
     RunRecord,
@@ -133,17 +133,21 @@ CREATE TABLE accounting (
     PRIMARY KEY (trial_id, name)
 );
 """,
+    # 6 -> 7: the workload catalogue a run was planned from (each workload's metric names).
+    7: """
+ALTER TABLE runs ADD COLUMN catalogue TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_COLUMNS = ("id", "format", "started_at", "finished_at", "status", "stack", "suite",
                "command_line", "git_commit", "image_hash", "environments", "plan", "options",
                "host_facts", "stack_config", "parity", "margins", "stopping", "lifecycle",
-               "workload_seconds", "orchestration_seconds", "wall_seconds")
+               "catalogue", "workload_seconds", "orchestration_seconds", "wall_seconds")
 _RECORD_FIELD = {"host_facts": "host", "stack_config": "spec"}
 """Columns whose record field has another name."""
 JSON_COLUMNS = frozenset({"environments", "plan", "options", "host_facts", "stack_config",
-                          "parity", "margins", "stopping", "lifecycle"})
+                          "parity", "margins", "stopping", "lifecycle", "catalogue"})
 
 
 def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:
@@ -353,9 +357,14 @@ class Store:
         self._update(run_id, lifecycle=settings.model_dump(mode="json"))
 
     def extend_plan(self, run_id: str, trials: list[PlannedTrial]) -> None:
-        """Add rounds to a run's plan (``--repeat auto`` decides them as it goes)."""
-        plan = [*self.get_run(run_id).plan, *trials]
-        self._update(run_id, plan=[p.model_dump(mode="json") for p in plan])
+        """Append rounds to a run's plan (``--repeat auto`` decides them as it goes); the trials
+        already planned stay as stored, and nothing else of the run is read or written."""
+        with self._tx() as conn:
+            if not self._run_exists(run_id):
+                raise self._no_such_run(run_id)
+            conn.executemany("UPDATE runs SET plan = json_insert(coalesce(plan, '[]'), '$[#]', "
+                             "json(?)) WHERE id = ?",
+                             [(t.model_dump_json(), run_id) for t in trials])
 
     def latest_calibration(self, stack: str, hostname: str) -> StoredRun | None:
         """The newest complete `fab calibrate` run of this stack on this host."""

@@ -25,7 +25,7 @@ from hostbench.run.machinery import (
 )
 from hostbench.run.neighbours import Control
 from hostbench.run.procfs import cpu_times, delta, interrupts, softirqs, sum_states, task_times
-from hostbench.run.records import Figure
+from hostbench.run.run_records import Figure
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
-from hostbench.records import Record
+from hostbench.record_base import Record
 from hostbench.stack.accel import KVM_SHELL_LINE
 
 if TYPE_CHECKING:  # the facts are read through any executor; storing them needs none

@@ -111,7 +111,7 @@ def only_from(source: str, address: str, port: int, tag: str, protocol: IpProtoc
         yield
 
 
-def purge(tag: str, host: Host | None = None) -> int:
+def remove_tagged_rules(tag: str, host: Host | None = None) -> int:
     """Remove every rule carrying ``tag`` (left by a run that was killed); how many there were.
     Nothing to do, and no error, where iptables is not installed."""
     host = host or LocalHost()

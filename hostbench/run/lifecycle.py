@@ -22,6 +22,7 @@ from rich.console import Console
 
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.provision.instances import Memory
 from hostbench.reach.ssh import StackAccess, close, connection
 from hostbench.run.lifecycle_metrics import (
@@ -35,7 +36,7 @@ from hostbench.run.lifecycle_metrics import (
     SETUP_STEPS,
     UNITS,
 )
-from hostbench.run.records import DensityOutcome, Sample, TrialRecord, timestamp
+from hostbench.run.run_records import DensityOutcome, Sample, TrialRecord, timestamp
 from hostbench.run.schedule import rotation
 from hostbench.stack.environments import Environment
 from hostbench.stack.targets import SSH_USER
@@ -47,7 +48,7 @@ class LifecycleError(HostbenchError):
     pass
 
 
-class Instance(Protocol):
+class LifecycleInstance(Protocol):
     """One VM or container that can be created, started, found, metered and removed."""
 
     @property
@@ -74,9 +75,9 @@ class Instance(Protocol):
 class Instances(Protocol):
     """Where the instances come from: the stack's backend (tests pass fakes)."""
 
-    def instance(self, env: Environment) -> Instance: ...
+    def instance(self, env: Environment) -> LifecycleInstance: ...
 
-    def extra(self, env: Environment, index: int, memory_mib: int) -> Instance: ...
+    def extra(self, env: Environment, index: int, memory_mib: int) -> LifecycleInstance: ...
 
     def create_network(self) -> None: ...
 
@@ -86,7 +87,7 @@ class Instances(Protocol):
 
 
 @dataclass
-class Probe:
+class ReadinessProbe:
     """How ready is observed: sshd's banner, then a first command over SSH with the stack key
     (each instance pins its own host key in its own file under ``known_hosts_dir``)."""
 
@@ -97,26 +98,26 @@ class Probe:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
-    def access(self, instance: Instance) -> StackAccess:
+    def access(self, instance: LifecycleInstance) -> StackAccess:
         return StackAccess(self.private_key, self.known_hosts_dir / f"{instance.name}.known")
 
-    def forget(self, instance: Instance) -> None:
+    def forget(self, instance: LifecycleInstance) -> None:
         """A new instance under an old name has a new host key: pinned anew."""
         self.access(instance).known_hosts.unlink(missing_ok=True)
 
     def wait(self, check: Callable[[], T | None], what: str) -> tuple[T, float]:
         """The first truthy result of ``check`` and the time it was seen."""
-        deadline = self.clock() + self.timeout_s
-        while True:
+        def seen() -> tuple[T, float] | None:
             found = check()
-            seen = self.clock()
-            if found:
-                return found, seen
-            if seen > deadline:
-                raise LifecycleError(f"{what} not seen within {self.timeout_s:.0f}s")
-            self.sleep(self.poll_s)
+            return (found, self.clock()) if found else None
 
-    def first_command(self, instance: Instance, endpoint: tuple[str, int]) -> None:
+        result = wait_until(seen, self.timeout_s, self.poll_s, clock=self.clock,
+                            sleep=self.sleep)
+        if result is None:
+            raise LifecycleError(f"{what} not seen within {self.timeout_s:.0f}s")
+        return result
+
+    def first_command(self, instance: LifecycleInstance, endpoint: tuple[str, int]) -> None:
         conn = connection(*endpoint, SSH_USER, self.access(instance), timeout=30)
         try:
             conn.run("true", hide=True, in_stream=False)
@@ -126,7 +127,7 @@ class Probe:
     def banner(self, endpoint: tuple[str, int]) -> bool:
         return ssh_banner(endpoint)
 
-    def answers(self, instance: Instance) -> bool:
+    def answers(self, instance: LifecycleInstance) -> bool:
         """Whether the instance still runs a command over SSH."""
         try:
             endpoint = instance.endpoint()
@@ -148,7 +149,7 @@ def ssh_banner(endpoint: tuple[str, int]) -> bool:
         return False
 
 
-def time_to_ready(instance: Instance, probe: Probe) -> dict[str, float]:
+def time_to_ready(instance: LifecycleInstance, probe: ReadinessProbe) -> dict[str, float]:
     """Create, start and reach the instance; the time of each step, and the total."""
     clock = probe.clock
     probe.forget(instance)
@@ -168,8 +169,8 @@ def time_to_ready(instance: Instance, probe: Probe) -> dict[str, float]:
     return {**steps, "ready_s": done - t0}
 
 
-def idle_footprint(instance: Instance, settle_s: float, window_s: float, probe: Probe
-                   ) -> dict[str, float]:
+def idle_footprint(instance: LifecycleInstance, settle_s: float, window_s: float,
+                   probe: ReadinessProbe) -> dict[str, float]:
     """After ``settle_s`` idle: the host memory, CPU (over ``window_s``) and disk it holds."""
     probe.sleep(settle_s)
     cpu_before, t_before = instance.cpu_seconds(), probe.clock()
@@ -181,7 +182,7 @@ def idle_footprint(instance: Instance, settle_s: float, window_s: float, probe: 
             "disk_mib": instance.disk_mib()}
 
 
-def timed_removal(instance: Instance, probe: Probe) -> float:
+def timed_removal(instance: LifecycleInstance, probe: ReadinessProbe) -> float:
     t0 = probe.clock()
     instance.remove()
     return probe.clock() - t0
@@ -252,7 +253,7 @@ class Lifecycle:
     """One `fab lifecycle` measurement over a stack's instances."""
 
     instances: Instances
-    probe: Probe
+    probe: ReadinessProbe
     recorder: Recorder
     console: Console
     settle_s: float
@@ -308,7 +309,7 @@ class Lifecycle:
         limit; all of them removed again, whatever happens. A step starts only if its
         instances fit the memory budget at the most an instance was seen to cost (never less
         than its memory size)."""
-        started: list[Instance] = []
+        started: list[LifecycleInstance] = []
         try:
             return self._density(env, limits, started)
         finally:
@@ -316,7 +317,7 @@ class Lifecycle:
                 with suppress(Exception):
                     instance.remove()
 
-    def _density(self, env: Environment, limits: DensityLimits, started: list[Instance]
+    def _density(self, env: Environment, limits: DensityLimits, started: list[LifecycleInstance]
                  ) -> DensityOutcome:
         clock = self.probe.clock
         begin, baseline = clock(), limits.used_mib()
@@ -372,12 +373,12 @@ class DensityLimits:
     used_mib: Callable[[], float] = host_used_mib
 
 
-def _outcome(env: Environment, started: list[Instance], why: str) -> DensityOutcome:
+def _outcome(env: Environment, started: list[LifecycleInstance], why: str) -> DensityOutcome:
     return DensityOutcome(env=env.name, instances=len(started), stopped=why)
 
 
 @contextmanager
-def _removed_on_failure(instance: Instance) -> Iterator[None]:
+def _removed_on_failure(instance: LifecycleInstance) -> Iterator[None]:
     """Removes the instance when the block fails (on success the block removes it, timed)."""
     try:
         yield

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-ENGINE_DAEMONS = ("dockerd", "containerd", "docker-proxy")
-"""Host daemons watched around every trial, whatever its environment: the container engine
-and its userland port forwarder."""
+ENGINE_DAEMONS = ("dockerd", "containerd")
+"""Host daemons watched around every trial, whatever its environment: the container engine.
+(Its docker-proxy port forwarders come and go with other stacks' containers, and carry only
+hostbench's SSH: no measured traffic passes a published port.)"""
 RUNSC_PARTS = {"runsc-sandbox": "runsc.sentry", "runsc-gofer": "runsc.gofer"}
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from hostbench.errors import HostbenchError
-from hostbench.records import Record
+from hostbench.record_base import Record
 from hostbench.run.facts import EnvFacts, cpu_bandwidth
 from hostbench.stack.environments import ContainerOptions, Kind
+from hostbench.stack.host import cpu_list
 from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import Target
 
@@ -51,15 +52,6 @@ class ParityError(HostbenchError):
         super().__init__("parity check failed; the environments are not alike:\n"
                          + "\n".join(f"  {c.describe()}" for c in failures)
                          + "\nfix the stack, or pass --allow-mismatch to run anyway (recorded)")
-
-
-def cpu_list(text: str) -> set[int]:
-    """Parse a kernel CPU list such as "0-2,5"."""
-    cpus: set[int] = set()
-    for part in filter(None, text.strip().split(",")):
-        low, _, high = part.partition("-")
-        cpus.update(range(int(low), int(high or low) + 1))
-    return cpus
 
 
 def _fmt_cpus(cpus: set[int]) -> str:

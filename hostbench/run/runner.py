@@ -31,7 +31,7 @@ from hostbench.run.conditions import split
 from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
-from hostbench.run.records import Sample, TrialRecord, timestamp
+from hostbench.run.run_records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, free_cores, server_cores
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts_on

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from hostbench.errors import HostbenchError
-from hostbench.records import Record
+from hostbench.record_base import Record
 
 
 class PlannedTrial(Record):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-import time
 from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.reach.executors import chroot_argv, guarded_argv, guarded_popen
 from hostbench.run.firewall import IpProtocol, only_from
 from hostbench.stack.host import Host, LocalHost
@@ -91,12 +91,19 @@ class HostServerProcess:
         return self
 
     def _wait_until_listening(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while not is_listening(self.address, self.port, self.protocol, host=self.host):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ServerError(f"host server {' '.join(self.argv)} did not listen on "
-                                  f"{self.protocol} {self.address}:{self.port}; see {self.log}")
-            time.sleep(0.05)
+        def listening() -> bool:
+            if is_listening(self.address, self.port, self.protocol, host=self.host):
+                return True
+            if proc.poll() is not None:
+                raise self._not_listening()
+            return False
+
+        if not wait_until(listening, READY_TIMEOUT_S, 0.05):
+            raise self._not_listening()
+
+    def _not_listening(self) -> ServerError:
+        return ServerError(f"host server {' '.join(self.argv)} did not listen on "
+                           f"{self.protocol} {self.address}:{self.port}; see {self.log}")
 
     def stop(self) -> None:
         """Close the server's guard: it is killed and reaped, then its firewall rule goes

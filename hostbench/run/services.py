@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import only_from
@@ -46,11 +46,11 @@ def accepts(address: str, port: int) -> bool:
         return False
 
 
-Probe = Callable[[str, int], bool]
+PortProbe = Callable[[str, int], bool]
 _PROBE = 'exec 3<>"/dev/tcp/$1/$2"'
 
 
-def accepts_on(host: Host) -> Probe:
+def accepts_on(host: Host) -> PortProbe:
     """Whether a service accepts connections, asked where its clients run: on the host (the
     environment's address may be reachable from the host only)."""
     if not host.remote:
@@ -83,7 +83,7 @@ class ServiceInEnvironment:
 
     def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
                  group_file: str, timeout_s: float, ready_timeout_s: float, log: Path,
-                 probe: Probe = accepts, client: str | None = None, tag: str = "hostbench",
+                 probe: PortProbe = accepts, client: str | None = None, tag: str = "hostbench",
                  host: Host | None = None) -> None:
         self.executor, self.argv, self.address, self.port = executor, argv, address, port
         self.probe, self.client, self.tag, self.host = probe, client, tag, host
@@ -119,18 +119,19 @@ class ServiceInEnvironment:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        pause = 0.01  # most services are up within milliseconds; slow ones are polled less often
-        while not self.probe(self.address, self.port):
+        def accepts() -> bool:
+            if self.probe(self.address, self.port):
+                return True
             if not self._thread.is_alive():
                 raise ServiceError(f"service {self.argv[0]} exited before it accepted "
                                    f"connections: {_output(self.result)}")
-            if time.monotonic() > deadline:
-                raise ServiceError(f"service {self.argv[0]} did not accept connections on "
-                                   f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
-                                   f" s; see {self.log}")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+            return False
+
+        # most services are up within milliseconds; slow ones are polled less often
+        if not wait_until(accepts, self.ready_timeout_s, 0.01, max_interval_s=0.1):
+            raise ServiceError(f"service {self.argv[0]} did not accept connections on "
+                               f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
+                               f" s; see {self.log}")
 
     def exited_early(self) -> str | None:
         """Why the service is gone before it was stopped, if it is."""

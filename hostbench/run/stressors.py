@@ -24,12 +24,11 @@ from pydantic import Field, field_validator
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError
 from hostbench.paths import STRESSORS_DIR
-from hostbench.records import Record, validated
+from hostbench.record_base import Record, validated
+from hostbench.run.workloads import Token
 
 RESOURCES = ("cpu", "memory", "cache", "fork", "switch", "disk", "network")
 PLACEHOLDERS = frozenset({"workers", "scratch_dir"})
-Token = Annotated[str, Field(min_length=1)]
-
 
 class StressorFile(Record):
     """The fields of a stressor file."""

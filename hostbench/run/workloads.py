@@ -50,7 +50,7 @@ from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.margins import DEFAULT_MARGIN_PCT
 from hostbench.paths import WORKLOADS_DIR
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.run.firewall import IpProtocol
 from hostbench.run.parsers import PARSERS, Metric
 
@@ -322,6 +322,11 @@ def load_catalogue(directory: Path | str = WORKLOADS_DIR) -> dict[str, Workload]
     if not files:
         raise ConfigError(str(directory), "(directory)", "holds no *.yaml workload files")
     return {path.stem: load_workload(path) for path in files}
+
+
+def metric_names(catalogue: Mapping[str, Workload]) -> dict[str, tuple[str, ...]]:
+    """Each workload's metric names in declared order: what a run keeps of its catalogue."""
+    return {name: tuple(w.metrics) for name, w in catalogue.items()}
 
 
 def select(catalogue: Mapping[str, Workload], suite: str,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from hostbench.records import Record
+from hostbench.record_base import Record
 
 Accel = Literal["kvm", "tcg"]
 EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,29}$")]

@@ -327,9 +327,9 @@ class HostLimits:
 
 
 def cpu_list(text: str) -> set[int]:
-    """A Linux CPU list ("0-3,6") as numbers."""
+    """A Linux CPU list ("0-3,6"; empty: none) as numbers."""
     cpus: set[int] = set()
-    for part in text.strip().split(","):
+    for part in filter(None, text.strip().split(",")):
         first, _, last = part.partition("-")
         cpus.update(range(int(first), int(last or first) + 1))
     return cpus
@@ -379,12 +379,12 @@ def host_for(stack: str, destination: str | None, port: int | None = None,
     key = f"{stack}\0{destination}\0{port}\0{identity_file}"
     if key not in _OPEN:
         if not _OPEN:
-            atexit.register(close_all)
+            atexit.register(close_remote_hosts)
         _OPEN[key] = RemoteHost(stack, destination, port, identity_file)
     return _OPEN[key]
 
 
-def close_all() -> None:
+def close_remote_hosts() -> None:
     """Every remote host this process opened (at exit)."""
     for host in _OPEN.values():
         host.close()

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from hostbench.datafiles import load_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.paths import PROJECT_ROOT, libvirt_pool_dir, stacks_dir
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.stack.accel import resolve_accel
 from hostbench.stack.environments import (
     BARE_METAL,

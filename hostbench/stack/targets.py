@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from hostbench.datafiles import load_json_object
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.paths import STACK_NAME, stack_state_dir
-from hostbench.records import NotBool, Record, validated
+from hostbench.record_base import NotBool, Record, validated
 from hostbench.stack.environments import (
     KIND_ORDER,
     Accel,

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import docker
 import pytest
 
 from hostbench.paths import PROJECT_ROOT
+from hostbench.polling import wait_until
 from hostbench.provision.plan import ResourcePlan
 from hostbench.results.store import Store
 from hostbench.stack.spec import StackSpec
@@ -123,9 +123,7 @@ def test_a_hang_up_mid_benchmark_resumes_the_neighbours_and_resume_completes(
     seen: list[str] = []
     proc = _start(fab_argv(e2e_spec, *SHORT_RUN, "--env", "bare"), env)
     try:
-        deadline = time.monotonic() + 300
-        while not _sysbench_running() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: _sysbench_running() or proc.poll() is not None, 300, 0.1)
         assert _sysbench_running(), "the trial never started"
         proc.send_signal(signal.SIGHUP)
         output = _finish(proc, seen)

@@ -24,9 +24,10 @@ from docker.models.containers import Container
 from rich.console import Console
 
 from hostbench.analysis.overheads import analyse
-from hostbench.commands.parity import access
+from hostbench.commands.connections import access
 from hostbench.commands.provision import CONTAINER_SSH_TIMEOUT_S
 from hostbench.paths import PROJECT_ROOT
+from hostbench.polling import wait_until
 from hostbench.provision.control import EnvironmentControl
 from hostbench.provision.daemons import DAEMONS, Daemon, ensure, systemd_runs_services
 from hostbench.provision.plan import ResourcePlan
@@ -36,7 +37,7 @@ from hostbench.results.store import Store
 from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.run.runner import RunContext, cleanup_scratch, run_trial
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, server_cores
@@ -72,10 +73,7 @@ def fab(env: dict[str, str], spec: StackSpec, *args: str, timeout: float = 1200
 
 def start_again(daemon: Daemon) -> None:
     """Once the killed ``daemon`` has gone, start it again."""
-    deadline = time.monotonic() + 60
-    while subprocess.run(["pgrep", "-x", daemon.name]).returncode == 0 and \
-            time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: subprocess.run(["pgrep", "-x", daemon.name]).returncode != 0, 60, 0.2)
     ensure(daemon)
 
 
@@ -278,16 +276,11 @@ def test_an_interrupted_or_killed_run_leaves_nothing_running_in_the_container(
                              cwd=PROJECT_ROOT,
                              stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while "sleep 3051" not in _inside(changed_container, "sleep 305") and \
-                time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: "sleep 3051" in _inside(changed_container, "sleep 305"), 30, 0.2)
         assert "sleep 3051" in _inside(changed_container, "sleep 305"), "never started"
         child.send_signal(how)
         child.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while _inside(changed_container, "sleep 305") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: _inside(changed_container, "sleep 305") == "", 10, 0.2)
         assert _inside(changed_container, "sleep 305") == "", "the workload outlived the run"
     finally:
         child.kill()
@@ -314,10 +307,7 @@ def test_ctrl_c_during_a_bare_metal_trial_leaves_nothing_running_and_resume_comp
                             stderr=subprocess.DEVNULL,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 300
-        while not _host_processes(pattern) and proc.poll() is None and \
-                time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: _host_processes(pattern) or proc.poll() is not None, 300, 0.1)
         assert _host_processes(pattern), f"{pattern!r} never started"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) != 0
@@ -683,10 +673,8 @@ def test_libvirtd_stopped_mid_run_costs_only_vm_trials_and_resume_completes(env,
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 600
-        while domain.state()[0] != libvirt.VIR_DOMAIN_PAUSED and proc.poll() is None and \
-                time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+                   or proc.poll() is not None, 600, 0.1)
         assert domain.state()[0] == libvirt.VIR_DOMAIN_PAUSED, "the VM was never paused"
         watch.close()
         subprocess.run(["pkill", "-x", "libvirtd"], check=True)

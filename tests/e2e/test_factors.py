@@ -18,7 +18,7 @@ import libvirt
 import pytest
 
 from hostbench.commands import provision
-from hostbench.commands.parity import access
+from hostbench.commands.connections import access
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.reach.ssh import connection

@@ -24,7 +24,7 @@ from hostbench.image.manifest import ImageManifest
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.results.store import Store, StoredRun
-from hostbench.stack.host import RemoteHost, close_all
+from hostbench.stack.host import RemoteHost, close_remote_hosts
 from hostbench.stack.spec import StackSpec, load_stack_file
 from hostbench.stack.targets import load_targets_file, saved_targets_file
 from tests.e2e.conftest import write_stack
@@ -49,7 +49,7 @@ def _ok(proc: subprocess.CompletedProcess) -> str:
 def remote_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     server = Sshd(tmp_path_factory.mktemp("remote-sshd"), free_port()).start()
     yield server
-    close_all()
+    close_remote_hosts()
     server.stop()
 
 

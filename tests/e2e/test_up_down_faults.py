@@ -17,6 +17,7 @@ import pytest
 
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import PROJECT_ROOT, build_dir
+from hostbench.polling import wait_until
 from hostbench.provision.libvirt_backend import OPEN_TIMEOUT_S
 from hostbench.stack.targets import saved_targets_file
 from tests.e2e.conftest import write_stack
@@ -52,10 +53,7 @@ def test_a_terminated_fab_up_removes_what_it_had_created(container_only):
     seen: list[str] = []
     proc = _start([FAB, "up", "--stack", CONTAINER_ONLY], container_only)
     try:
-        deadline = time.monotonic() + 120
-        while not _containers(CONTAINER_ONLY) and proc.poll() is None and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: _containers(CONTAINER_ONLY) or proc.poll() is not None, 120, 0.05)
         assert _containers(CONTAINER_ONLY), "fab up never created its container"
         proc.send_signal(signal.SIGTERM)
         output = _finish(proc, seen)

@@ -14,9 +14,10 @@ from hostbench.run.conditions import split
 from hostbench.run.facts import HostFacts
 from hostbench.run.parity import ParityCheck, ParityVerdict
 from hostbench.run.procfs import CPU_FIELDS
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     Figure,
+    MetricNames,
     RunRecord,
     RunStatus,
     Sample,
@@ -24,6 +25,7 @@ from hostbench.run.records import (
     timestamp,
 )
 from hostbench.run.schedule import plan
+from hostbench.run.workloads import load_catalogue, metric_names
 from hostbench.stack.environments import Environment, Kind
 from hostbench.stack.spec import StackSpec
 
@@ -36,6 +38,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {
     "requests_per_second": ("service-nginx-wrk", "requests/s", True),
     "latency_p99_ms": ("service-nginx-wrk", "ms", False),
 }
+CATALOGUE = metric_names(load_catalogue())
+"""What a run planned from today's workload files records of them."""
 START = datetime(2026, 11, 26, 15, 8, 50, tzinfo=UTC)
 DURATION_S = 5.0  # every synthetic trial's measured command ran this long
 
@@ -95,12 +99,14 @@ def parity(overridden: bool = False, envs: Sequence[str] = ENVS) -> ParityVerdic
 def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequence[float]], *,
              vm_accel: str = "kvm", warmup: int = 1, overridden: bool = False,
              failed: Sequence[tuple[str, str]] = (), status: RunStatus = "complete",
-             envs: Sequence[str] = ENVS, accounting: Accounting | None = None) -> RunRecord:
+             envs: Sequence[str] = ENVS, accounting: Accounting | None = None,
+             catalogue: MetricNames | None = CATALOGUE) -> RunRecord:
     """Store a run whose measured samples are ``values[(metric, env)]`` (all the same length).
 
     Warm-up rounds get 0.8 x the first measured value.  Each ``(workload, env)`` in ``failed``
     gets one extra failed trial (with an error) after its workload. ``accounting`` gives each
-    measured trial its figures and note (none without it).
+    measured trial its figures and note (none without it); ``catalogue``: the workloads'
+    metrics the run recorded (None: a run stored before runs kept them).
     """
     repeat = len(next(iter(values.values())))
     workloads = list(dict.fromkeys(METRICS[m][0] for m, _ in values))
@@ -114,7 +120,7 @@ def make_run(store: Store, run_id: str, values: Mapping[tuple[str, str], Sequenc
         options=BenchmarkOptions(stack="lab", suite="quick", repeat=repeat, warmup=warmup,
                                  allow_mismatch=overridden),
         host=HOST.model_copy(update={"kvm_usable": vm_accel == "kvm"}), spec=spec(vm_accel),
-        parity=parity(overridden, envs))
+        parity=parity(overridden, envs), catalogue=catalogue)
     store.create_run(run)
     moment = START
     for index, p in enumerate(trials):

@@ -12,7 +12,8 @@ PACKAGE = PROJECT_ROOT / "hostbench"
 STAGES = ("stack", "image", "provision", "reach", "run", "results", "analysis", "report",
           "commands")
 """In pipeline order; a stage may import the stages before it and the shared base modules."""
-BASE = {"errors", "paths", "records", "datafiles", "console", "shell", "margins", "signals"}
+BASE = {"errors", "paths", "record_base", "datafiles", "console", "shell", "margins", "signals",
+        "polling"}
 
 
 def _stage(module: str) -> str:
@@ -59,9 +60,70 @@ def test_an_upward_import_is_found(tmp_path):
     (tmp_path / "run" / "runner.py").write_text("from hostbench.results.store import Store\n")
     (tmp_path / "paths.py").write_text("from hostbench.stack.spec import cpuset\n")
     (tmp_path / "report").mkdir()
-    (tmp_path / "report" / "tables.py").write_text("from hostbench.run.records import Sample\n")
+    (tmp_path / "report" / "tables.py").write_text("from hostbench.run.run_records import Sample\n")
     assert upward_imports(tmp_path) == ["paths.py imports hostbench.stack.spec",
                                         "run/runner.py imports hostbench.results.store"]
+
+
+def opens_the_default_store(package: Path) -> list[str]:
+    """Modules outside commands/ that open the results database of the machine: reading stored
+    runs for a command is the command's work; the stages below take the runs they are given."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package)
+        if where.parts[0] != "commands":
+            found += [f"{where}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, ast.Attribute) and node.attr == "default"
+                      and ast.unparse(node.value) == "Store"]
+    return found
+
+
+def test_only_commands_open_the_default_store():
+    assert opens_the_default_store(PACKAGE) == []
+
+
+def test_a_report_opening_the_default_store_is_found(tmp_path):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "run_report.py").write_text(
+        "def run_report(run_id):\n    with Store.default() as store:\n        return run_id\n")
+    (tmp_path / "commands").mkdir()
+    (tmp_path / "commands" / "report.py").write_text("store = Store.default()\n")
+    assert opens_the_default_store(tmp_path) == ["report/run_report.py:2"]
+
+
+def _type_names(path: Path) -> list[str]:
+    """The classes and type aliases (CamelCase names) a module defines at its top level."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return [n for n in names if n[0].isupper() and not n.isupper()]
+
+
+def types_defined_twice(package: Path) -> list[str]:
+    """A class or type alias defined in two modules: one name meaning two things (or one thing
+    spelt twice), which an import of the wrong one would not show."""
+    where: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        for name in _type_names(path):
+            where.setdefault(name, []).append(str(path.relative_to(package)))
+    return [f"{name}: {', '.join(paths)}" for name, paths in sorted(where.items())
+            if len(paths) > 1]
+
+
+def test_every_class_and_type_alias_has_one_name():
+    assert types_defined_twice(PACKAGE) == []
+
+
+def test_a_type_defined_twice_is_found(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "lifecycle.py").write_text("class Probe:\n    pass\n")
+    (tmp_path / "run" / "services.py").write_text("Probe = Callable[[str, int], bool]\n"
+                                                  "TIMEOUT_S = 5\n")
+    (tmp_path / "errors.py").write_text("TIMEOUT_S = 5\n")
+    assert types_defined_twice(tmp_path) == ["Probe: run/lifecycle.py, run/services.py"]
 
 
 PLAN_SIDE = {"plan", "domain_xslt", "pulumi_program", "networks", "control"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 from pathlib import Path
@@ -27,3 +28,24 @@ def test_the_pulumi_installer_runs_from_a_private_directory_removed_afterwards(t
     subprocess.run(["bash", "-euc", function + "\ninstall_pulumi"], env=env, check=True)
     directory, mode = report.read_text().split()
     assert mode == "700" and not Path(directory).exists()
+
+
+def _sent_to_a_remote_host() -> set[str]:
+    """The modules scripts/setup sends with the daemon starter (its ``tar -c`` list)."""
+    text = SETUP.read_text()
+    listing = text[text.index("tar -c "):text.index("| ", text.index("tar -c "))]
+    return {word for word in listing.split() if word.endswith(".py")}
+
+
+def _imported(path: Path) -> set[str]:
+    """The hostbench modules ``path`` imports, as files."""
+    tree = ast.parse(path.read_text())
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return {f"{name.replace('.', '/')}.py" for name in names if name.startswith("hostbench.")}
+
+
+def test_the_daemon_starter_is_sent_with_every_module_it_imports():
+    root, sent = SETUP.parents[1], _sent_to_a_remote_host()
+    assert "hostbench/provision/daemons.py" in sent
+    for module in sorted(sent):
+        assert _imported(root / module) <= sent, module

@@ -85,6 +85,6 @@ def test_facts_read_from_a_host_are_table_text(table):
 def test_a_fleet_members_last_line_is_table_text(tmp_path: Path):
     log = tmp_path / "lab.log"
     log.write_text("starting\n" + HOSTILE.replace("\x1b[2J", "") + "\n")
-    shown: Table = _table("benchmark", [Member("lab", [], log)])
+    shown: Table = _table("benchmark", [Member("lab", [], log, tmp_path / "lab.result.jsonl")])
     text = rendered(shown).replace("\n", "").replace("│", "").replace(" ", "")
     assert "[/x][bold]b[/]" in text and "\x1b" not in text and "\x07" not in text

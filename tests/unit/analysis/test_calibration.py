@@ -9,7 +9,7 @@ import pytest
 
 from hostbench.analysis.calibration import components, stale_reason
 from hostbench.analysis.overheads import analyse
-from hostbench.run.records import RunRecord, Sample
+from hostbench.run.run_records import RunRecord, Sample
 from tests.unit.synthetic_runs import HOST, environment
 
 ENVS = (environment("bare"), environment("bare").model_copy(update={"name": "bare-2"}))

@@ -47,7 +47,7 @@ def test_a_2x_slowdown_is_detected_with_the_right_sign(store):
     assert throughput.change.overhead_pct.value == pytest.approx(100.0)  # half the rate: x2
     for c in (latency, throughput):
         assert c.change.verdict == "slower" and c.change.overhead_pct.low > 0
-        assert c.change.median_bare > 0 and c.change.n_bare == c.change.n_other == 5
+        assert c.change.median_reference > 0 and c.change.n_reference == c.change.n_other == 5
     for env in ("bare", "container"):  # unchanged between the runs
         assert result[("read_lat_p99_us", env)].change.verdict == "equivalent"
 

@@ -22,6 +22,7 @@ from hostbench.results.store import Store
 from hostbench.stack.environments import Environment, Kind
 from tests.unit.synthetic_runs import (
     BARE_EPS,
+    CATALOGUE,
     CONTAINER_EPS,
     DURATION_S,
     NET_RX,
@@ -159,6 +160,35 @@ def test_the_unit_of_work_comes_from_the_first_metric_the_workload_file_declares
     assert found is not None and found.work.label == "per 1,000 requests"
     assert run_evidence(run.trials, run.record.environments, {}).evidence[0].work.label == \
         "per trial"
+
+
+def test_a_stored_run_keeps_the_unit_of_work_of_the_catalogue_it_recorded(tmp_path):
+    """Not today's workload files: here the run's nginx declared its latency first."""
+    store = Store(tmp_path / "hostbench.sqlite")
+    own = {**CATALOGUE, "service-nginx-wrk": ("latency_p99_ms", "requests_per_second")}
+    make_run(store, "20261207-090000-e005", {
+        (metric, env): [v * factor for v in BARE_EPS]
+        for metric, factor in (("requests_per_second", 50.0), ("latency_p99_ms", 0.002))
+        for env in ("bare", "container")}, envs=("bare", "container"), accounting=accounting,
+        catalogue=own)
+    analysis = analyse_run(store.load("20261207-090000-e005"))
+    found = analysis.evidence.of("service-nginx-wrk", "container")
+    assert found is not None and found.work == work_of("latency_p99_ms", "ms", False)
+    assert analysis.catalogue == own and analysis.catalogue_note is None
+
+
+def test_a_run_stored_without_its_catalogue_reads_todays_and_says_so(tmp_path):
+    store = Store(tmp_path / "hostbench.sqlite")
+    make_run(store, "20261207-090000-e006", {
+        (metric, env): [v * factor for v in BARE_EPS]
+        for metric, factor in (("requests_per_second", 50.0), ("latency_p99_ms", 0.002))
+        for env in ("bare", "container")}, envs=("bare", "container"), accounting=accounting,
+        catalogue=None)
+    analysis = analyse_run(store.load("20261207-090000-e006"))
+    found = analysis.evidence.of("service-nginx-wrk", "container")
+    assert found is not None and found.work.label == "per 1,000 requests"
+    assert analysis.catalogue == CATALOGUE
+    assert analysis.catalogue_note and "today's workloads/*.yaml" in analysis.catalogue_note
 
 
 def test_the_environments_own_machinery_is_named_by_its_parts_largest_first():

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from hostbench.analysis.factors import factor_effects
-from hostbench.run.records import Sample
+from hostbench.run.run_records import Sample
 from tests.unit.synthetic_runs import environment
 
 ENVS = tuple(environment(n) for n in ("bare", "vm", "container", "container-hostnet"))
@@ -34,7 +34,7 @@ def test_the_cost_of_a_factor_is_the_variant_against_its_base():
     assert effect.change.change_pct.value == pytest.approx((ratio - 1) * 100)
     assert effect.change.overhead_pct.value == pytest.approx((1 / ratio - 1) * 100)
     assert effect.change.paired
-    assert effect.change.verdict == "faster" and effect.change.median_bare == 16.0
+    assert effect.change.verdict == "faster" and effect.change.median_reference == 16.0
 
 
 def test_an_equal_variant_shows_no_difference_and_a_missing_base_no_effect():

@@ -59,7 +59,7 @@ def test_only_rounds_measured_both_ways_are_paired(store):
     kept = [s for s in run.measured() if not (s.env == "bare@cpu" and s.trial in (2, 3))]
     bare = losses(kept, run.record.environments)[0]
     assert bare.rounds == (1, 4, 5, 6) and bare.overhead is not None
-    assert bare.overhead.n_bare == bare.overhead.n_other == 4
+    assert bare.overhead.n_reference == bare.overhead.n_other == 4
     one = [s for s in run.measured() if not (s.env == "bare@cpu" and s.trial > 1)]
     lonely = losses(one, run.record.environments)[0]
     assert lonely.overhead is None and cell(lonely).endswith("fewer than 2 paired rounds")

@@ -96,7 +96,7 @@ def _check(res: Overhead, pct: float, factor: float, verdict: str) -> None:
     assert res.overhead_pct.low <= res.overhead_pct.value <= res.overhead_pct.high
     assert 0.0 < res.overhead_pct.high - res.overhead_pct.low < 5.0
     assert res.p_value < 0.01
-    assert (res.n_bare, res.n_other, res.n_pairs) == (N, N, N)
+    assert (res.n_reference, res.n_other, res.n_pairs) == (N, N, N)
 
 
 def test_slowdown_lower_is_better_time():
@@ -105,7 +105,7 @@ def test_slowdown_lower_is_better_time():
     res = _paired(bare, other, False)
     _check(res, pct=50.0, factor=1.5, verdict="slower")
     assert res.change_pct.value == pytest.approx(50.0, abs=2.0)
-    assert res.median_bare == pytest.approx(10.0, rel=0.02)
+    assert res.median_reference == pytest.approx(10.0, rel=0.02)
     assert res.median_other == pytest.approx(15.0, rel=0.02)
 
 
@@ -227,7 +227,7 @@ def test_identical_values_do_not_crash():
     assert res.overhead_pct.value == 0.0
     assert res.p_value == 1.0
     assert res.verdict == "equivalent"
-    assert (res.n_bare, res.n_other) == (10, 12)
+    assert (res.n_reference, res.n_other) == (10, 12)
     # Each group constant but different: a (degenerate) certain difference.
     res2 = _paired([4.0] * 10, [5.0] * 10, False)
     assert res2.ratio.value == pytest.approx(1.25) and res2.ratio.low == res2.ratio.high

@@ -12,7 +12,7 @@ from hostbench.analysis.adaptive import decide, look_alpha, looks
 from hostbench.analysis.effects import log_margin
 from hostbench.analysis.overheads import MetricResult, analyse
 from hostbench.analysis.stats import overhead, summarize, with_holm
-from hostbench.run.records import Sample
+from hostbench.run.run_records import Sample
 from tests.unit.synthetic_runs import environment
 
 CONTAINER = environment("container")

@@ -20,7 +20,8 @@ from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
-from hostbench.run.records import BenchmarkOptions
+from hostbench.run.run_records import BenchmarkOptions
+from hostbench.run.workloads import load_catalogue, metric_names
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, fill, unreachable
 from tests.unit.synthetic_runs import HOST
@@ -89,6 +90,7 @@ def test_a_run_measures_every_environment_keeps_everything_and_reports(targets_f
     assert len(run.trials) == len(record.plan) == 3 * (1 + 2)
     assert set(run.env_facts) == set(ENVS) and record.parity and record.parity.ok
     assert record.spec and record.spec.stack == "fake" and record.host and record.image_hash
+    assert record.catalogue == metric_names(load_catalogue())  # reports read the run's own
     assert all(e.closed == 1 for e in host.made.values())  # every connection closed
     out = capsys.readouterr().out
     assert "parity ok" in out and "vm (TCG emulation)" in out

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from hostbench.commands.fleet import fleet_stacks, member_argv, per_stack, run_fleet
+from hostbench.commands.fleet import (
+    RESULT_ENV,
+    fleet_stacks,
+    member_argv,
+    per_stack,
+    report_to_fleet,
+    run_fleet,
+)
 from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
+from hostbench.polling import wait_until
 from hostbench.signals import Stopped, stop_on_signals
 
 
@@ -58,6 +67,34 @@ def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, m
     assert "broken.log" in str(err.value)
 
 
+def test_each_members_run_is_the_one_it_reports_not_a_line_of_its_log(tmp_path: Path,
+                                                                      monkeypatch):
+    """A workload's output may look like the run's announcement: the fleet reads the result
+    file each member writes, not its console."""
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    (tmp_path / "fabfile.py").write_text(
+        "from fabric import task\nfrom hostbench.commands.fleet import report_to_fleet\n\n"
+        "@task\ndef benchmark(c, stack='x'):\n"
+        "    report_to_fleet({'a': '20261207-100000-aaaa', 'b': '20261207-100000-bbbb'}[stack])\n"
+        "    print('run 20990101-000000-dead -> a line a workload printed')\n")
+    monkeypatch.chdir(tmp_path)
+    shown = io.StringIO()
+    members = run_fleet("benchmark", "a,b", ["benchmark", "--stack", "a,b"],
+                        Console(file=shown, width=200))
+    assert [m.run_id() for m in members] == ["20261207-100000-aaaa", "20261207-100000-bbbb"]
+    summary = [line for line in shown.getvalue().splitlines() if line.startswith(("a:", "b:"))]
+    assert [line.split(";")[0] for line in summary] == ["a: done, run 20261207-100000-aaaa",
+                                                         "b: done, run 20261207-100000-bbbb"]
+
+
+def test_outside_a_fleet_nothing_is_reported(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv(RESULT_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    report_to_fleet("20261207-100000-aaaa")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_single_stack_name_is_checked_before_anything_reads_it():
     called = []
     with pytest.raises(HostbenchError, match=r"--stack: stack name '\.\./\.\./x' must be"):
@@ -78,12 +115,9 @@ def test_a_signal_to_the_fleet_reaches_every_member_which_cleans_up(tmp_path: Pa
     monkeypatch.chdir(tmp_path)
 
     def hang_up_once_both_started() -> None:
-        deadline = time.monotonic() + 30
-        while not all((tmp_path / f"started-{s}").exists() for s in ("a", "b")):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGHUP)
+        if wait_until(lambda: all((tmp_path / f"started-{s}").exists() for s in ("a", "b")),
+                      30, 0.05):
+            os.kill(os.getpid(), signal.SIGHUP)
 
     threading.Thread(target=hang_up_once_both_started, daemon=True).start()
     with stop_on_signals(), pytest.raises(Stopped):

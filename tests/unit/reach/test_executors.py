@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from hostbench.paths import PROJECT_ROOT
+from hostbench.polling import wait_until
 from hostbench.reach.executors import guarded_popen, split_elapsed, timed_argv
 from hostbench.reach.rusage import Rusage, split_rusage
 
@@ -37,12 +37,7 @@ def processes(*argv: str) -> list[int]:
 
 
 def wait_for(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return False
+    return bool(wait_until(check, timeout, 0.01))
 
 
 def test_elapsed_time_is_measured_inside_and_removed_from_stderr():

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hostbench.polling import wait_until
 from hostbench.reach.executors import KILL_GRACE_S, SSHExecutor, TrialTimeout
 from hostbench.reach.ssh import SSH_WAIT_S, StackAccess, TargetUnreachable, close, connection
 
@@ -59,9 +60,7 @@ class OneHandshakeServer:
             transport = paramiko.Transport(sock)
             transport.add_server_key(self.host_key)
             transport.start_server(server=paramiko.ServerInterface())
-            deadline = time.monotonic() + 10
-            while transport.is_active() and time.monotonic() < deadline:  # until the client goes
-                time.sleep(0.02)
+            wait_until(lambda: not transport.is_active(), 10, 0.02)  # until the client goes
             transport.close()
 
     def close(self) -> None:

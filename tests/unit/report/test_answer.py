@@ -14,7 +14,7 @@ from hostbench.report.answer import answer_lines, rule_note
 from hostbench.report.run_report import _notices, write_report
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
-from hostbench.run.records import Stopping
+from hostbench.run.run_records import Stopping
 from tests.unit.synthetic_runs import make_run, two_metric_values
 
 
@@ -57,7 +57,7 @@ def test_an_open_verdict_says_how_many_more_rounds_and_minutes_would_tell(tmp_pa
                    if r.overhead and r.overhead.verdict == "inconclusive"]
     o = open_one.overhead
     assert o is not None and o.rounds_needed and o.rounds_needed > o.n_pairs == 5
-    (notice,) = [n for n in _notices(run, analysis.results, analysis.evidence)
+    (notice,) = [n for n in _notices(run, analysis)
                  if n.kind == "inconclusive"]
     more = o.rounds_needed - 5
     # bare metal's and the container's trial per round, 5 s each in this run

@@ -14,7 +14,7 @@ from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.summary import print_summary
 from hostbench.report.verdict_export import export_evidence
 from hostbench.results.store import Store, StoredRun
-from hostbench.run.records import Figure
+from hostbench.run.run_records import Figure
 from tests.unit.synthetic_runs import BARE_EPS, CONTAINER_EPS, NOTE, accounting, make_run
 
 WITH = "20261207-091000-e101"

@@ -15,7 +15,7 @@ from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run.lifecycle import Recorder
 from hostbench.run.lifecycle_metrics import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     BenchmarkOptions,
     DensityOutcome,
     LifecycleSettings,

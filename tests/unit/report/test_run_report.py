@@ -10,9 +10,10 @@ import pytest
 from markdown_it import MarkdownIt
 
 from hostbench.analysis.overheads import analyse
+from hostbench.commands.report import run_report
 from hostbench.report.compare_report import write_comparison_report
 from hostbench.report.render import md_text
-from hostbench.report.run_report import ReportPaths, run_report, write_report
+from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.text import number
 from hostbench.results.store import Store
 from tests.conftest import LEGACY_DB
@@ -175,6 +176,7 @@ def test_fab_report_of_a_database_written_before_runs_had_a_format(tmp_path: Pat
     assert "+400.0%" in html  # the VM 5x slower on events per second, as stored
     assert "vm: TCG (software emulation, not KVM)" in html
     assert "this run recorded no margin: the default is applied" in html
+    assert "stored before runs kept their workload catalogue" in html  # today's is read
     with Store(results / "hostbench.sqlite") as store:
         kvm, tcg = store.load("20261120-100000-aaaa"), store.load("20261120-110000-bbbb")
     assert kvm.record.label("vm") == "vm (KVM)"
@@ -211,7 +213,7 @@ HOSTILE = ("<script>alert(1)</script> [click](http://evil.example) **loud** __bo
 def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
     from dataclasses import replace
 
-    from hostbench.run.records import TrialRecord
+    from hostbench.run.run_records import TrialRecord
 
     with Store(tmp_path / "hostbench.sqlite") as store:
         make_run(store, KVM_RUN, two_metric_values(), warmup=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hostbench.results.export import export_accounting, export_run
-from hostbench.run.records import Figure, TrialRecord
+from hostbench.run.run_records import Figure, TrialRecord
 from hostbench.results.store import Store, StoredRun
 from tests.unit.synthetic_runs import make_run, two_metric_values
 

@@ -1,5 +1,6 @@
 """The results store on real SQLite files under tmp_path: typed records in, the same records out."""
 
+import json
 import shutil
 import signal
 import sqlite3
@@ -16,7 +17,7 @@ from hostbench.errors import HostbenchError
 from hostbench.paths import PROJECT_ROOT
 from hostbench.results.store import SCHEMA_VERSION, Store
 from hostbench.run.facts import parse_facts
-from hostbench.run.records import (
+from hostbench.run.run_records import (
     RUN_FORMAT,
     Figure,
     RunRecord,
@@ -233,6 +234,22 @@ def test_missing_trials_in_plan_order(db: Path):
     assert [p.key for p in missing] == [("sysbench-cpu", "vm", 1), ("sysbench-cpu", "bare", 1),
                                         ("fio-randread", "bare", 0), ("fio-randread", "vm", 0),
                                         ("fio-randread", "bare", 1)]
+
+
+def test_extend_plan_appends_without_reading_the_run_back(db: Path):
+    with Store(db) as store:
+        store.create_run(_run())
+        stored = _run().plan
+        more = plan(["sysbench-cpu"], ["bare", "vm"], 0, 1)
+        more = [p.model_copy(update={"trial": 2}) for p in more]
+        with sqlite3.connect(db) as conn:  # a column this version cannot read
+            conn.execute("UPDATE runs SET host_facts = '{\"unknown\": 1}' WHERE id = ?", (RUN,))
+        store.extend_plan(RUN, more)
+        with pytest.raises(HostbenchError, match="no run 20261127"):
+            store.extend_plan("20261127-000000-0000", more)
+    with sqlite3.connect(db) as conn:
+        raw = json.loads(conn.execute("SELECT plan FROM runs WHERE id = ?", (RUN,)).fetchone()[0])
+    assert raw == [p.model_dump(mode="json") for p in (*stored, *more)]
 
 
 def test_not_a_database_names_path(tmp_path: Path):

@@ -196,3 +196,8 @@ def test_a_remote_hosts_files_come_in_one_command_with_the_same_result(tmp_path)
     assert found[str(tmp_path / "other")] == "3"
     assert any(path.startswith("/proc/self/task/") for path in found)
     assert str(tmp_path / "gone") not in found
+
+
+def test_port_forwarders_that_come_and_go_with_other_containers_are_not_watched():
+    processes = process_list("  700   1 dockerd\n  701 700 /usr/bin/docker-proxy -proto tcp\n")
+    assert engine_daemons(processes) == {"dockerd": (700,)}

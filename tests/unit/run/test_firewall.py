@@ -15,7 +15,7 @@ from hostbench.run.firewall import (
     SOURCE_QUERY,
     FirewallError,
     only_from,
-    purge,
+    remove_tagged_rules,
     rule_tag,
     source_address,
 )
@@ -30,7 +30,7 @@ def server() -> Iterator[int]:
     with socket.create_server(("127.0.0.1", 0)) as listening:
         listening.settimeout(2)
         yield listening.getsockname()[1]
-    purge(TAG)
+    remove_tagged_rules(TAG)
 
 
 def connects_from(source: str, port: int) -> bool:
@@ -70,7 +70,7 @@ def test_a_udp_server_is_kept_to_its_client_too():
                         client.sendto(source.encode(), ("127.0.0.1", port))
                 assert server.recvfrom(64)[0] == b"127.0.0.1"  # 127.0.0.2's datagram was refused
         finally:
-            purge(TAG)
+            remove_tagged_rules(TAG)
 
 
 def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
@@ -80,9 +80,9 @@ def test_the_rule_goes_however_the_block_ends_and_leftovers_are_purged(server):
     killed = only_from("127.0.0.1", "127.0.0.1", server, TAG)
     killed.__enter__()  # and never left: a run killed mid-trial
     assert TAG in input_rules() and not connects_from("127.0.0.2", server)
-    assert purge(TAG) == 2  # its INPUT and FORWARD rules
+    assert remove_tagged_rules(TAG) == 2  # its INPUT and FORWARD rules
     assert TAG not in input_rules() and connects_from("127.0.0.2", server)
-    assert purge(TAG) == 0
+    assert remove_tagged_rules(TAG) == 0
 
 
 ADDRESSES = ("1: lo    inet 127.0.0.1/8 scope global dynamic \n"

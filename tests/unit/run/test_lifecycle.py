@@ -21,13 +21,13 @@ from hostbench.run.lifecycle import (
     SETUP,
     DensityLimits,
     Lifecycle,
-    Probe,
+    ReadinessProbe,
     Recorder,
     density_steps,
     host_used_mib,
     ksm_state,
 )
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.stack.environments import Environment, Kind
 
 VM = Environment(name="vm", kind=Kind.VM, accel="tcg")
@@ -98,7 +98,7 @@ class FakeInstance:
 
 
 @dataclass
-class FakeProbe(Probe):
+class FakeProbe(ReadinessProbe):
     clock: Clock = field(default_factory=Clock)
     instances: dict[str, FakeInstance] = field(default_factory=dict)
 

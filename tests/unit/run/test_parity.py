@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hostbench.run.facts import EnvFacts, parse_facts
-from hostbench.run.parity import ParityError, check_parity, cpu_list, verdict
+from hostbench.run.parity import ParityError, check_parity, verdict
 from hostbench.stack.environments import Kind
+from hostbench.stack.host import cpu_list
 from hostbench.stack.targets import Target
 
 BINARIES = {"/usr/bin/sysbench": "a" * 64, "/usr/bin/fio": "b" * 64}

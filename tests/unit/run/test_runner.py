@@ -13,7 +13,7 @@ from rich.console import Console
 
 from hostbench.errors import HostbenchError
 from hostbench.reach.ssh import StackAccess
-from hostbench.run.records import TrialRecord
+from hostbench.run.run_records import TrialRecord
 from hostbench.run.runner import (
     RunContext,
     cleanup_scratch,
@@ -23,6 +23,7 @@ from hostbench.run.runner import (
 )
 from hostbench.run.schedule import plan
 from hostbench.run.workloads import load_catalogue
+from hostbench.stack.host import cpu_list
 from tests.unit.fakes import (
     INSIDE_S,
     SYSBENCH_EPS,
@@ -138,17 +139,8 @@ def test_the_load_generator_runs_from_the_image_tree_on_cores_no_environment_use
         client = load_generator(ctx, env)
         assert client.rootfs == "/"
         result = client.run(["grep", "Cpus_allowed_list", "/proc/self/status"], 30)
-        allowed = _cpu_list(result.stdout.split(":", 1)[1].strip())
+        allowed = cpu_list(result.stdout.split(":", 1)[1].strip())
         assert allowed and not allowed & measured, (allowed, measured)
-
-
-def _cpu_list(text: str) -> set[int]:
-    """``0-2,5`` as {0, 1, 2, 5}."""
-    cores: set[int] = set()
-    for part in text.split(","):
-        first, _, last = part.partition("-")
-        cores.update(range(int(first), int(last or first) + 1))
-    return cores
 
 
 def test_a_service_trial_with_no_core_left_for_its_load_generator_cannot_run(tmp_path, targets):

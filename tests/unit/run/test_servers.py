@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hostbench.run.firewall import purge, rule_tag
+from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.servers import HostServerProcess, is_listening
 from tests.unit.run.test_firewall import connects_from, input_rules
 
@@ -60,5 +60,5 @@ def test_a_server_with_a_client_answers_only_that_client_and_takes_its_rule_alon
             assert connects_from("127.0.0.1", port) and not connects_from("127.0.0.2", port)
         assert tag not in input_rules()
     finally:
-        purge(tag)
+        remove_tagged_rules(tag)
 

@@ -17,7 +17,7 @@ import pytest
 
 from hostbench.reach.executors import ChrootExecutor
 from hostbench.reach.rusage import TIME_BINARY
-from hostbench.run.firewall import purge, rule_tag
+from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts, accepts_on
 from hostbench.stack.host import LocalHost, RemoteHost
 from tests.unit.run.test_firewall import connects_from
@@ -100,7 +100,7 @@ def test_only_the_load_generators_address_reaches_a_service_while_it_runs(tmp_pa
                                check=True).stdout
         assert tag not in rules  # gone with the service
     finally:
-        purge(tag)
+        remove_tagged_rules(tag)
 
 
 def test_an_interrupt_inside_the_trial_still_stops_the_service(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from hostbench.errors import ConfigError
 from hostbench.stack.environments import Kind
-from hostbench.stack.host import close_all
+from hostbench.stack.host import close_remote_hosts
 from hostbench.stack.spec import load_stack_file, spec_from_mapping, stack_file
 
 HOST = {"host_cpus": {0, 1}, "kvm_ok": False, "host_memory_mib": 8192, "host_disk_gib": 100}
@@ -188,7 +188,7 @@ def test_a_remote_stack_is_checked_against_its_host_read_over_ssh(tmp_path, fres
         load_stack_file("t", _write(tmp_path, common + "  hostbench:cores: [64]\n"))
     assert err.value.field == "hostbench:cores"
     assert f"do not exist or are not usable on host {sshd.destination}" in err.value.problem
-    close_all()  # its connection would outlive the listener
+    close_remote_hosts()  # its connection would outlive the listener
     sshd.stop()
     with pytest.raises(ConfigError) as err:
         load_stack_file("u", _write(tmp_path, common + "  hostbench:cores: [1]\n"))

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from hostbench.margins import DEFAULT_MARGIN_PCT, margin_text
-from hostbench.records import Record
+from hostbench.record_base import Record
 from hostbench.run.facts import HostFacts
 from hostbench.run.neighbours import Isolation
 from hostbench.run.parity import ParityVerdict
@@ -199,6 +199,11 @@ class BenchmarkOptions(Record):
     command_line: str = ""
 
 
+MetricNames = dict[str, tuple[str, ...]]
+"""Each workload of a catalogue with its metric names in declared order (the first is its unit
+of work): what a run's analysis and report need of the workload files it was planned from."""
+
+
 class RunRecord(Record):
     """One benchmark run: what was planned, where, and its context."""
 
@@ -221,6 +226,7 @@ class RunRecord(Record):
     margins: Margins | None = None
     stopping: Stopping | None = None
     lifecycle: LifecycleSettings | None = None
+    catalogue: MetricNames | None = None  # None: stored before runs kept their catalogue
     workload_seconds: float | None = None
     orchestration_seconds: float | None = None
     wall_seconds: float | None = None
