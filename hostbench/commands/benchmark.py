@@ -214,7 +214,7 @@ def benchmark(opts: BenchmarkOptions, connect: Connect = executor_for,
             rounds = opts.min_repeat if opts.repeat == "auto" else opts.repeat
             if opts.neighbour:
                 chosen_stressors(load_stressors(), opts.neighbour)
-                neighbour_plan.check(workloads, {n: environments[n] for n in names})
+                neighbour_plan.check(workloads)
                 names = neighbour_plan.conditions(names, opts.neighbour)
             trials = plan([w.name for w in workloads], names, opts.warmup, rounds)
         durations = _durations(trials, catalogue, opts.suite)

@@ -48,7 +48,7 @@ from hostbench.run.runner import (
     trial_progress,
 )
 from hostbench.run.schedule import PlannedTrial, rotation
-from hostbench.run.stressor_neighbours import Stressing, stressings
+from hostbench.run.stressor_neighbours import Stressing, VmNeighbours, stressings
 from hostbench.run.stressors import chosen, load_stressors
 from hostbench.run.workloads import Workload, metric_names
 from hostbench.signals import cleanup
@@ -107,6 +107,7 @@ def measure(session: Session) -> str:
     machine = session.targets.spec.machine
     remove_tagged_rules(tag, machine)  # and its host servers' firewall rules
     executors = connect_all(session.chosen, session.targets, session.connect)
+    vms = _neighbour_vms(session)
     wall_start = time.monotonic()
     ctx: RunContext | None = None
     run_id = previous.id if previous else None
@@ -126,7 +127,7 @@ def measure(session: Session) -> str:
         ctx = RunContext(run_id, opts.suite, session.chosen, session.catalogue, executors,
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
-                         neighbours=neighbours, host=machine, stressors=_stressings(session),
+                         neighbours=neighbours, host=machine, stressors=_stressings(session, vms),
                          accountant=_accountant(session) if opts.accounting else None)
         note = ""
         if opts.repeat == "auto" and previous is None:
@@ -146,6 +147,8 @@ def measure(session: Session) -> str:
     finally:
         with cleanup():
             neighbours.resume_all()
+            for problem in vms.remove() if vms is not None else []:
+                console.print(untrusted(f"not removed: {problem}", "red"), soft_wrap=True)
             if ctx is not None:
                 cleanup_scratch(ctx)
             close_executors(executors)
@@ -166,16 +169,27 @@ def measure(session: Session) -> str:
     return run_id
 
 
-def _stressings(session: Session) -> dict[str, Stressing]:
-    """What starts each planned neighbour, its stressor's binary one the image hashes."""
+def _neighbour_vms(session: Session) -> VmNeighbours | None:
+    """Where the run's neighbour VMs are booted and removed, in a run beside stressors
+    (libvirt's client is imported only then; nothing is booted until a VM needs one)."""
+    if not session.opts.neighbour:
+        return None
+    from hostbench.run.vm_neighbour import NeighbourVms
+
+    return NeighbourVms(session.targets, console.print)
+
+
+def _stressings(session: Session, vms: VmNeighbours | None) -> dict[str, Stressing]:
+    """What starts each planned neighbour, its stressor's binary one the image hashes (a VM's
+    neighbour VM booted now, in ``vms``)."""
     opts = session.opts
-    if not opts.neighbour:
+    if vms is None:
         return {}
     binaries = load_manifest(Path(session.targets.image.manifest)).binaries
     stressors = chosen(load_stressors(), opts.neighbour, binaries)
     limit_s = 2.0 * max(session.catalogue[p.workload].timeout_s for p in session.trials)
     return stressings(stressors, session.chosen, session.targets, session.targets.spec.machine,
-                      opts.neighbour_cores, limit_s)
+                      opts.neighbour_cores, limit_s, vms)
 
 
 def _accountant(session: Session) -> Accountant:

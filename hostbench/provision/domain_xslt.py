@@ -45,10 +45,10 @@ TCG_TEMPLATE = """
 
 def domain_xslt(cores: tuple[int, ...], cache: str = "default", io: str = "default",
                 tcg_cache_mib: int | None = None) -> str:
-    """vCPU i runs on host core cores[i]; the emulator threads share the same cores; ``cache``
+    """vCPU i runs on host core cores[i]; the emulator threads share those cores; ``cache``
     and ``io`` other than "default" go on the root disk's driver; ``tcg_cache_mib`` sets the
     TCG translation cache (QEMU's own default otherwise)."""
-    cpuset = quoteattr(cpuset_text(cores))
+    cpuset = quoteattr(cpuset_text(tuple(dict.fromkeys(cores))))
     pins = "\n".join(f'      <vcpupin vcpu="{i}" cpuset="{core}"/>' for i, core in enumerate(cores))
     modes = {name: value for name, value in (("cache", cache), ("io", io)) if value != "default"}
     driver = DISK_DRIVER_TEMPLATE.format(attributes="".join(

@@ -258,18 +258,22 @@ def _cpu_mode(spec: StackSpec, env: Environment) -> str | None:
 
 
 def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base: VolumePlan,
-        memory_mib: int) -> VmPlan:
+        memory_mib: int, cores: tuple[int, ...] | None = None, role: str = "environment"
+        ) -> VmPlan:
+    """A VM of ``env``, its vCPUs pinned to ``cores`` (the stack's by default), its description
+    the stack's marker and ``role``."""
     options = env.vm
+    cores = cores or spec.cores
     root = (VolumePlan(f"{name}-root.raw", "raw", source=image.raw_disk)
             if options.disk == "raw" else
             VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
                        size_bytes=spec.disk_gib * GIB))
     return VmPlan(
-        env=env, domain=name, description=f"{owner_marker(spec.stack)} environment {env.name}",
-        domain_type=libvirt_domain_type(spec.accel), vcpus=len(spec.cores), cores=spec.cores,
+        env=env, domain=name, description=f"{owner_marker(spec.stack)} {role} {env.name}",
+        domain_type=libvirt_domain_type(spec.accel), vcpus=len(cores), cores=cores,
         memory_mib=memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
         seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
-        xslt=domain_xslt(spec.cores, options.cache, options.io, options.tcg_cache_mib))
+        xslt=domain_xslt(cores, options.cache, options.io, options.tcg_cache_mib))
 
 
 def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, port: int,
@@ -335,6 +339,15 @@ def extra_vm(plan: ResourcePlan, vm: VmPlan, index: int, memory_mib: int) -> VmP
     the same cores and options, ``memory_mib`` of memory."""
     return _vm(plan.spec, plan.image, vm.env, f"{vm.domain}-x{index}", plan.base_disk,
                memory_mib)
+
+
+def neighbour_vm(plan: ResourcePlan, vm: VmPlan, cores: tuple[int, ...]) -> VmPlan:
+    """A stressing neighbour of the stack's VM ``vm`` (`fab benchmark --neighbour`): its own
+    domain, volumes and address, its vCPUs (as many as ``vm``'s) pinned in turn to ``cores``,
+    the same memory and options, marked as the stack's so `fab down` removes it."""
+    pins = tuple(cores[i % len(cores)] for i in range(vm.vcpus))
+    return _vm(plan.spec, plan.image, vm.env, f"{vm.domain}-neighbour", plan.base_disk,
+               vm.memory_mib, pins, "neighbour of")
 
 
 def extra_container(plan: ResourcePlan, ctr: ContainerPlan, index: int, port: int,

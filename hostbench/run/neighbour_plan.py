@@ -3,13 +3,11 @@ stressor in the same round, and the workloads a neighbour would make unfair refu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from hostbench.errors import HostbenchError
 from hostbench.run.conditions import condition
-from hostbench.run.stressor_neighbours import unsupported
 from hostbench.run.workloads import Workload
-from hostbench.stack.environments import Environment
 
 SHARED_CORE = ("its host-side servers and load generators run on the cores the environments "
                "do not use, which is where the neighbour runs: the stressor would load the "
@@ -28,11 +26,8 @@ def refusal(workload: Workload) -> str | None:
     return None
 
 
-def check(workloads: Sequence[Workload], environments: Mapping[str, Environment]) -> None:
-    """Refuse, with the reason, workloads and environments a neighbour cannot go beside."""
+def check(workloads: Sequence[Workload]) -> None:
+    """Refuse, with the reason, workloads a neighbour cannot go beside."""
     for workload in workloads:
         if why := refusal(workload):
             raise HostbenchError(f"--neighbour: {why}; leave out {workload.name}")
-    for name, env in environments.items():
-        if why := unsupported(env):
-            raise HostbenchError(f"--neighbour: {name}: {why}")

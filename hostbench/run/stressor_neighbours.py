@@ -1,6 +1,7 @@
 """A stressor in a neighbour of the measured environment's kind, on cores it does not use,
 started before a trial and stopped after it: a process in the bare-metal tree beside bare
-metal, a second container from the stack's image beside a container."""
+metal, a second container from the stack's image beside a container, a second VM beside a VM
+(``hostbench.run.vm_neighbour``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from hostbench.errors import HostbenchError
 from hostbench.reach.executors import chroot_argv, guarded_popen, timed_argv
 from hostbench.run.conditions import condition
 from hostbench.run.stressors import Stressor
-from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host
 from hostbench.stack.spec import cpuset
 from hostbench.stack.targets import Target, Targets
@@ -93,32 +94,41 @@ def container_neighbour(stressor: Stressor, target: Target, targets: Targets, ho
             container.remove(force=True)
 
 
-def unsupported(env: Environment) -> str | None:
-    """Why ``env`` cannot have a neighbour in this version, or None."""
-    if env.kind is Kind.VM:
-        return ("a VM neighbour (a second VM, booted once per run) is not built yet: measure "
-                "VMs without --neighbour")
-    return None
-
-
 Stressing = Callable[[], AbstractContextManager[None]]
 """Starts a stressor's neighbour when entered, stops it on the way out."""
 
 
+class VmNeighbours(Protocol):
+    """The run's neighbour VMs (``hostbench.run.vm_neighbour.NeighbourVms``)."""
+
+    def booted_for(self, target: Target, cores: Sequence[int]
+                   ) -> Callable[[Stressor, float], AbstractContextManager[None]]:
+        """Boots ``target``'s neighbour VM on ``cores``; returns what runs a stressor in it
+        (for at most the given seconds)."""
+        ...
+
+    def remove(self) -> list[str]:
+        """Every neighbour VM booted gone; returns what could not be removed, with why."""
+        ...
+
+
 def stressings(stressors: Sequence[Stressor], chosen: Mapping[str, Target], targets: Targets,
-               host: Host, override: Sequence[int], limit_s: float) -> dict[str, Stressing]:
+               host: Host, override: Sequence[int], limit_s: float, vms: VmNeighbours
+               ) -> dict[str, Stressing]:
     """For every measured environment and stressor, by the trial name ``env@stressor``: what
-    starts that stressor's neighbour (of the environment's kind, on its neighbour cores)."""
+    starts that stressor's neighbour (of the environment's kind, on its neighbour cores); a
+    measured VM's neighbour VM is booted here, once for the run."""
     made: dict[str, Stressing] = {}
     for target in chosen.values():
-        if why := unsupported(target.environment):
-            raise HostbenchError(f"--neighbour: {target.name}: {why}")
         cores = neighbour_cores(target, host, override)
+        if target.kind is Kind.VM:
+            in_vm = vms.booted_for(target, cores)
         for stressor in stressors:
+            name = condition(target.name, stressor.name)
             if target.kind is Kind.BARE:
-                made[condition(target.name, stressor.name)] = partial(
-                    bare_neighbour, stressor, target, host, cores, limit_s)
+                made[name] = partial(bare_neighbour, stressor, target, host, cores, limit_s)
+            elif target.kind is Kind.VM:
+                made[name] = partial(in_vm, stressor, limit_s)
             else:
-                made[condition(target.name, stressor.name)] = partial(
-                    container_neighbour, stressor, target, targets, host, cores)
+                made[name] = partial(container_neighbour, stressor, target, targets, host, cores)
     return made

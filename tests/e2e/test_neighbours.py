@@ -1,12 +1,14 @@
-"""`fab benchmark --neighbour` for real beside bare metal and a container of the shared e2e stack
-(no VM boots here): the stressor runs on the declared cores only during its trials, nothing is
-left after, and the known truth holds (misplaced on the measured core: a large loss; on the
-other core: no slowdown of a CPU-bound victim)."""
+"""`fab benchmark --neighbour` for real beside bare metal, a container and a VM of the shared e2e
+stack (the VM's neighbour is a second VM, booted once by that run): the stressor runs on the
+declared cores only during its trials, nothing is left after, and the known truth holds
+(misplaced on the measured core: a large loss; on the other core: no slowdown of a CPU-bound
+victim)."""
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -83,11 +85,11 @@ def env(stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "COLUMNS": "200"}
 
 
-def _run(env: dict[str, str], spec: StackSpec, envs: str, *extra: str) -> tuple[str, list[Loss],
-                                                                                  list[tuple]]:
+def _run(env: dict[str, str], spec: StackSpec, envs: str, *extra: str, repeat: int = 4
+         ) -> tuple[str, list[Loss], list[tuple]]:
     proc = fab(env, spec, "benchmark", "--suite", "smoke", "--workload", "cpu-sysbench",
-               "--env", envs, "--repeat", "4", "--warmup", "0", "--neighbour", "cpu", *extra,
-               timeout=300)
+               "--env", envs, "--repeat", str(repeat), "--warmup", "0", "--neighbour", "cpu",
+               *extra, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     print(proc.stdout[proc.stdout.find("isolation:"):])
     with store(env) as s:
@@ -177,3 +179,77 @@ def test_the_same_neighbour_on_the_other_core_costs_a_cpu_bound_victim_far_less(
         other = placed.events(name).overhead
         assert other is not None
         assert other.overhead_pct.value < shared.overhead_pct.value / 2, (other, shared)
+
+
+NEIGHBOUR_VM = "hostbench-e2e-neighbour"
+"""The e2e stack's VM is ``hostbench-e2e``; its neighbour VM adds the suffix."""
+QEMU_PIDS = Path("/run/libvirt/qemu")
+BUSY = 0.3  # of a core: a vCPU running the stressor (paused between its trials, it uses none)
+
+
+@dataclass
+class VmSeen:
+    """Scans of the neighbour VM's QEMU: when, its threads' allowed cores, its vCPU threads'
+    CPU seconds."""
+
+    scans: list[tuple[float, set[str], float]] = field(default_factory=list)
+
+    def busy(self, since: float) -> list[tuple[float, float, str]]:
+        """The intervals between two scans after ``since`` in which its vCPUs ran the stressor."""
+        pairs = zip(self.scans, self.scans[1:], strict=False)
+        return [(a, b, "busy") for (a, _, x), (b, _, y) in pairs
+                if a >= since and b > a and (y - x) / (b - a) > BUSY]
+
+
+def _qemu_scan() -> tuple[set[str], float] | None:
+    """The neighbour QEMU's threads' allowed cores and its vCPU threads' CPU seconds."""
+    try:
+        tasks = Path(f"/proc/{int((QEMU_PIDS / f'{NEIGHBOUR_VM}.pid').read_text())}/task")
+        cores, cpu = set(), 0.0
+        for task in tasks.iterdir():
+            status = (task / "status").read_text()
+            if allowed := re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.MULTILINE):
+                cores.add(allowed.group(1))
+            if (task / "comm").read_text().startswith("CPU "):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cores, cpu
+    except (OSError, ValueError):
+        return None
+
+
+def _watch_vm(stop: threading.Event, seen: VmSeen) -> None:
+    while not stop.is_set():
+        if (found := _qemu_scan()) is not None:
+            seen.scans.append((time.time(), *found))
+        time.sleep(0.1)
+
+
+def _nothing_of_the_neighbour_vm_left() -> None:
+    virsh = ["virsh", "-c", "qemu:///system"]
+    domains = subprocess.run([*virsh, "list", "--all", "--name"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert NEIGHBOUR_VM not in domains
+    volumes = subprocess.run([*virsh, "vol-list", "hostbench-e2e"], capture_output=True,
+                             text=True, check=True).stdout
+    assert NEIGHBOUR_VM not in volumes
+    assert not (QEMU_PIDS / f"{NEIGHBOUR_VM}.pid").exists()
+
+
+def test_a_neighbour_vm_beside_the_vm_stresses_the_other_core_only_during_its_trials(env,
+                                                                                      e2e_spec):
+    seen, stop = VmSeen(), threading.Event()
+    watcher = threading.Thread(target=_watch_vm, args=(stop, seen))
+    watcher.start()
+    try:
+        out, found, windows = _run(env, e2e_spec, "vm", repeat=2)
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen.scans, "the neighbour VM's QEMU was never seen"
+    assert {c for _, cores, _ in seen.scans for c in cores} == {"0"}  # the VM's own core is 1
+    busy = seen.busy(since=windows[0][0])  # its boot, before the first trial, is no stressing
+    _only_during_neighbour_trials(busy, windows)
+    _nothing_of_the_neighbour_vm_left()
+    loss = next(x for x in found if x.env.name == "vm" and x.metric == "events_per_second")
+    assert len(loss.rounds) == 2, out

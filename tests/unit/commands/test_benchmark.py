@@ -3,11 +3,13 @@ and report, failures, interrupts and resume, and the split of wall time."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import signal
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -527,3 +529,72 @@ def test_a_full_disk_fails_the_trial_with_the_stores_message_and_resume_complete
     run = _load(run_id)
     assert run.record.status == "complete" and run.missing() == []
     assert kept.completed_keys() <= run.completed_keys()
+
+
+class NeighbourVmsSeen:
+    """Stands in for ``hostbench.run.vm_neighbour.NeighbourVms``: boots nothing, notes what the
+    run asked of it; ``boot_fails`` makes booting fail."""
+
+    made: ClassVar[list[NeighbourVmsSeen]] = []
+    boot_fails = False
+
+    def __init__(self, targets: object, say: object) -> None:
+        self.booted: list[tuple[str, tuple[int, ...]]] = []
+        self.stressed: list[str] = []
+        self.removed = 0
+        NeighbourVmsSeen.made.append(self)
+
+    def booted_for(self, target, cores):
+        self.booted.append((target.name, tuple(cores)))
+        if self.boot_fails:
+            raise HostbenchError("neighbour VM hostbench-fake-neighbour got no DHCP lease")
+        return self.stressing
+
+    @contextlib.contextmanager
+    def stressing(self, stressor, _limit_s):
+        self.stressed.append(stressor.name)
+        yield
+
+    def remove(self) -> list[str]:
+        self.removed += 1
+        return []
+
+
+@pytest.fixture
+def neighbour_vms(monkeypatch: pytest.MonkeyPatch) -> type[NeighbourVmsSeen]:
+    from hostbench.run import vm_neighbour
+
+    monkeypatch.setattr(NeighbourVmsSeen, "made", [])
+    monkeypatch.setattr(vm_neighbour, "NeighbourVms", NeighbourVmsSeen)
+    return NeighbourVmsSeen
+
+
+def test_a_vm_beside_a_stressor_has_its_neighbour_vm_booted_once_and_removed(targets_file,
+                                                                               neighbour_vms):
+    opts = _options(targets_file, envs=("vm",), neighbour=("cpu",), warmup=0, repeat=3)
+    run = _load(_bench(FakeHost(), opts))
+    assert run.record.status == "complete"
+    (vms,) = neighbour_vms.made
+    assert vms.booted == [("vm", (0,))]  # the core the VM does not use, once for the run
+    assert vms.stressed == ["cpu"] * 3 and vms.removed == 1
+    assert sorted(t.env for t in run.trials) == ["vm"] * 3 + ["vm@cpu"] * 3
+
+
+def _interrupt(n: int) -> None:
+    if n == 2:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("how", ["interrupted", "boot fails"])
+def test_the_neighbour_vm_is_removed_however_the_run_ends(targets_file, neighbour_vms, how,
+                                                         monkeypatch):
+    opts = _options(targets_file, envs=("vm",), neighbour=("cpu",), warmup=0, repeat=3)
+    if how == "interrupted":
+        with pytest.raises(KeyboardInterrupt):
+            _bench(FakeHost(fail={"vm": _interrupt}), opts)
+    else:
+        monkeypatch.setattr(neighbour_vms, "boot_fails", True)
+        with pytest.raises(HostbenchError, match="no DHCP lease"):
+            _bench(FakeHost(), opts)
+    (vms,) = neighbour_vms.made
+    assert vms.booted == [("vm", (0,))] and vms.removed == 1

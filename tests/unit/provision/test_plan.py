@@ -5,17 +5,23 @@ from __future__ import annotations
 import socket
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from hostbench.errors import ConfigError
 from hostbench.image.manifest import load_manifest
+from hostbench.provision.domain_xml import domain_xml
+from hostbench.provision.libvirt_backend import stack_domains
 from hostbench.provision.plan import (
     NO_IMAGE,
     SSH_PORT,
+    VmPlan,
     extra_container,
     extra_vm,
+    neighbour_vm,
     resource_plan,
     targets_document,
 )
@@ -95,6 +101,46 @@ def test_extra_instances_keep_the_cores_and_options_with_their_own_names_and_mem
         "hostbench-lab-container-hostnet-x2", 40123, 256, "2,3")
     assert copy.network_mode == "host" and "Port=40123" in copy.command
     assert copy.labels["hostbench.stack"] == "lab" and copy.scratch_dir is None
+
+
+def test_a_neighbour_vm_has_the_neighbour_cores_its_own_names_and_the_stacks_marker(tmp_path):
+    plan = resource_plan(_spec(VARIANTS), load_manifest(write_manifest(tmp_path)))
+    raw = plan.vms[1]
+    neighbour = neighbour_vm(plan, raw, (0,))
+    assert (neighbour.domain, neighbour.vcpus, neighbour.cores, neighbour.memory_mib) == (
+        "hostbench-lab-vm-raw-neighbour", 2, (0, 0), 2048)  # raw's 2 vCPUs, both on core 0
+    assert neighbour.env == raw.env and neighbour.root.format == raw.root.format
+    assert neighbour.description == "hostbench stack lab, neighbour of vm-raw"  # `fab down`
+    assert {neighbour.root.name, neighbour.seed}.isdisjoint(
+        {n for vm in plan.vms for n in (vm.root.name, vm.seed)})
+    assert 'vcpu placement="static" cpuset="0"' in neighbour.xslt
+    assert '<vcpupin vcpu="1" cpuset="0"/>' in neighbour.xslt
+    assert '<emulatorpin cpuset="0"/>' in neighbour.xslt
+    spread = neighbour_vm(plan, plan.vms[0], (0, 1, 4))
+    assert spread.cores == (0, 1) and '<emulatorpin cpuset="0,1"/>' in spread.xslt
+
+
+@dataclass
+class Domain:
+    """A libvirt domain as `fab down` looks at it: its name and XML."""
+
+    vm: VmPlan
+
+    def name(self) -> str:
+        return self.vm.domain
+
+    def XMLDesc(self, _flags: int) -> str:
+        return domain_xml(self.vm, "pool", "net", "/k", "/i", "/seed.iso")
+
+
+def test_fab_down_finds_a_neighbour_vm_a_killed_run_left_by_the_stacks_marker(tmp_path):
+    manifest = load_manifest(write_manifest(tmp_path))
+    plan = resource_plan(_spec(), manifest)
+    other = resource_plan(_spec().model_copy(update={"stack": "other"}), manifest)
+    left = [Domain(neighbour_vm(plan, plan.vms[0], (0,))),
+            Domain(neighbour_vm(other, other.vms[0], (0,)))]
+    conn = SimpleNamespace(listAllDomains=lambda _flags: left)
+    assert [d.name() for d in stack_domains(conn, plan)] == ["hostbench-lab-neighbour"]
 
 
 def test_a_manifest_hash_that_is_not_hex_never_reaches_a_path(tmp_path):

@@ -1,9 +1,13 @@
 """Planning neighbour experiments: every round measures each environment quiet and beside each
-stressor, unfit workloads and environments are refused with the reason, and the neighbour's
-cores are the ones the measured environment does not use unless placed deliberately."""
+stressor, unfit workloads are refused with the reason, a VM's neighbour VM is booted once for the
+run, and the neighbour's cores are the ones the measured environment does not use unless placed
+deliberately."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,10 @@ from hostbench.errors import HostbenchError
 from hostbench.run import neighbour_plan
 from hostbench.run.conditions import condition, split
 from hostbench.run.schedule import plan
-from hostbench.run.stressor_neighbours import neighbour_cores
+from hostbench.run.stressor_neighbours import neighbour_cores, stressings
+from hostbench.run.stressors import Stressor, chosen, load_stressors
 from hostbench.run.workloads import load_catalogue
-from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
+from hostbench.stack.targets import Target
 from tests.unit.fakes import fake_targets, load
 
 
@@ -40,17 +45,46 @@ def test_each_round_measures_every_environment_quiet_and_beside_every_stressor()
 @pytest.mark.parametrize("name", ["net-iperf3", "net-sockperf-latency", "service-redis-1client"])
 def test_network_and_service_workloads_are_refused_under_a_neighbour_with_the_reason(name):
     catalogue = load_catalogue()
-    bare = {"bare": Environment(name="bare", kind=Kind.BARE)}
     with pytest.raises(HostbenchError, match=rf"--neighbour: .*{name}.yaml: its host-side "
                                              rf"servers .* leave out {name}"):
-        neighbour_plan.check([catalogue["cpu-sysbench"], catalogue[name]], bare)
-    neighbour_plan.check([catalogue["cpu-sysbench"], catalogue["memory-sysbench"]], bare)
+        neighbour_plan.check([catalogue["cpu-sysbench"], catalogue[name]])
+    neighbour_plan.check([catalogue["cpu-sysbench"], catalogue["memory-sysbench"]])
 
 
-def test_a_vm_is_refused_until_its_neighbour_exists():
-    envs = {env.name: env for env in DEFAULT_ENVIRONMENTS}
-    with pytest.raises(HostbenchError, match="--neighbour: vm: a VM neighbour"):
-        neighbour_plan.check([load_catalogue()["cpu-sysbench"]], envs)
+@dataclass
+class FakeVms:
+    """Neighbour VMs that boot nothing: they note what was asked and entered."""
+
+    booted: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    entered: list[tuple[str, float]] = field(default_factory=list)
+
+    def booted_for(self, target: Target, cores: Sequence[int]
+                   ) -> Callable[[Stressor, float], AbstractContextManager[None]]:
+        self.booted.append((target.name, tuple(cores)))
+        return self.stressing
+
+    @contextmanager
+    def stressing(self, stressor: Stressor, limit_s: float) -> Iterator[None]:
+        self.entered.append((stressor.name, limit_s))
+        yield
+
+    def remove(self) -> list[str]:
+        return []
+
+
+def test_a_vm_gets_a_neighbour_vm_booted_once_on_its_neighbour_cores(tmp_path: Path):
+    targets = load(fake_targets(tmp_path))
+    stressors = chosen(load_stressors(), ("cpu", "fork"))
+    vms = FakeVms()
+    made = stressings(stressors, {"vm": targets.targets["vm"]}, targets,
+                      FourCores(), (), 60.0, vms)  # type: ignore[arg-type]
+    assert sorted(made) == ["vm@cpu", "vm@fork"]
+    assert vms.booted == [("vm", (0, 2, 3))]  # once for the run, not per stressor or trial
+    for name in ("vm@fork", "vm@cpu", "vm@fork"):
+        with made[name]():
+            pass
+    assert vms.entered == [("fork", 60.0), ("cpu", 60.0), ("fork", 60.0)]
+    assert vms.booted == [("vm", (0, 2, 3))]
 
 
 def test_the_neighbour_goes_on_the_cores_the_measured_environment_does_not_use(tmp_path: Path):
