@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import libvirt
 import pytest
 
 from hostbench.errors import ControlError
@@ -96,3 +97,49 @@ def test_metering_an_environment_reads_one_file_of_the_host_after_the_first_time
     readings = [control.cpu_seconds("vm") for _ in range(3)]
     assert readings == sorted(readings) and readings[0] > 0
     assert host.reads == [str(QEMU_PID_DIR / "hostbench-x.pid")] + [f"/proc/{os.getpid()}/stat"] * 3
+
+
+class _Domain:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+
+class _Hypervisor:
+    """libvirt's answer: the paused domains of every stack on the host."""
+
+    def isAlive(self) -> bool:
+        return True
+
+    def listAllDomains(self, flags: int) -> list[_Domain]:
+        assert flags == libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED
+        return [_Domain("hostbench-x"), _Domain("hostbench-other")]
+
+
+class _Engine:
+    """Docker's answer: the paused containers of every stack, each name with its slash."""
+
+    class api:
+        @staticmethod
+        def containers(filters: dict[str, str]) -> list[dict[str, list[str]]]:
+            assert filters == {"status": "paused"}
+            return [{"Names": ["/hostbench-x-container"]}, {"Names": ["/hostbench-other"]}]
+
+
+def test_which_environments_are_paused_is_one_question_to_each_engine(monkeypatch):
+    """Only the stack's own VMs and containers are named, whatever else the host has paused."""
+    common = {"cores": (1,), "memory_mib": 1024, "host_address": "192.168.150.1", "port": 22,
+              "user": "root"}
+    targets = {
+        "vm": Target(name="vm", kind=Kind.VM, host="h", accel="tcg", domain="hostbench-x",
+                     **common),
+        "vm-raw": Target(name="vm-raw", kind=Kind.VM, host="h", accel="tcg",
+                         domain="hostbench-x-vm-raw", **common),
+        "container": Target(name="container", kind=Kind.CONTAINER, host="127.0.0.1",
+                            container="hostbench-x-container", **common)}
+    control = EnvironmentControl(targets, LocalHost())
+    monkeypatch.setattr(control, "_libvirt", _Hypervisor())
+    monkeypatch.setattr(control, "_docker", _Engine())
+    assert control.paused_now() == {"vm", "container"}
