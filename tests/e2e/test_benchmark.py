@@ -725,7 +725,7 @@ def test_the_report_of_the_run_opens_in_headless_chromium(smoke_run, env):
                                    "i.naturalWidth, i.getBoundingClientRect().height])")
             bars = page.locator("#evidence figure.cpu-split img").count()
             tables = page.locator("#evidence table.evidence").count()
-            slower = page.locator("td:has(> .verdict.v-slower)")
+            slower = page.locator("table.headline td:has(> .verdict.v-slower)")
             beside = [slower.nth(i).locator("div.evidence").count()
                       for i in range(slower.count())]
             page.screenshot(path=str(artifacts / "report.png"), full_page=True)
