@@ -177,9 +177,11 @@ def _measuring(run: StoredRun) -> tuple[datetime, datetime]:
 
 def test_a_fleet_of_a_local_and_a_remote_stack_benchmarks_in_parallel(
         remote_up, local_up, env, remote_host):
+    # ten trials a member: the remote member's set-up over SSH takes seconds longer than the
+    # local one's, which with two trials could finish before the remote one began measuring
     out = _ok(fab(env, "benchmark", "--stack", f"{LOCAL},{REMOTE}", "--suite", "smoke",
-                  "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "1",
-                  "--warmup", "0"))
+                  "--workload", "cpu-sysbench", "--env", "bare,container", "--repeat", "4",
+                  "--warmup", "1"))
     run_ids = {stack: re.search(rf"^{stack}: done, run (\S+);", out, re.M)
                for stack in (LOCAL, REMOTE)}
     assert all(run_ids.values()), out
