@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -56,6 +57,19 @@ def _finish(proc: subprocess.Popen[str], seen: list[str], timeout: float = 120) 
     """Everything the process still says, once it has ended."""
     rest, _ = proc.communicate(timeout=timeout)
     return "".join(seen) + rest
+
+
+def _signalled_once(proc: subprocess.Popen[str], ready: Callable[[], object], never: str,
+                    how: signal.Signals, timeout: float, interval: float) -> str:
+    """Sends ``how`` once ``ready()`` holds (``never``: the message if the process ends
+    first), and returns everything it said by its end; it is killed if anything fails."""
+    try:
+        wait_until(lambda: ready() or proc.poll() is not None, timeout, interval)
+        assert ready(), never
+        proc.send_signal(how)
+        return _finish(proc, [])
+    finally:
+        proc.kill()
 
 
 def _latest(env: dict[str, str]) -> str:
@@ -120,15 +134,9 @@ def test_a_disk_that_fills_mid_run_ends_it_with_the_stores_message_and_resume_co
 
 def test_a_hang_up_mid_benchmark_resumes_the_neighbours_and_resume_completes(
         env, e2e_spec, e2e_plan):
-    seen: list[str] = []
     proc = _start(fab_argv(e2e_spec, *SHORT_RUN, "--env", "bare"), env)
-    try:
-        wait_until(lambda: _sysbench_running() or proc.poll() is not None, 300, 0.1)
-        assert _sysbench_running(), "the trial never started"
-        proc.send_signal(signal.SIGHUP)
-        output = _finish(proc, seen)
-    finally:
-        proc.kill()
+    output = _signalled_once(proc, _sysbench_running, "the trial never started", signal.SIGHUP,
+                             300, 0.1)
     assert proc.returncode == 128 + signal.SIGHUP, output[-3000:]
     assert "stopped by SIGHUP" in output and "--resume" in output
     run_id = _latest(env)

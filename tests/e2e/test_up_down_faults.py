@@ -17,11 +17,10 @@ import pytest
 
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import PROJECT_ROOT, build_dir
-from hostbench.polling import wait_until
 from hostbench.provision.libvirt_backend import OPEN_TIMEOUT_S
 from hostbench.stack.targets import saved_targets_file
 from tests.e2e.conftest import write_stack
-from tests.e2e.test_bad_day import _finish, _start
+from tests.e2e.test_bad_day import _signalled_once, _start
 from tests.e2e.test_benchmark import FAB
 
 CONTAINER_ONLY = "e2e-ctr"
@@ -50,15 +49,9 @@ def _containers(stack: str) -> list[str]:
 
 
 def test_a_terminated_fab_up_removes_what_it_had_created(container_only):
-    seen: list[str] = []
     proc = _start([FAB, "up", "--stack", CONTAINER_ONLY], container_only)
-    try:
-        wait_until(lambda: _containers(CONTAINER_ONLY) or proc.poll() is not None, 120, 0.05)
-        assert _containers(CONTAINER_ONLY), "fab up never created its container"
-        proc.send_signal(signal.SIGTERM)
-        output = _finish(proc, seen)
-    finally:
-        proc.kill()
+    output = _signalled_once(proc, lambda: _containers(CONTAINER_ONLY),
+                             "fab up never created its container", signal.SIGTERM, 120, 0.05)
     assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
     assert "removing what was created" in output and "stopped by SIGTERM" in output
     assert _containers(CONTAINER_ONLY) == []
