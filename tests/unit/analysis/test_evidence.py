@@ -162,29 +162,29 @@ def test_the_unit_of_work_comes_from_the_first_metric_the_workload_file_declares
         "per trial"
 
 
-def test_a_stored_run_keeps_the_unit_of_work_of_the_catalogue_it_recorded(tmp_path):
-    """Not today's workload files: here the run's nginx declared its latency first."""
+def _nginx_run(tmp_path, catalogue):
+    """The analysis of a stored nginx run, bare metal and a container, with ``catalogue``
+    recorded as its workloads' metrics (None: a run stored before runs recorded it)."""
     store = Store(tmp_path / "hostbench.sqlite")
-    own = {**CATALOGUE, "service-nginx-wrk": ("latency_p99_ms", "requests_per_second")}
     make_run(store, "20261207-090000-e005", {
         (metric, env): [v * factor for v in BARE_EPS]
         for metric, factor in (("requests_per_second", 50.0), ("latency_p99_ms", 0.002))
         for env in ("bare", "container")}, envs=("bare", "container"), accounting=accounting,
-        catalogue=own)
-    analysis = analyse_run(store.load("20261207-090000-e005"))
+        catalogue=catalogue)
+    return analyse_run(store.load("20261207-090000-e005"))
+
+
+def test_a_stored_run_keeps_the_unit_of_work_of_the_catalogue_it_recorded(tmp_path):
+    """Not today's workload files: here the run's nginx declared its latency first."""
+    own = {**CATALOGUE, "service-nginx-wrk": ("latency_p99_ms", "requests_per_second")}
+    analysis = _nginx_run(tmp_path, own)
     found = analysis.evidence.of("service-nginx-wrk", "container")
     assert found is not None and found.work == work_of("latency_p99_ms", "ms", False)
     assert analysis.catalogue == own and analysis.catalogue_note is None
 
 
 def test_a_run_stored_without_its_catalogue_reads_todays_and_says_so(tmp_path):
-    store = Store(tmp_path / "hostbench.sqlite")
-    make_run(store, "20261207-090000-e006", {
-        (metric, env): [v * factor for v in BARE_EPS]
-        for metric, factor in (("requests_per_second", 50.0), ("latency_p99_ms", 0.002))
-        for env in ("bare", "container")}, envs=("bare", "container"), accounting=accounting,
-        catalogue=None)
-    analysis = analyse_run(store.load("20261207-090000-e006"))
+    analysis = _nginx_run(tmp_path, None)
     found = analysis.evidence.of("service-nginx-wrk", "container")
     assert found is not None and found.work.label == "per 1,000 requests"
     assert analysis.catalogue == CATALOGUE

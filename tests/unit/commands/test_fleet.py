@@ -43,11 +43,19 @@ def test_malformed_fleets_are_named(value, words):
         fleet_stacks(value)
 
 
+def _member_fabfile(tmp_path: Path, monkeypatch, text: str) -> None:
+    """A fabfile the fleet's members run, in a working directory of its own with its own
+    results directory (members that import hostbench find it on PYTHONPATH)."""
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    (tmp_path / "fabfile.py").write_text(text)
+    monkeypatch.chdir(tmp_path)
+
+
 def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, monkeypatch):
     """Real fab processes: the good member finishes only once it sees the other member started
     (one after the other, it would wait in vain), and that one fails alone."""
-    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
-    (tmp_path / "fabfile.py").write_text(
+    _member_fabfile(tmp_path, monkeypatch,
         "import sys, time\nfrom pathlib import Path\nfrom fabric import task\n\n"
         "@task\ndef parity(c, stack='x'):\n"
         "    Path(f'started-{stack}').touch()\n"
@@ -57,7 +65,6 @@ def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, m
         "        if time.monotonic() > deadline:\n            sys.exit('alone')\n"
         "        time.sleep(0.02)\n"
         "    print(f'parity ok on {stack}')\n")
-    monkeypatch.chdir(tmp_path)
     with pytest.raises(HostbenchError, match=r"failed on broken \(the other stacks are "
                                              r"unaffected\)") as err:
         run_fleet("parity", "good,broken", ["parity", "--stack", "good,broken"])
@@ -71,14 +78,11 @@ def test_each_members_run_is_the_one_it_reports_not_a_line_of_its_log(tmp_path: 
                                                                       monkeypatch):
     """A workload's output may look like the run's announcement: the fleet reads the result
     file each member writes, not its console."""
-    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
-    (tmp_path / "fabfile.py").write_text(
+    _member_fabfile(tmp_path, monkeypatch,
         "from fabric import task\nfrom hostbench.commands.fleet import report_to_fleet\n\n"
         "@task\ndef benchmark(c, stack='x'):\n"
         "    report_to_fleet({'a': '20261207-100000-aaaa', 'b': '20261207-100000-bbbb'}[stack])\n"
         "    print('run 20990101-000000-dead -> a line a workload printed')\n")
-    monkeypatch.chdir(tmp_path)
     shown = io.StringIO()
     members = run_fleet("benchmark", "a,b", ["benchmark", "--stack", "a,b"],
                         Console(file=shown, width=200))
@@ -104,15 +108,12 @@ def test_a_single_stack_name_is_checked_before_anything_reads_it():
 def test_a_signal_to_the_fleet_reaches_every_member_which_cleans_up(tmp_path: Path, monkeypatch):
     """SIGHUP to the fleet alone (as `kill -HUP` sends it): each member gets it, stops as its
     own entry point does, runs its cleanup; the fleet then stops too."""
-    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
-    (tmp_path / "fabfile.py").write_text(
+    _member_fabfile(tmp_path, monkeypatch,
         "import time\nfrom pathlib import Path\nfrom fabric import task\n"
         "from hostbench.console import run_cli\n\n"
         "def wait(stack):\n    Path(f'started-{stack}').touch()\n    try:\n"
         "        time.sleep(30)\n    finally:\n        print(f'cleaned up {stack}', flush=True)\n\n"
         "@task\ndef parity(c, stack='x'):\n    run_cli(lambda: wait(stack))\n")
-    monkeypatch.chdir(tmp_path)
 
     def hang_up_once_both_started() -> None:
         if wait_until(lambda: all((tmp_path / f"started-{s}").exists() for s in ("a", "b")),
