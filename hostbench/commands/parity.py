@@ -4,6 +4,7 @@ environment, compared by the rules of each one's kind."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from hostbench.commands.connections import (
@@ -38,12 +39,20 @@ def _reference_binaries(targets: Targets) -> dict[str, str]:
 
 def _collect(chosen: Mapping[str, Target], executors: Mapping[str, Executor],
              binaries: list[str]) -> dict[str, EnvFacts]:
-    found = {}
-    with console.status("reading facts inside each environment") as status:
-        for name, executor in executors.items():
-            status.update(f"reading facts inside {chosen[name].environment.label}")
-            found[name] = facts_mod.collect(executor, binaries)
-    return found
+    """Each environment's facts, read in all of them at once (the slowest one, a TCG VM, sets
+    the time); the first failure is raised once every reader has ended."""
+    labels = {name: chosen[name].environment.label for name in executors}
+    with console.status(f"reading facts inside {', '.join(labels.values())}") as status, \
+            ThreadPoolExecutor(max_workers=max(len(executors), 1)) as pool:
+        pending = {pool.submit(facts_mod.collect, executor, binaries): name
+                   for name, executor in executors.items()}
+        found: dict[str, EnvFacts] = {}
+        for future in as_completed(pending):
+            found[pending[future]] = future.result()
+            left = [labels[n] for n in executors if n not in found]
+            if left:
+                status.update(f"reading facts inside {', '.join(left)}")
+    return {name: found[name] for name in executors}
 
 
 def _host_side(found: dict[str, EnvFacts], chosen: Mapping[str, Target], control: Control
