@@ -29,6 +29,7 @@ from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
 from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
+from hostbench.run.phases import with_other
 from hostbench.run.run_records import (
     BenchmarkOptions,
     Margins,
@@ -113,8 +114,10 @@ def measure(session: Session) -> str:
     run_id = previous.id if previous else None
     status: RunStatus = "failed"
     try:
+        checking = time.monotonic()
         found, parity_verdict = parity(session.targets, session.chosen, executors,
                                        opts.allow_mismatch, session.control)
+        checked_s = time.monotonic() - checking
         if run_id is None:
             run_id = _new_run(session).id
         else:
@@ -129,6 +132,7 @@ def measure(session: Session) -> str:
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
                          neighbours=neighbours, host=machine, stressors=_stressings(session, vms),
                          accountant=_accountant(session) if opts.accounting else None)
+        ctx.phases.add("parity", checked_s)
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
@@ -243,10 +247,11 @@ def _adaptive(session: Session, ctx: RunContext, shown: TrialProgress, started: 
         run_plan(ctx, [p for p in session.trials if p.workload == workload], shown)
         rounds = opts.min_repeat
         while True:
-            mine = [s for s in session.measured if s.workload == workload]
-            results = analyse(mine, record.environments, record.verdict_margins, alpha)
-            decision = decide(results, rounds, opts.max_repeat, time.monotonic() - started,
-                              until_s)
+            with ctx.phases.timed("analysis"):
+                mine = [s for s in session.measured if s.workload == workload]
+                results = analyse(mine, record.environments, record.verdict_margins, alpha)
+                decision = decide(results, rounds, opts.max_repeat, time.monotonic() - started,
+                                  until_s)
             if not decision.more:
                 break
             following = next(n for n in planned if n > rounds)
@@ -287,7 +292,12 @@ def _finish(store: Store, run_id: str, status: RunStatus, previous: RunRecord | 
     workload = (previous.workload_seconds or 0.0 if previous else 0.0) + (
         ctx.workload_seconds if ctx else 0.0)
     total = (previous.wall_seconds or 0.0 if previous else 0.0) + wall
+    orchestration = max(total - workload, 0.0)
+    phases = dict(previous.orchestration or {}) if previous else {}
+    for name, seconds in (ctx.phases.seconds if ctx else {}).items():
+        phases[name] = phases.get(name, 0.0) + seconds
     store.finish_run(run_id, status, workload_seconds=workload,
-                     orchestration_seconds=max(total - workload, 0.0), wall_seconds=total)
+                     orchestration_seconds=orchestration, wall_seconds=total,
+                     orchestration=with_other(phases, orchestration))
 
 

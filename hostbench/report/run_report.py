@@ -39,6 +39,7 @@ from hostbench.results.export import export_accounting, export_run
 from hostbench.results.store import StoredRun
 from hostbench.run.facts import SHOWN_FACTS
 from hostbench.run.parity import ParityVerdict
+from hostbench.run.phases import PHASES, breakdown
 from hostbench.run.run_records import Margins, RunRecord, Sample
 from hostbench.stack.environments import BASELINE
 
@@ -462,6 +463,7 @@ def _host(run: RunRecord) -> list[tuple[str, str]]:
                                        else "KVM") for e in vms) or "no VM"
     kvm = "yes" if h and h.kvm_usable else "no"
     host_cpus = h.host_cpus if h else "?"
+    phases = f": {breakdown(run.orchestration, len(PHASES))}" if run.orchestration else ""
     return [
         ("CPU model", h.cpu_model if h else "unknown"),
         ("cores used", f"{len(cores)} pinned (host core {', '.join(map(str, cores))}) of "
@@ -485,7 +487,7 @@ def _host(run: RunRecord) -> list[tuple[str, str]]:
                            "round(s)"),
         ("started / finished", f"{when(run.started_at)} / {when(run.finished_at)}"),
         ("wall time", f"{duration(run.wall_seconds)} (workloads {duration(run.workload_seconds)}"
-                      f", orchestration {duration(run.orchestration_seconds)})"),
+                      f", orchestration {duration(run.orchestration_seconds)}{phases})"),
     ]
 
 

@@ -21,6 +21,7 @@ from hostbench.report.lifecycle_report import print_lifecycle
 from hostbench.report.tables import factor_table, isolation_table, summary_table
 from hostbench.report.text import evidence_text
 from hostbench.results.store import StoredRun
+from hostbench.run.phases import breakdown
 
 
 def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None = None
@@ -66,10 +67,11 @@ def print_summary(run: StoredRun, console: Console, analysis: RunAnalysis | None
                       f"{run_dir(record.id) / 'raw'}")
     if record.wall_seconds:
         share = 100 * (record.orchestration_seconds or 0) / record.wall_seconds
+        phases = f": {breakdown(record.orchestration)}" if record.orchestration else ""
         console.print(f"wall time {record.wall_seconds:.0f}s: workloads "
                       f"{record.workload_seconds or 0:.0f}s, orchestration "
-                      f"{record.orchestration_seconds or 0:.0f}s ({share:.1f}%)  "
-                      f"status: {record.status}")
+                      f"{record.orchestration_seconds or 0:.0f}s ({share:.1f}%{phases})  "
+                      f"status: {record.status}", highlight=False)
 
 
 def _print_floors(run: StoredRun, console: Console) -> None:

@@ -137,17 +137,23 @@ CREATE TABLE accounting (
     7: """
 ALTER TABLE runs ADD COLUMN catalogue TEXT;
 """,
+    # 7 -> 8: where the run's orchestration went, phase by phase.
+    8: """
+ALTER TABLE runs ADD COLUMN orchestration TEXT;
+""",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 RUN_COLUMNS = ("id", "format", "started_at", "finished_at", "status", "stack", "suite",
                "command_line", "git_commit", "image_hash", "environments", "plan", "options",
                "host_facts", "stack_config", "parity", "margins", "stopping", "lifecycle",
-               "catalogue", "workload_seconds", "orchestration_seconds", "wall_seconds")
+               "catalogue", "workload_seconds", "orchestration_seconds", "wall_seconds",
+               "orchestration")
 _RECORD_FIELD = {"host_facts": "host", "stack_config": "spec"}
 """Columns whose record field has another name."""
 JSON_COLUMNS = frozenset({"environments", "plan", "options", "host_facts", "stack_config",
-                          "parity", "margins", "stopping", "lifecycle", "catalogue"})
+                          "parity", "margins", "stopping", "lifecycle", "catalogue",
+                          "orchestration"})
 
 
 def _upgrade_format_1(values: dict[str, Any]) -> dict[str, Any]:
@@ -381,14 +387,17 @@ class Store:
 
     def finish_run(self, run_id: str, status: RunStatus, workload_seconds: float | None,
                    orchestration_seconds: float | None, wall_seconds: float | None,
-                   finished_at: str | None = None) -> None:
-        """Record how a run ended (complete, interrupted or failed) and its time budget."""
+                   finished_at: str | None = None,
+                   orchestration: dict[str, float] | None = None) -> None:
+        """Record how a run ended (complete, interrupted or failed), its time budget and where
+        its orchestration went."""
         if status == "running":
             raise ValueError("finish_run: a finished run is not 'running'")
         self._update(run_id, status=status,
                      finished_at=finished_at if finished_at is not None else timestamp(),
                      workload_seconds=workload_seconds,
-                     orchestration_seconds=orchestration_seconds, wall_seconds=wall_seconds)
+                     orchestration_seconds=orchestration_seconds, wall_seconds=wall_seconds,
+                     orchestration=orchestration)
 
     # --- environment facts -------------------------------------------------------------------
 

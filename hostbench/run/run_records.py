@@ -230,6 +230,7 @@ class RunRecord(Record):
     workload_seconds: float | None = None
     orchestration_seconds: float | None = None
     wall_seconds: float | None = None
+    orchestration: dict[str, float] | None = None  # seconds per phase (hostbench.run.phases)
 
     @property
     def purpose(self) -> Purpose:

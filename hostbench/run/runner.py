@@ -31,6 +31,7 @@ from hostbench.run.conditions import split
 from hostbench.run.firewall import client_source
 from hostbench.run.neighbours import Neighbours, Usage
 from hostbench.run.parsers import parse
+from hostbench.run.phases import Phases
 from hostbench.run.run_records import Sample, TrialRecord, timestamp
 from hostbench.run.schedule import PlannedTrial
 from hostbench.run.servers import HostServerProcess, free_cores, server_cores
@@ -67,6 +68,7 @@ class RunContext:
     clients_set_up: set[tuple[str, str]] = field(default_factory=set)  # service workloads
     stressors: Mapping[str, Stressing] = field(default_factory=dict)  # by env@stressor name
     accountant: Accountant | None = None  # where each trial's time went; None: not accounted
+    phases: Phases = field(default_factory=Phases)  # where hostbench's own time went
 
 
 def _raw_text(argv: str, result: ExecResult | None, error: str | None) -> str:
@@ -249,14 +251,19 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     else:
         try:
             if ctx.neighbours is not None:  # nothing runs in an environment paused for another
-                ctx.neighbours.ready(env)
-            values = workload.values(ctx.suite, len(ctx.targets[env].cores),
-                                     _extras(ctx, workload, env))
-            argv = workload.fill("command", workload.command, values)
-            command = shlex.join(argv)
-            _prepare(ctx, workload, env, values)
+                with ctx.phases.timed("neighbours"):
+                    ctx.neighbours.ready(env)
+            with ctx.phases.timed("set-up"):
+                values = workload.values(ctx.suite, len(ctx.targets[env].cores),
+                                         _extras(ctx, workload, env))
+                argv = workload.fill("command", workload.command, values)
+                command = shlex.join(argv)
+                _prepare(ctx, workload, env, values)
             measuring = Measuring(env, argv, values, raw)
+            executing = time.monotonic()
             result = _execute(ctx, workload, measuring, usage, stressing)
+            _split_execution(ctx.phases, time.monotonic() - executing, result,
+                             measuring.accounts)
             if result.rusage is not None:
                 measuring.accounts.figures += rusage_figures(
                     result.rusage, "loadgen" if workload.service else "workload")
@@ -277,6 +284,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
             error = f"target unreachable: {exc}"
         except (TrialTimeout, HostbenchError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+    storing = time.monotonic()
     _write_raw(ctx, raw, _raw_text(command, result, error))
     trial = TrialRecord(
         run_id=ctx.run_id, workload=workload.name, env=planned.env, trial=planned.trial,
@@ -286,9 +294,21 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
         neighbours_cpu_s=usage.cpu_s, samples=() if error else samples,
         **_accounting(measuring, error))
     ctx.save(trial)
+    ctx.phases.add("stores", time.monotonic() - storing)
     if trial.status == "ok":
         ctx.completed.add(trial.key)
     return trial
+
+
+def _split_execution(phases: Phases, spent: float, result: ExecResult,
+                     accounts: TrialAccounts) -> None:
+    """A trial's execution beyond its measured command: getting the command there and its
+    result back (transport), the host's snapshots, and servers, services and metering."""
+    inside = result.inside_s if result.inside_s is not None else result.wall_s
+    accounting = sum(f.value for f in accounts.figures if f.name == "accounting.cost")
+    phases.add("transport", result.wall_s - inside)
+    phases.add("accounting", accounting)
+    phases.add("servers", spent - result.wall_s - accounting)
 
 
 def _accounting(measuring: Measuring | None, error: str | None) -> dict[str, object]:

@@ -21,6 +21,7 @@ from hostbench.paths import run_dir
 from hostbench.report.run_report import ReportPaths
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.parity import ParityError
+from hostbench.run.phases import seconds_text
 from hostbench.run.run_records import BenchmarkOptions
 from hostbench.run.workloads import load_catalogue, metric_names
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
@@ -109,6 +110,21 @@ def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
     assert run.workload_seconds == pytest.approx(len(run.plan) * INSIDE_S)
     assert run.wall_seconds == pytest.approx(run.workload_seconds + run.orchestration_seconds)
     assert 0 < run.workload_seconds < run.wall_seconds and run.orchestration_seconds > 0
+    phases = run.orchestration or {}
+    assert sum(phases.values()) == pytest.approx(run.orchestration_seconds)
+    trials = _load(run.id).trials
+    assert phases["transport"] == pytest.approx(sum(t.wall_s - t.duration_s for t in trials))
+    assert {"parity", "neighbours", "set-up", "servers", "stores", "other"} <= set(phases)
+    assert min(phases.values()) >= 0
+
+
+def test_the_summary_says_where_the_orchestration_went(targets_file, capsys):
+    run_id = _bench(FakeHost(), _options(targets_file))
+    out = capsys.readouterr().out
+    phases = _load(run_id).record.orchestration or {}
+    largest = max(phases, key=lambda name: phases[name])
+    assert f"orchestration {sum(phases.values()):.0f}s (" in out
+    assert f"{largest} {seconds_text(phases[largest])}" in out
 
 
 def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_file):

@@ -108,9 +108,11 @@ def test_latest_reopen_and_finish(db: Path):
         store.create_run(_run())
         store.create_run(_run("20261126-160000-aaaa"))
         assert store.latest_run_id() == "20261126-160000-aaaa"
-        store.finish_run(RUN, "interrupted", 10.0, 2.0, 12.0)
+        store.finish_run(RUN, "interrupted", 10.0, 2.0, 12.0,
+                         orchestration={"parity": 1.5, "other": 0.5})
         run = store.get_run(RUN)
         assert (run.status, run.workload_seconds, run.wall_seconds) == ("interrupted", 10.0, 12.0)
+        assert run.orchestration == {"parity": 1.5, "other": 0.5}
         assert run.finished_at is not None
         store.reopen_run(RUN)
         assert (store.get_run(RUN).status, store.get_run(RUN).finished_at) == ("running", None)
