@@ -21,6 +21,7 @@ import libvirt
 
 from hostbench.console import Show
 from hostbench.errors import HostbenchError
+from hostbench.polling import wait_until
 from hostbench.provision.domain_xml import (
     apply_xslt,
     domain_xml,
@@ -356,12 +357,16 @@ def wait_for_lease(conn: libvirt.virConnect, plan: ResourcePlan, domain: libvirt
                    timeout: float, show: Show) -> str:
     """The VM's IPv4 address from the network's DHCP leases."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if (address := lease(conn, plan, domain)) is not None:
-            return address
-        show(f"waiting for a DHCP lease for {mac_address(domain)} "
-             f"({time.monotonic() - start:.0f}s)")
-        time.sleep(2)
+
+    def leased() -> str | None:
+        address = lease(conn, plan, domain)
+        if address is None:
+            show(f"waiting for a DHCP lease for {mac_address(domain)} "
+                 f"({time.monotonic() - start:.0f}s)")
+        return address
+
+    if (address := wait_until(leased, timeout, 2)) is not None:
+        return address
     raise LibvirtError(f"VM {domain.name()} got no DHCP lease within {timeout:.0f}s "
                        f"(accel {plan.accel}); its console: virsh console {domain.name()}")
 

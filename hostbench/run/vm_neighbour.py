@@ -15,6 +15,7 @@ import libvirt
 
 from hostbench.errors import HostbenchError
 from hostbench.image.manifest import load_manifest
+from hostbench.polling import wait_until
 from hostbench.provision import libvirt_backend
 from hostbench.provision.direct import DirectBackend
 from hostbench.provision.plan import (
@@ -118,15 +119,17 @@ class NeighbourVm:
 
     def _wait_idle(self, stressor: Stressor) -> None:
         """Seen from the host: its vCPU threads go idle once the stressor is killed."""
-        deadline = time.monotonic() + IDLE_WAIT_S
-        while True:
+        share = 1.0
+
+        def idle() -> bool:
+            nonlocal share
             before, start = self.vcpu_seconds(), time.monotonic()
             time.sleep(IDLE_WINDOW_S)
             share = (self.vcpu_seconds() - before) / (time.monotonic() - start) / self.vm.vcpus
-            if share < IDLE_SHARE:
-                return
-            if time.monotonic() > deadline:
-                raise HostbenchError(f"neighbour VM {self.name}: its vCPUs still use {share:.0%} "
+            return share < IDLE_SHARE
+
+        if not wait_until(idle, IDLE_WAIT_S, 0):
+            raise HostbenchError(f"neighbour VM {self.name}: its vCPUs still use {share:.0%} "
                                      f"of their cores {IDLE_WAIT_S:g} s after stressor "
                                      f"{stressor.name} was killed")
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from statistics import median
 
@@ -33,7 +33,7 @@ from hostbench.provision.daemons import DAEMONS, Daemon, ensure, systemd_runs_se
 from hostbench.provision.plan import ResourcePlan
 from hostbench.reach.executors import executor_for
 from hostbench.reach.ssh import wait_for_ssh
-from hostbench.results.store import Store
+from hostbench.results.store import Store, StoredRun
 from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.firewall import client_source, rule_tag
 from hostbench.run.parsers import parse
@@ -557,6 +557,23 @@ def _ok_trials(env: dict[str, str], run_id: str) -> int:
                           (run_id,)).fetchone()[0]
 
 
+def _run_reaching(env: dict[str, str], before: str | None, proc: subprocess.Popen,
+                  reached: Callable[[StoredRun], bool]) -> str | None:
+    """The run ``proc`` started (the newest after ``before``) once ``reached`` holds for it;
+    None if ``proc`` ended first or 600 s went by."""
+    def check() -> str | None:
+        with store(env) as s:
+            run_id = s.latest_run_id()
+            if run_id != before and run_id is not None and reached(s.load(run_id)):
+                return run_id
+        if proc.poll() is not None:
+            raise AssertionError(f"fab ended (exit code {proc.returncode}) before the point "
+                                 "this test acts at")
+        return None
+
+    return wait_until(check, 600, 0.2)
+
+
 def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
     with store(env) as s:
         before = s.latest_run_id()
@@ -564,15 +581,8 @@ def test_a_killed_run_keeps_its_trials_and_resume_completes_it(env, e2e_spec):
                     "--warmup", "0")
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    run_id = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        with store(env) as s:
-            run_id = s.latest_run_id()
-        if run_id != before and _ok_trials(env, run_id) >= 2:
-            break
-        time.sleep(0.5)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    run_id = _run_reaching(env, before, proc, lambda run: _ok_trials(env, run.record.id) >= 2)
+    assert run_id is not None and proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     kept = _ok_trials(env, run_id)
@@ -597,13 +607,8 @@ def test_a_target_that_dies_mid_run_is_recorded_and_the_others_go_on(env, e2e_sp
                             stderr=subprocess.PIPE, text=True)
     with store(env) as s:
         before = s.latest_run_id()
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        with store(env) as s:
-            run_id = s.latest_run_id()
-            if run_id != before and any(t.env == "container" for t in s.load(run_id).trials):
-                break
-        time.sleep(0.2)
+    run_id = _run_reaching(env, before, proc,
+                           lambda run: any(t.env == "container" for t in run.trials))
     changed_container.kill()
     out, err = proc.communicate(timeout=600)
     try:
@@ -631,15 +636,8 @@ def test_a_docker_engine_restart_mid_run_costs_only_container_trials_and_resume_
         before = s.latest_run_id()
     proc = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    run_id = None
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        with store(env) as s:
-            run_id = s.latest_run_id()
-            if run_id != before and any(t.env == "container" and t.status == "ok"
-                                        for t in s.load(run_id).trials):
-                break
-        time.sleep(0.2)
+    run_id = _run_reaching(env, before, proc, lambda run: any(
+        t.env == "container" and t.status == "ok" for t in run.trials))
     subprocess.run(["pkill", "-x", "dockerd"], check=True)  # the engine goes away mid-run
     try:
         _, err = proc.communicate(timeout=600)

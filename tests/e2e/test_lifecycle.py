@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import docker
 import pytest
 
+from hostbench.polling import wait_until
 from hostbench.provision.plan import ResourcePlan, resource_plan
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.lifecycle_metrics import DENSITY, DENSITY_STEP, FOOTPRINT, READY, SETUP
@@ -113,13 +113,13 @@ def test_ctrl_c_during_density_removes_everything_it_started(lab, plan):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     engine = docker.from_env()
     try:
-        deadline = time.monotonic() + 300
-        extra: list[str] = []
-        while len(extra) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        def two_extra() -> bool:
             extra = [c.name for c in engine.containers.list(
                 filters={"label": f"hostbench.stack={STACK}"}) if "-x" in c.name]
-            time.sleep(0.2)
-        assert len(extra) >= 2, "density never had two instances running"
+            assert len(extra) >= 2 or proc.poll() is None, "fab ended before density's second"
+            return len(extra) >= 2
+
+        assert wait_until(two_extra, 300, 0.2), "density never had two instances running"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=120)
     finally:

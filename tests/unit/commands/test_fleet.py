@@ -56,14 +56,13 @@ def test_members_run_in_parallel_and_a_failure_is_only_its_own(tmp_path: Path, m
     """Real fab processes: the good member finishes only once it sees the other member started
     (one after the other, it would wait in vain), and that one fails alone."""
     _member_fabfile(tmp_path, monkeypatch,
-        "import sys, time\nfrom pathlib import Path\nfrom fabric import task\n\n"
+        "import sys\nfrom pathlib import Path\nfrom fabric import task\n"
+        "from hostbench.polling import wait_until\n\n"
         "@task\ndef parity(c, stack='x'):\n"
         "    Path(f'started-{stack}').touch()\n"
         "    if stack == 'broken':\n        raise SystemExit('no targets for stack broken')\n"
-        "    deadline = time.monotonic() + 20\n"
-        "    while not Path('started-broken').exists():\n"
-        "        if time.monotonic() > deadline:\n            sys.exit('alone')\n"
-        "        time.sleep(0.02)\n"
+        "    if not wait_until(Path('started-broken').exists, 20, 0.02):\n"
+        "        sys.exit('alone')\n"
         "    print(f'parity ok on {stack}')\n")
     with pytest.raises(HostbenchError, match=r"failed on broken \(the other stacks are "
                                              r"unaffected\)") as err:
