@@ -61,7 +61,9 @@ class RunContext:
     neighbours: Neighbours | None = None  # the other environments: paused and metered
     host: Host = field(default_factory=LocalHost)  # where bare metal and host servers run
     workload_seconds: float = 0.0
-    dead: dict[str, str] = field(default_factory=dict)  # env -> why it stopped answering
+    # env -> the workload during which it stopped answering, and why; it is tried again once
+    # when the next workload begins
+    dead: dict[str, tuple[str, str]] = field(default_factory=dict)
     prepared: set[tuple[str, str]] = field(default_factory=set)
     completed: set[tuple[str, str, int]] = field(default_factory=set)  # keys of ok trials
     sources: dict[str, str] = field(default_factory=dict)  # env -> address it connects from
@@ -246,8 +248,11 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
     error: str | None = None
     usage = Usage()
     measuring: Measuring | None = None
+    if env in ctx.dead and ctx.dead[env][0] != workload.name:
+        del ctx.dead[env]  # another workload: one more try (a target busy for a while answers)
     if env in ctx.dead:
-        error = f"skipped: target stopped answering earlier in this run ({ctx.dead[env]})"
+        error = (f"skipped: target stopped answering earlier in this workload "
+                 f"({ctx.dead[env][1]}); tried again when the next one begins")
     else:
         try:
             if ctx.neighbours is not None:  # nothing runs in an environment paused for another
@@ -280,7 +285,7 @@ def run_trial(ctx: RunContext, planned: PlannedTrial) -> TrialRecord:
                            higher_is_better=m.higher_is_better, timestamp=started)
                     for m in workload.metric_specs)
         except TargetUnreachable as exc:
-            ctx.dead[env] = str(exc)
+            ctx.dead[env] = (workload.name, str(exc))
             error = f"target unreachable: {exc}"
         except (TrialTimeout, HostbenchError) as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from hostbench.errors import HostbenchError
-from hostbench.reach.ssh import StackAccess
+from hostbench.reach.ssh import StackAccess, TargetUnreachable
 from hostbench.run.run_records import TrialRecord
 from hostbench.run.runner import (
     RunContext,
@@ -47,6 +47,9 @@ def _run(tmp_path: Path, targets, host: FakeHost, workloads: list[str], warmup: 
          repeat: int = 2) -> tuple[list[TrialRecord], RunContext]:
     saved: list[TrialRecord] = []
     catalogue = load_catalogue()
+    # a second CPU workload under another name, for what happens when the next one begins
+    catalogue["cpu-sysbench-again"] = catalogue["cpu-sysbench"].model_copy(
+        update={"name": "cpu-sysbench-again"})
     ctx = RunContext("run-1", "quick", targets, catalogue,
                      {name: host.connect(t, StackAccess("key", tmp_path / "known_hosts"))
                       for name, t in targets.items()},
@@ -96,6 +99,26 @@ def test_a_target_that_stops_answering_fails_its_trials_and_the_others_go_on(tmp
     assert host.made["container"].workload_calls == 2  # nothing sent to a dead target
     assert all(t.status == "ok" for t in saved if t.env != "container")
     assert not container[1].samples and "container" in ctx.dead
+
+
+def test_a_target_that_stopped_answering_is_tried_again_when_the_next_workload_begins(
+        tmp_path, targets):
+    """Busy for a while (a TCG VM on a loaded host): its next workload is measured; a target
+    that stays silent costs one attempt per workload."""
+    host = FakeHost(fail={"container": lambda n: TargetUnreachable("timeout") if n == 2 else None,
+                          "vm": unreachable_at(1)})
+    saved, ctx = _run(tmp_path, targets, host, ["cpu-sysbench", "cpu-sysbench-again"],
+                      warmup=0, repeat=3)
+    status = {(t.workload, t.env): [] for t in saved}
+    for t in saved:
+        status[(t.workload, t.env)].append(t.status)
+    assert status[("cpu-sysbench", "container")] == ["ok", "failed", "failed"]
+    assert status[("cpu-sysbench-again", "container")] == ["ok", "ok", "ok"]
+    assert status[("cpu-sysbench-again", "vm")] == ["failed"] * 3
+    assert host.made["vm"].workload_calls == 2  # once per workload, then skipped
+    skipped = next(t for t in saved if t.env == "vm" and t.error.startswith("skipped"))
+    assert "tried again when the next one begins" in skipped.error
+    assert set(ctx.dead) == {"vm"}
 
 
 def test_a_timeout_fails_one_trial_only(tmp_path, targets):
