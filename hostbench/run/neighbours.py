@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from hostbench.errors import HostbenchError
 
 if TYPE_CHECKING:  # importing control loads the Docker and libvirt clients, which records need not
-    from hostbench.provision.control import CpuTimeFile
+    from hostbench.provision.metering import CpuTimeFile
 
 Isolation = Literal["pause", "none"]
 

@@ -11,13 +11,8 @@ import libvirt
 import pytest
 
 from hostbench.errors import ControlError
-from hostbench.provision.control import (
-    QEMU_PID_DIR,
-    EnvironmentControl,
-    cgroup_cpu_seconds,
-    process_cpu_seconds,
-    vm_cpu_quota,
-)
+from hostbench.provision.control import QEMU_PID_DIR, EnvironmentControl, vm_cpu_quota
+from hostbench.provision.metering import cgroup_cpu_seconds, process_cpu_seconds
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import LocalHost
 from hostbench.stack.targets import Target
