@@ -1,23 +1,23 @@
 """Pausing, resuming and metering a stack's VMs and containers on the host (Docker, libvirt):
-what keeps idle neighbours off the pinned cores while another environment is measured."""
+what keeps idle neighbours off the pinned cores while another environment is measured. The
+Docker and libvirt clients are loaded by the first call that needs one."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-
-import docker
-import docker.errors
-import libvirt
-from docker.models.containers import Container
+from typing import TYPE_CHECKING
 
 from hostbench.errors import ControlError
-from hostbench.provision import docker_backend, libvirt_backend
-from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.metering import CpuTimeFile, cgroup_cpu_file, process_cpu_file
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.targets import Target
+
+if TYPE_CHECKING:
+    import docker
+    import libvirt
+    from docker.models.containers import Container
 
 QEMU_PID_DIR = Path("/run/libvirt/qemu")
 
@@ -56,22 +56,30 @@ class EnvironmentControl:
         return list(self.targets)
 
     def _engine(self) -> docker.DockerClient:
+        from hostbench.provision import docker_backend
+
         if self._docker is None:
             self._docker = docker_backend.client(self.host)
         return self._docker
 
     def _container(self, name: str) -> Container:
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             return self._engine().containers.get(self.targets[name].container or "")
         except ENGINE_ERRORS as exc:
             raise ControlError(f"{name}: {exc}") from None
 
     def _hypervisor(self) -> libvirt.virConnect:
+        from hostbench.provision import libvirt_backend
+
         if self._libvirt is None or not self._libvirt.isAlive():  # libvirtd may have restarted
             self._libvirt = libvirt_backend.connect(self.libvirt_uri)
         return self._libvirt
 
     def _domain(self, name: str) -> libvirt.virDomain:
+        import libvirt
+
         try:
             return self._hypervisor().lookupByName(self.targets[name].domain or "")
         except libvirt.libvirtError as exc:
@@ -80,6 +88,10 @@ class EnvironmentControl:
     def paused_now(self) -> set[str]:
         """The stack's VMs and containers paused now, whoever paused them: one question to
         libvirt and one to Docker, however many there are."""
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         by_domain = {t.domain: n for n, t in self.targets.items() if t.kind is Kind.VM}
         by_container = {f"/{t.container}": n for n, t in self.targets.items()
                         if t.kind is not Kind.VM}
@@ -97,6 +109,10 @@ class EnvironmentControl:
         return found
 
     def pause(self, name: str) -> None:
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             if self.targets[name].kind is Kind.VM:
                 self._domain(name).suspend()
@@ -106,6 +122,10 @@ class EnvironmentControl:
             raise ControlError(f"cannot pause {name}: {exc}") from None
 
     def resume(self, name: str) -> None:
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             if self.targets[name].kind is Kind.VM:
                 domain = self._domain(name)
@@ -121,6 +141,8 @@ class EnvironmentControl:
     def cpu_quota(self, name: str) -> str:
         """The CPU bandwidth the host gives a VM (libvirt's cgroup quota); "" for a container,
         which shows its own from inside, and where libvirt does not say."""
+        import libvirt
+
         target = self.targets[name]
         if target.kind is not Kind.VM:
             return ""

@@ -7,7 +7,6 @@ import os
 import time
 from pathlib import Path
 
-import libvirt
 import pytest
 
 from hostbench.errors import ControlError
@@ -109,6 +108,8 @@ class _Hypervisor:
         return True
 
     def listAllDomains(self, flags: int) -> list[_Domain]:
+        import libvirt  # loaded by the call under test too: not at every collection
+
         assert flags == libvirt.VIR_CONNECT_LIST_DOMAINS_PAUSED
         return [_Domain("hostbench-x"), _Domain("hostbench-other")]
 
