@@ -57,6 +57,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMPROOT)
 
 
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The quick suite leaves tests/e2e uncollected: every test there is e2e (its conftest marks
+    them), and importing its modules loaded the Docker and libvirt clients in every worker only
+    for their tests to be deselected."""
+    if config.getoption("markexpr") == "not e2e" and collection_path == E2E_DIR:
+        return True
+    return None
+
+
 _STATES = itertools.count()
 
 
