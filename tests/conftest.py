@@ -7,6 +7,7 @@ groups use runs alone (``disrupts_daemons``)."""
 import atexit
 import contextlib
 import fcntl
+import gc
 import itertools
 import os
 import subprocess
@@ -54,6 +55,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if (config.getoption("markexpr") == "not e2e" and "PYTEST_DEBUG_TEMPROOT" not in os.environ
             and MEMORY_TEMPROOT.is_dir() and os.access(MEMORY_TEMPROOT, os.W_OK)):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_TEMPROOT)
+
+
+E2E_DIR = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The quick suite leaves tests/e2e uncollected: every test there is e2e (its conftest marks
+    them), and importing its modules loaded the Docker and libvirt clients in every worker only
+    for their tests to be deselected."""
+    if config.getoption("markexpr") == "not e2e" and collection_path == E2E_DIR:
+        return True
+    return None
 
 
 _STATES = itertools.count()
@@ -120,13 +133,17 @@ def give_e2e_timeouts(items: Iterable[Marked]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """After every conftest has marked its e2e tests."""
+    """After every conftest has marked its e2e tests. What collection imported lives as long as
+    the run: frozen, the collector never walks it again (each full collection did, a tenth of the
+    quick suite's time)."""
     give_e2e_timeouts(session.items)
+    gc.freeze()
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
            "tests/unit/report/test_lifecycle_report.py",
-           "tests/unit/analysis/test_overheads.py")
+           "tests/unit/report/test_evidence_report.py", "tests/unit/analysis/test_overheads.py",
+           "tests/unit/analysis/test_isolation.py")
 """Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
@@ -20,8 +20,6 @@ from hostbench.commands.provision import plan_for, remove_stack
 from hostbench.commands.session import write_outputs
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
-from hostbench.provision.direct import DirectBackend
-from hostbench.provision.instances import StackInstances
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import BOOT_TIMEOUT_S
 from hostbench.record_base import NotBool, Record, validated
@@ -51,6 +49,9 @@ from hostbench.stack.environments import BARE_METAL, Environment, Kind
 from hostbench.stack.keys import ensure_stack_key
 from hostbench.stack.lock import cores_lock, stack_lock
 from hostbench.stack.spec import StackSpec, load_stack_file
+
+if TYPE_CHECKING:
+    from hostbench.provision.instances import StackInstances
 
 POLL_S = 0.1
 BUDGET_SHARE = 0.5
@@ -129,6 +130,9 @@ def lifecycle(opts: LifecycleOptions) -> str:
 
 
 def _lifecycle(spec: StackSpec, opts: LifecycleOptions) -> str:
+    from hostbench.provision.direct import DirectBackend  # the engines' clients, loaded to use
+    from hostbench.provision.instances import StackInstances
+
     plan = plan_for(spec)
     backend = DirectBackend(plan)
     if existing := backend.existing():

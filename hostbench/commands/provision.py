@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -18,8 +19,6 @@ from hostbench.console import untrusted
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.image.manifest import load_manifest
 from hostbench.paths import private_stack_dir
-from hostbench.provision.deliver import deliver, remove_image_copy
-from hostbench.provision.direct import DirectBackend
 from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
     BOOT_TIMEOUT_S,
@@ -39,6 +38,9 @@ from hostbench.stack.keys import ensure_stack_key, known_hosts_file
 from hostbench.stack.lock import stack_lock
 from hostbench.stack.spec import StackSpec
 from hostbench.stack.targets import SSH_USER, Targets, saved_targets_file
+
+if TYPE_CHECKING:
+    from hostbench.provision.direct import DirectBackend
 
 console = Console(stderr=True)
 CONTAINER_SSH_TIMEOUT_S = 120
@@ -73,6 +75,8 @@ def up(spec: StackSpec) -> Targets:
 
 
 def _up(spec: StackSpec) -> Targets:
+    from hostbench.provision.direct import DirectBackend  # the engines' clients, loaded to use
+
     check_claims(spec)
     plan = plan_for(spec)
     key = ensure_stack_key(spec.stack)
@@ -122,6 +126,8 @@ def _up(spec: StackSpec) -> Targets:
 def send_image(plan: ResourcePlan) -> list[str]:
     """The image's artifacts on the stack's remote host (what `fab up` does first, and what
     `fab deliver` does before `pulumi up`); returns what had to be sent."""
+    from hostbench.provision.deliver import deliver
+
     label = plan.host.open().label
     with console.status(f"delivering the image to {label}") as status:
         sent = deliver(plan, status.update)
@@ -159,6 +165,8 @@ def down(spec: StackSpec, purge_image: bool = False) -> list[str]:
         if purge_image and spec.host is not None:
             plan = plan_for(spec, teardown=True)
             if plan.image.hash:
+                from hostbench.provision.deliver import remove_image_copy
+
                 with console.status("removing the image's copy") as status:
                     gone = remove_image_copy(plan, status.update)
                 for what in gone:
@@ -170,6 +178,8 @@ def down(spec: StackSpec, purge_image: bool = False) -> list[str]:
 def remove_stack(spec: StackSpec) -> list[str]:
     """Everything of the stack removed, as `fab down` does (the caller holds the stack's lock);
     returns what was removed, and raises naming what could not be."""
+    from hostbench.provision.direct import DirectBackend
+
     backend = DirectBackend(plan_for(spec, teardown=True))
     with console.status("removing the stack") as status:
         removed, problems = backend.destroy(lambda what: status.update(f"removing {what}"))

@@ -1,32 +1,25 @@
 """Pausing, resuming and metering a stack's VMs and containers on the host (Docker, libvirt):
-what keeps idle neighbours off the pinned cores while another environment is measured."""
+what keeps idle neighbours off the pinned cores while another environment is measured. The
+Docker and libvirt clients are loaded by the first call that needs one."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-
-import docker
-import docker.errors
-import libvirt
-from docker.models.containers import Container
+from typing import TYPE_CHECKING
 
 from hostbench.errors import ControlError
-from hostbench.provision import docker_backend, libvirt_backend
-from hostbench.provision.docker_backend import ENGINE_ERRORS
+from hostbench.provision.metering import CpuTimeFile, cgroup_cpu_file, process_cpu_file
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.targets import Target
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+if TYPE_CHECKING:
+    import docker
+    import libvirt
+    from docker.models.containers import Container
+
 QEMU_PID_DIR = Path("/run/libvirt/qemu")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-Read = Callable[[str], str]
-
-
-def _read_local(path: str) -> str:
-    return Path(path).read_text()
 
 
 def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
@@ -48,102 +41,6 @@ def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
     return "-1 100000" if tightest == float("inf") else f"{round(tightest * 100000)} 100000"
 
 
-def cgroup_dir(pid: int, controller: str, root: Path = CGROUP_ROOT, read: Read = _read_local
-               ) -> Path:
-    """The directory of the cgroup of process ``pid`` for ``controller`` (v1), or its v2 one."""
-    lines = read(f"/proc/{pid}/cgroup").splitlines()
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return root / controller / path.lstrip("/")
-    for line in lines:
-        if line.startswith("0::"):
-            return root / line[3:].lstrip("/")
-    raise ControlError(f"process {pid} is in no {controller} or cgroup v2 hierarchy")
-
-
-CpuTimeFile = tuple[str, Callable[[str], float]]
-"""A file that holds an environment's CPU time, and how to read seconds from its text: found once,
-read at every metering (one read of the host each, however it is reached)."""
-
-
-def _nanoseconds(text: str) -> float:
-    return int(text) / 1e9
-
-
-def _cpu_stat_seconds(text: str) -> float:
-    usage = next(v for k, v in (f.split() for f in text.splitlines()) if k == "usage_usec")
-    return int(usage) / 1e6
-
-
-def _stat_fields(text: str) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and ")")."""
-    return text.rsplit(")", 1)[1].split()
-
-
-def _stat_cpu_seconds(text: str) -> float:
-    fields = _stat_fields(text)
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def cgroup_cpu_file(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local
-                    ) -> CpuTimeFile:
-    """The CPU time file of the cgroup that process ``pid`` is in (cgroup v1 cpuacct.usage, or
-    v2 cpu.stat)."""
-    folder = cgroup_dir(pid, "cpuacct", root, read)
-    try:
-        read(str(folder / "cpuacct.usage"))
-        return str(folder / "cpuacct.usage"), _nanoseconds
-    except OSError:
-        return str(folder / "cpu.stat"), _cpu_stat_seconds
-
-
-def process_cpu_file(pid: int) -> CpuTimeFile:
-    """The file with the user and system time of process ``pid`` and all its threads."""
-    return f"/proc/{pid}/stat", _stat_cpu_seconds
-
-
-def cgroup_cpu_seconds(pid: int, root: Path = CGROUP_ROOT, read: Read = _read_local) -> float:
-    """CPU time of the cgroup that process ``pid`` is in."""
-    path, seconds = cgroup_cpu_file(pid, root, read)
-    return seconds(read(path))
-
-
-def cgroup_memory_bytes(pid: int, root: Path = CGROUP_ROOT) -> int:
-    """Memory charged to the cgroup of process ``pid`` (v1 usage_in_bytes, v2 memory.current)."""
-    folder = cgroup_dir(pid, "memory", root)
-    for name in ("memory.usage_in_bytes", "memory.current"):
-        if (folder / name).is_file():
-            return int((folder / name).read_text())
-    raise ControlError(f"{folder} has no memory usage file")
-
-
-def cgroup_pids(pid: int, root: Path = CGROUP_ROOT) -> list[int]:
-    """Every process in the (memory) cgroup of process ``pid``."""
-    text = (cgroup_dir(pid, "memory", root) / "cgroup.procs").read_text()
-    return [int(line) for line in text.split()]
-
-
-def process_memory_bytes(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of process ``pid``: its proportional share of the pages it maps, and all of
-    them."""
-    rollup = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, _, rest = line.partition(":")
-        rollup[key] = int(rest.split()[0]) * 1024
-    return rollup["Pss"], rollup["Rss"]
-
-
-def parent_pid(pid: int) -> int:
-    return int(_stat_fields(Path(f"/proc/{pid}/stat").read_text())[1])
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User and system time of process ``pid`` and all its threads."""
-    path, seconds = process_cpu_file(pid)
-    return seconds(_read_local(path))
-
-
 class EnvironmentControl:
     """The stack's VMs (by domain) and containers (by name) on their host."""
 
@@ -159,22 +56,30 @@ class EnvironmentControl:
         return list(self.targets)
 
     def _engine(self) -> docker.DockerClient:
+        from hostbench.provision import docker_backend
+
         if self._docker is None:
             self._docker = docker_backend.client(self.host)
         return self._docker
 
     def _container(self, name: str) -> Container:
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             return self._engine().containers.get(self.targets[name].container or "")
         except ENGINE_ERRORS as exc:
             raise ControlError(f"{name}: {exc}") from None
 
     def _hypervisor(self) -> libvirt.virConnect:
+        from hostbench.provision import libvirt_backend
+
         if self._libvirt is None or not self._libvirt.isAlive():  # libvirtd may have restarted
             self._libvirt = libvirt_backend.connect(self.libvirt_uri)
         return self._libvirt
 
     def _domain(self, name: str) -> libvirt.virDomain:
+        import libvirt
+
         try:
             return self._hypervisor().lookupByName(self.targets[name].domain or "")
         except libvirt.libvirtError as exc:
@@ -183,6 +88,10 @@ class EnvironmentControl:
     def paused_now(self) -> set[str]:
         """The stack's VMs and containers paused now, whoever paused them: one question to
         libvirt and one to Docker, however many there are."""
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         by_domain = {t.domain: n for n, t in self.targets.items() if t.kind is Kind.VM}
         by_container = {f"/{t.container}": n for n, t in self.targets.items()
                         if t.kind is not Kind.VM}
@@ -200,6 +109,10 @@ class EnvironmentControl:
         return found
 
     def pause(self, name: str) -> None:
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             if self.targets[name].kind is Kind.VM:
                 self._domain(name).suspend()
@@ -209,6 +122,10 @@ class EnvironmentControl:
             raise ControlError(f"cannot pause {name}: {exc}") from None
 
     def resume(self, name: str) -> None:
+        import libvirt
+
+        from hostbench.provision.docker_backend import ENGINE_ERRORS
+
         try:
             if self.targets[name].kind is Kind.VM:
                 domain = self._domain(name)
@@ -224,6 +141,8 @@ class EnvironmentControl:
     def cpu_quota(self, name: str) -> str:
         """The CPU bandwidth the host gives a VM (libvirt's cgroup quota); "" for a container,
         which shows its own from inside, and where libvirt does not say."""
+        import libvirt
+
         target = self.targets[name]
         if target.kind is not Kind.VM:
             return ""

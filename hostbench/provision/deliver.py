@@ -8,17 +8,16 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import docker.errors
-import libvirt
+from typing import TYPE_CHECKING, Any
 
 from hostbench.console import Show
 from hostbench.errors import HostbenchError
 from hostbench.provision import libvirt_backend
-from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.domain_xml import pool_xml
 from hostbench.provision.plan import COMPLETE, Host, HostLayout, ResourcePlan, image_volumes
+
+if TYPE_CHECKING:
+    import libvirt
 
 _UNPACK = ('set -e; r=$1; rm -rf "$r.part"; mkdir -p "$r.part"; '
            'tar -C "$r.part" --numeric-owner -xpf -; rm -rf "$r"; '
@@ -38,6 +37,8 @@ def layout(plan: ResourcePlan) -> HostLayout:
 
 def deliver(plan: ResourcePlan, show: Show) -> list[str]:
     """Every artifact the stack needs on its (remote) host; returns what had to be sent."""
+    import docker  # the Docker SDK only where an image is delivered
+
     if not plan.host.remote:
         return []
     host = plan.host.open()
@@ -78,6 +79,10 @@ def deliver_tree(host: Host, plan: ResourcePlan, show: Show) -> bool:
 def deliver_docker_image(local: Callable[[], Any], remote: Any, tag: str, show: Show) -> bool:
     """The image ``tag`` loaded into the host's engine from this machine's (``local`` makes a
     client of it), unless the host has it: the tag is the image's content hash."""
+    import docker.errors
+
+    from hostbench.provision.docker_backend import ENGINE_ERRORS
+
     try:
         remote.images.get(tag)
         return False

@@ -4,7 +4,6 @@ on its own, through the same backend calls as `fab up`: what `fab lifecycle` tim
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
@@ -12,8 +11,11 @@ from docker.models.containers import Container
 
 from hostbench.errors import HostbenchError
 from hostbench.provision import docker_backend, libvirt_backend
-from hostbench.provision.control import (
-    QEMU_PID_DIR,
+from hostbench.provision.control import QEMU_PID_DIR
+from hostbench.provision.direct import DirectBackend
+from hostbench.provision.docker_backend import ENGINE_ERRORS
+from hostbench.provision.metering import (
+    Memory,
     cgroup_cpu_seconds,
     cgroup_memory_bytes,
     cgroup_pids,
@@ -21,8 +23,6 @@ from hostbench.provision.control import (
     process_cpu_seconds,
     process_memory_bytes,
 )
-from hostbench.provision.direct import DirectBackend
-from hostbench.provision.docker_backend import ENGINE_ERRORS
 from hostbench.provision.plan import (
     LOOPBACK,
     SSH_PORT,
@@ -35,17 +35,6 @@ from hostbench.provision.plan import (
 )
 
 MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Memory:
-    """Host memory an instance holds, in MiB: ``attributed`` is the issue's figure (the QEMU
-    process's PSS; the container's cgroup usage plus its shim's PSS), ``pss`` and ``rss`` are
-    over its host processes."""
-
-    attributed: float
-    pss: float
-    rss: float
 
 
 class VmInstance:

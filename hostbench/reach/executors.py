@@ -11,11 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import paramiko
-from fabric import Connection
-from invoke.runners import Promise
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
@@ -29,6 +25,10 @@ from hostbench.reach.ssh import (
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host, LocalHost
 from hostbench.stack.targets import Target
+
+if TYPE_CHECKING:
+    from fabric import Connection
+    from invoke.runners import Promise
 
 # Runs "$@" with the caller's guard as stdin, which nothing writes to: when it closes
 # (hostbench ended, was interrupted or killed, the SSH channel closed), a watcher kills the
@@ -175,6 +175,8 @@ def executor_for(target: Target, access: StackAccess) -> Executor:
 
 
 def _why(exc: BaseException) -> str:
+    import paramiko
+
     if isinstance(exc, paramiko.SSHException) and "Timeout opening channel" in str(exc):
         return (f"no session opened within {SSH_WAIT_S:g} s: its sshd does not answer (is the "
                 "environment frozen, paused or overloaded?)")
@@ -194,6 +196,8 @@ class SSHExecutor:
         return self._conn
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:
+        import paramiko  # loaded where an environment is reached over SSH, as in reach.ssh
+
         start = time.monotonic()
         try:
             result: Any = self._finished(self._connection().run(

@@ -1,4 +1,7 @@
-"""SSH to a target with the stack's key (Fabric Connections), and waiting for sshd to answer."""
+"""SSH to a target with the stack's key (Fabric Connections), and waiting for sshd to answer.
+
+Paramiko and Fabric are loaded by the functions that connect, not with this module, which much
+of hostbench imports for its names and errors alone."""
 
 from __future__ import annotations
 
@@ -8,14 +11,15 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import paramiko
-from fabric import Config, Connection
-from invoke.exceptions import CommandTimedOut
+from typing import TYPE_CHECKING
 
 from hostbench.errors import HostbenchError
 from hostbench.polling import wait_until
 from hostbench.stack.host import Host, HostKeyChanged, LocalHost
+
+if TYPE_CHECKING:
+    import paramiko
+    from fabric import Connection
 
 # While a target boots, paramiko's transport thread logs every refused handshake with a
 # traceback; the reason is reported by wait_for_ssh instead.
@@ -42,6 +46,8 @@ class StackAccess:
 
 
 def private_key(openssh_text: str) -> paramiko.PKey:
+    import paramiko
+
     return paramiko.Ed25519Key.from_private_key(io.StringIO(openssh_text))
 
 
@@ -51,6 +57,9 @@ def connection(host: str, port: int, user: str, access: StackAccess,
     ignores the user's ~/.ssh/config (no ProxyCommand, no agent forwarding into an environment)
     and accepts only the host key pinned for the address, pinning it on first contact; every
     step (connecting, authenticating, opening a session) waits at most ``timeout``."""
+    import paramiko
+    from fabric import Config, Connection
+
     conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
                       config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
                       gateway=access.host.proxy_command(host, port),
@@ -86,6 +95,9 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
                  what: str, on_wait: Callable[[str], None] | None = None,
                  still_alive: Callable[[], bool] | None = None) -> None:
     """Poll until `user@host:port` accepts the key and runs a command, or raise after `timeout`."""
+    import paramiko
+    from invoke.exceptions import CommandTimedOut
+
     last = "no answer yet"
 
     def answers() -> bool:

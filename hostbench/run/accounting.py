@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hostbench.errors import HostbenchError
-from hostbench.provision.control import CpuTimeFile
+from hostbench.provision.metering import CpuTimeFile
 from hostbench.reach.rusage import Rusage
 from hostbench.run.machinery import (
     Machinery,

@@ -23,7 +23,7 @@ from rich.console import Console
 from hostbench.console import untrusted
 from hostbench.errors import HostbenchError
 from hostbench.polling import wait_until
-from hostbench.provision.instances import Memory
+from hostbench.provision.metering import Memory
 from hostbench.reach.ssh import StackAccess, close, connection
 from hostbench.run.lifecycle_metrics import (
     DENSITY,

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from hostbench.errors import HostbenchError
-from hostbench.provision.control import CpuTimeFile
+
+if TYPE_CHECKING:  # importing control loads the Docker and libvirt clients, which records need not
+    from hostbench.provision.metering import CpuTimeFile
 
 Isolation = Literal["pause", "none"]
 

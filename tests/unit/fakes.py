@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hostbench.errors import ControlError
 from hostbench.image.manifest import ImageManifest
-from hostbench.provision.control import CpuTimeFile, process_cpu_file
+from hostbench.provision.metering import CpuTimeFile, process_cpu_file
 from hostbench.provision.plan import resource_plan, targets_document
 from hostbench.reach.executors import ExecResult, TrialTimeout
 from hostbench.reach.ssh import StackAccess, TargetUnreachable

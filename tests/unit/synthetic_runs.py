@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from hostbench.report import plots
 from hostbench.results.store import Store
 from hostbench.run.conditions import split
 from hostbench.run.facts import HostFacts
@@ -203,3 +206,16 @@ def accounting(workload: str, env: str, trial: int) -> tuple[list[Figure], str |
         figures.append(Figure(name="host.dockerd", value=0.2, unit="s"))
     figures.append(Figure(name="workload.system", value=0.25 + 0.01 * trial, unit="s"))
     return figures, None
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DRAWN_ELSEWHERE = ("metric_figure", "change_figure", "cpu_split_figure")
+"""The figures of a run report, each drawn from runs like these in tests/unit/report."""
+
+
+def figures_undrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test of what a run's report says (and that it is written): each figure is a file
+    holding only the PNG signature, not drawn, and matplotlib is not loaded (drawing costs
+    about 0.1 s of CPU a figure, loading matplotlib half a second)."""
+    for name in DRAWN_ELSEWHERE:
+        monkeypatch.setattr(plots, name, lambda *_args, **_kwargs: PNG_SIGNATURE)

@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from invoke import Collection
-from invoke.parser import ParserContext
 
-import fabfile
 from hostbench.paths import PROJECT_ROOT
 
 README = PROJECT_ROOT / "README.md"
@@ -45,7 +42,13 @@ def code_segments(text: str) -> Iterator[str]:
 
 
 def fab_tasks() -> dict[str, set[str]]:
-    """Each task as `fab` sees it (fabfile.py loaded as a collection), with the flags it takes."""
+    """Each task as `fab` sees it (fabfile.py loaded as a collection), with the flags it takes.
+    Fabric and every command module are loaded here, not when each worker collects this file."""
+    from invoke import Collection
+    from invoke.parser import ParserContext
+
+    import fabfile
+
     collection = Collection.from_module(fabfile)
     tasks = {}
     for name in collection.task_names:

@@ -10,8 +10,10 @@ import os
 import sqlite3
 import string
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +39,15 @@ settings.register_profile("ci", settings.get_profile("dev"), max_examples=100)
 SETTINGS = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 """Each property is tried on 20 new inputs in a quick run, and on 100 in the whole suite
 (``scripts/test`` sets HYPOTHESIS_PROFILE=ci), as Hypothesis suggests for a CI profile."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def examples_beside_the_tests_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each example's files go where the tests' own do (in memory, in the quick suite): a store
+    syncs every write, seconds of waiting on a busy disk."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("examples")))
+        yield
 
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats()
            | st.text(max_size=20))

@@ -26,7 +26,7 @@ from hostbench.run.run_records import BenchmarkOptions
 from hostbench.run.workloads import load_catalogue, metric_names
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
 from tests.unit.fakes import INSIDE_S, FakeHost, fake_targets, fill, unreachable
-from tests.unit.synthetic_runs import HOST
+from tests.unit.synthetic_runs import HOST, figures_undrawn
 
 ENVS = ("bare", "vm", "container")
 
@@ -519,6 +519,7 @@ def test_a_run_is_analysed_once_for_its_summary_report_and_verdicts(targets_file
 
     monkeypatch.setattr(run_analysis, "analyse", counted)
     monkeypatch.setattr(session, "publish", run_report.publish)  # the real report and exports
+    figures_undrawn(monkeypatch)  # tests/unit/report draws them from runs of the same shape
     run_id = _bench(FakeHost(slowdown={"vm": 2.0}), _options(targets_file))
     assert run_id is not None and calls == ["analyse"]
     out = capsys.readouterr().out

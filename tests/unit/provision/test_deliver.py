@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import docker.errors
 import pytest
 
 from hostbench.image.manifest import load_manifest
@@ -30,6 +29,8 @@ class Images:
         self.loaded: list[bytes] = []
 
     def get(self, tag: str) -> SimpleNamespace:
+        import docker.errors  # loaded by the code under test too: not at every collection
+
         if tag not in self.have:
             raise docker.errors.ImageNotFound(tag)
         return SimpleNamespace(id=self.have[tag],

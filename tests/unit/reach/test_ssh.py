@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import paramiko
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hostbench.polling import wait_until
 from hostbench.reach.executors import KILL_GRACE_S, SSHExecutor, TrialTimeout
 from hostbench.reach.ssh import SSH_WAIT_S, StackAccess, TargetUnreachable, close, connection
+
+if TYPE_CHECKING:  # paramiko is loaded by the tests that use it, not when each worker collects
+    import paramiko
 
 
 def _key() -> str:
@@ -55,6 +58,8 @@ class OneHandshakeServer:
         self.thread.start()
 
     def _serve(self) -> None:
+        import paramiko
+
         with contextlib.suppress(Exception):
             sock, _ = self.listener.accept()
             transport = paramiko.Transport(sock)
@@ -80,6 +85,8 @@ def _open(port: int, access: StackAccess) -> type[Exception]:
 
 
 def test_the_first_host_key_is_pinned_and_another_one_later_is_refused(tmp_path: Path):
+    import paramiko
+
     access = StackAccess(_key(), tmp_path / "state" / "known_hosts")
     first = OneHandshakeServer(paramiko.Ed25519Key.from_private_key(io.StringIO(_key())))
     try:  # the handshake succeeds (the key is new: pinned), the login is refused

@@ -15,7 +15,7 @@ from hostbench.report.run_report import _notices, write_report
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
 from hostbench.run.run_records import Stopping
-from tests.unit.synthetic_runs import make_run, two_metric_values
+from tests.unit.synthetic_runs import figures_undrawn, make_run, two_metric_values
 
 
 def test_each_environment_gets_a_sentence_with_its_slowdowns_as_factors(tmp_path: Path):
@@ -64,7 +64,8 @@ def test_an_open_verdict_says_how_many_more_rounds_and_minutes_would_tell(tmp_pa
     assert f"({more} more rounds, about {more * 10 / 60:.1f} min" in notice.text
 
 
-def test_an_adaptive_runs_report_gives_its_intervals_level(tmp_path: Path):
+def test_an_adaptive_runs_report_gives_its_intervals_level(tmp_path: Path, monkeypatch):
+    figures_undrawn(monkeypatch)  # test_run_report.py draws them from runs of the same shape
     with Store(tmp_path / "r.sqlite") as store:
         make_run(store, "r", two_metric_values(vm_factor=2.0))
         run = store.load("r")

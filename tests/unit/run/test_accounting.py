@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hostbench.provision.control import process_cpu_file
+from hostbench.provision.metering import process_cpu_file
 from hostbench.reach.rusage import Rusage
 from hostbench.run.accounting import (
     Accountant,

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from hostbench.errors import ConfigError, HostbenchError
-from hostbench.provision.instances import Memory
+from hostbench.provision.metering import Memory
 from hostbench.run.lifecycle import (
     DENSITY,
     DENSITY_STEP,
