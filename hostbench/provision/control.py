@@ -41,6 +41,15 @@ def vm_cpu_quota(params: Mapping[str, int], vcpus: int) -> str:
     return "-1 100000" if tightest == float("inf") else f"{round(tightest * 100000)} 100000"
 
 
+def _errors() -> tuple[type[Exception], ...]:
+    """What libvirt and the Docker engine raise, loaded with their clients."""
+    import libvirt
+
+    from hostbench.provision.docker_backend import ENGINE_ERRORS
+
+    return (libvirt.libvirtError, *ENGINE_ERRORS)
+
+
 class EnvironmentControl:
     """The stack's VMs (by domain) and containers (by name) on their host."""
 
@@ -90,8 +99,6 @@ class EnvironmentControl:
         libvirt and one to Docker, however many there are."""
         import libvirt
 
-        from hostbench.provision.docker_backend import ENGINE_ERRORS
-
         by_domain = {t.domain: n for n, t in self.targets.items() if t.kind is Kind.VM}
         by_container = {f"/{t.container}": n for n, t in self.targets.items()
                         if t.kind is not Kind.VM}
@@ -104,27 +111,21 @@ class EnvironmentControl:
                 found |= {by_container[name] for c in self._engine().api.containers(
                     filters={"status": "paused"}) for name in c.get("Names") or ()
                     if name in by_container}
-        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
+        except _errors() as exc:
             raise ControlError(f"cannot tell which environments are paused: {exc}") from None
         return found
 
     def pause(self, name: str) -> None:
-        import libvirt
-
-        from hostbench.provision.docker_backend import ENGINE_ERRORS
-
         try:
             if self.targets[name].kind is Kind.VM:
                 self._domain(name).suspend()
             else:  # by name: one call to the engine, no look-up first
                 self._engine().api.pause(self.targets[name].container or "")
-        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
+        except _errors() as exc:
             raise ControlError(f"cannot pause {name}: {exc}") from None
 
     def resume(self, name: str) -> None:
         import libvirt
-
-        from hostbench.provision.docker_backend import ENGINE_ERRORS
 
         try:
             if self.targets[name].kind is Kind.VM:
@@ -135,7 +136,7 @@ class EnvironmentControl:
                 container = self._container(name)  # its state as the engine has it now
                 if container.status == "paused":
                     container.unpause()
-        except (libvirt.libvirtError, *ENGINE_ERRORS) as exc:
+        except _errors() as exc:
             raise ControlError(f"cannot resume {name}: {exc}") from None
 
     def cpu_quota(self, name: str) -> str:
