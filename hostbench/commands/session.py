@@ -29,7 +29,7 @@ from hostbench.run.accounting import Accountant, machinery_finder
 from hostbench.run.facts import HostFacts
 from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.neighbours import Control, Neighbours
-from hostbench.run.phases import with_other
+from hostbench.run.phases import Phases, with_other
 from hostbench.run.run_records import (
     BenchmarkOptions,
     Margins,
@@ -114,10 +114,10 @@ def measure(session: Session) -> str:
     run_id = previous.id if previous else None
     status: RunStatus = "failed"
     try:
-        checking = time.monotonic()
-        found, parity_verdict = parity(session.targets, session.chosen, executors,
-                                       opts.allow_mismatch, session.control)
-        checked_s = time.monotonic() - checking
+        phases = Phases()
+        with phases.timed("parity"):
+            found, parity_verdict = parity(session.targets, session.chosen, executors,
+                                           opts.allow_mismatch, session.control)
         if run_id is None:
             run_id = _new_run(session).id
         else:
@@ -131,8 +131,8 @@ def measure(session: Session) -> str:
                          lambda trial: _save(session, trial), run_dir(run_id) / "raw", console,
                          host_tree=_host_tree(session.targets), firewall_tag=tag,
                          neighbours=neighbours, host=machine, stressors=_stressings(session, vms),
-                         accountant=_accountant(session) if opts.accounting else None)
-        ctx.phases.add("parity", checked_s)
+                         accountant=_accountant(session) if opts.accounting else None,
+                         phases=phases)
         note = ""
         if opts.repeat == "auto" and previous is None:
             note = (f"  (auto: {opts.min_repeat}-{opts.max_repeat} rounds a workload, "
