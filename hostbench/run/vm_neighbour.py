@@ -130,8 +130,8 @@ class NeighbourVm:
 
         if not wait_until(idle, IDLE_WAIT_S, 0):
             raise HostbenchError(f"neighbour VM {self.name}: its vCPUs still use {share:.0%} "
-                                     f"of their cores {IDLE_WAIT_S:g} s after stressor "
-                                     f"{stressor.name} was killed")
+                                 f"of their cores {IDLE_WAIT_S:g} s after stressor "
+                                 f"{stressor.name} was killed")
 
     def _set_paused(self, paused: bool) -> None:
         state = self.domain.state()[0]
