@@ -134,26 +134,14 @@ def _docker_import(rootfs: Path, tag: str, log: Path) -> Step:
             ["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE
         )
         try:
-            run_logged(
-                [
-                    "docker",
-                    "import",
-                    "--change",
-                    f'CMD ["{CONTAINER_INIT}"]',
-                    "--change",
-                    "EXPOSE 22",
-                    "-",
-                    tag,
-                ],
-                log,
-                show,
-                stdin=tar.stdout,
-            )
-        finally:
+            run_logged(["docker", "import", "--change", f'CMD ["{CONTAINER_INIT}"]', "--change",
+                        "EXPOSE 22", "-", tag], log, show, stdin=tar.stdout)
+        finally:  # a failed import closes the pipe: tar's failure then is only its echo
             if tar.stdout:
                 tar.stdout.close()
-            if tar.wait() != 0:
-                raise CommandError(f"tar of {rootfs} failed; see {log}")
+            tar_failed = tar.wait() != 0
+        if tar_failed:
+            raise CommandError(f"tar of {rootfs} failed; see {log}")
 
     return work
 
