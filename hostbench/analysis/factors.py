@@ -1,5 +1,7 @@
 """What each factor costs: every variant against the environment it varies (container-hostnet
-against container is the cost of Docker's NAT), with the same statistics as the overheads."""
+against container is the cost of Docker's NAT), with the same statistics as the overheads. A
+container inside a VM is set beside both the VM (what the container layer costs inside a VM) and
+the container (what the VM layer costs a container)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from dataclasses import dataclass, replace
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import between, grouped_samples
 from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
-from hostbench.stack.environments import Environment
+from hostbench.stack.environments import Environment, Kind
 
 
 @dataclass(frozen=True)
@@ -27,27 +29,40 @@ class FactorEffect:
 
     @property
     def factor(self) -> str:
-        """What the variant changes, e.g. ``network: host``."""
+        """What the variant changes, e.g. ``network: host``; against a container, what a VM
+        around it costs."""
+        if self.base.kind is not self.variant.kind:
+            return "a VM around the container"
         return ", ".join(f"{k}: {v}" for k, v in self.variant.changed_options().items()
                          if getattr(self.base.options, k, None) != v) or "(same options)"
 
 
+def bases(variant: Environment, environments: Sequence[Environment]) -> list[Environment]:
+    """What ``variant`` is compared with: the environment it varies; a VM whose workloads run
+    in a container inside it, also the stack's container of Docker's defaults (the one it
+    runs as, inside): the cost of the VM layer for containers."""
+    found = [env for env in environments if env.name == variant.variant_of]
+    if variant.nested:
+        found += [env for env in environments if env.kind is Kind.CONTAINER
+                  and not env.changed_options()][:1]
+    return found
+
+
 def factor_effects(measured: Iterable[Sample], environments: Sequence[Environment],
                    margins: Margins = NOT_RECORDED) -> list[FactorEffect]:
-    """Every variant whose base was measured too, per workload metric (sorted), in the
-    environments' order."""
+    """Every variant against each of its bases measured too, per workload metric (sorted), in
+    the environments' order."""
     groups, meta = grouped_samples(measured)
-    by_name = {env.name: env for env in environments}
     effects = []
     for (workload, metric), (unit, higher) in sorted(meta.items()):
         for variant in environments:
-            base = by_name.get(variant.variant_of or "")
             mine = groups.get((workload, metric, variant.name))
-            theirs = groups.get((workload, metric, base.name)) if base else None
-            if (base is None or not mine or not theirs
-                    or min(s.value for s in theirs + mine) <= 0):
-                continue
-            effects.append(FactorEffect(workload, metric, unit, higher, variant, base, between(
-                theirs, mine, higher, margins.of(workload, metric))))
+            for base in bases(variant, environments):
+                theirs = groups.get((workload, metric, base.name))
+                if not mine or not theirs or min(s.value for s in theirs + mine) <= 0:
+                    continue
+                effects.append(FactorEffect(workload, metric, unit, higher, variant, base,
+                                            between(theirs, mine, higher,
+                                                    margins.of(workload, metric))))
     held = stats.with_holm([e.change for e in effects])
     return [replace(e, change=o) for e, o in zip(effects, held, strict=True) if o is not None]

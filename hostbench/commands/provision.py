@@ -23,6 +23,7 @@ from hostbench.provision.networks import check_network
 from hostbench.provision.plan import (
     BOOT_TIMEOUT_S,
     LOOPBACK,
+    NESTED_CONTAINER,
     NO_IMAGE,
     SSH_PORT,
     ResourcePlan,
@@ -106,9 +107,11 @@ def _up(spec: StackSpec) -> Targets:
             with console.status(f"creating VM {vm.domain}") as status:
                 addresses[vm.env.name] = _boot(backend, vm, key.public_openssh, access,
                                                status.update)
+            inside = (f", its workloads in container {NESTED_CONTAINER} inside (ssh "
+                      f"{LOOPBACK}:{vm.nested.ssh_port} there)" if vm.nested else "")
             console.print(f"[green]up[/] VM {vm.domain} ({spec.accel}, {vm.vcpus} vCPU pinned to "
-                          f"{spec.cpuset}, {vm.memory_mib} MiB, ssh {addresses[vm.env.name]}) "
-                          f"after {time.monotonic() - start:.0f}s")
+                          f"{spec.cpuset}, {vm.memory_mib} MiB, ssh {addresses[vm.env.name]}"
+                          f"{inside}) after {time.monotonic() - start:.0f}s")
     except BaseException:
         console.print("[red]bringing the stack up failed; removing what was created[/]")
         with cleanup():
@@ -154,6 +157,11 @@ def _boot(backend: DirectBackend, vm: VmPlan, public_key: str, access: StackAcce
     wait_for_ssh(address, SSH_PORT, SSH_USER, access, BOOT_TIMEOUT_S, f"VM {vm.domain}",
                  on_wait=lambda e: show(f"waiting for SSH ({e})"),
                  still_alive=lambda: bool(domain.isActive()))
+    if vm.nested is not None:  # the guest starts its Docker engine and the container at boot
+        wait_for_ssh(LOOPBACK, vm.nested.ssh_port, SSH_USER, access, BOOT_TIMEOUT_S,
+                     f"the container inside VM {vm.domain}",
+                     on_wait=lambda e: show(f"waiting for the container inside ({e})"),
+                     still_alive=lambda: bool(domain.isActive()), via=(address, SSH_PORT))
     return address
 
 

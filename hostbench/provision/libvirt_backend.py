@@ -170,7 +170,8 @@ def _qcow2_virtual_size(path: Path) -> int:
 
 
 def _seed_iso(vm: VmPlan, public_key: str, directory: Path) -> Path:
-    (directory / "user-data").write_text(user_data(public_key))
+    nested = vm.nested.declaration if vm.nested else None
+    (directory / "user-data").write_text(user_data(public_key, nested))
     (directory / "meta-data").write_text(meta_data(vm.domain))
     iso = directory / "seed.iso"
     subprocess.run(["genisoimage", "-quiet", "-output", str(iso), "-volid", "cidata", "-joliet",

@@ -18,15 +18,14 @@ from hostbench.stack.environments import Kind as Kind
 from hostbench.stack.host import Host as Host
 from hostbench.stack.host import RemoteHost as RemoteHost
 from hostbench.stack.host import host_for, libvirt_uri_for
-from hostbench.stack.spec import StackSpec
+from hostbench.stack.spec import StackSpec, cpuset
+from hostbench.stack.targets import LOOPBACK as LOOPBACK
 from hostbench.stack.targets import SCRATCH_DIR as SCRATCH_DIR
 from hostbench.stack.targets import SSH_USER, ImageRef, Target, Targets
 
 GIB = 1024**3
 BOOT_TIMEOUT_S = 900
 """A TCG guest boots to a DHCP lease in 25-75 s here; slower hosts get room."""
-LOOPBACK = "127.0.0.1"
-"""The only address a container's SSH is published on, and the host's from bare metal."""
 SSH_PORT = 22
 """sshd's port inside a VM and inside a container on Docker's bridge."""
 AUTHORIZED_KEYS = PurePosixPath("/root/.ssh/authorized_keys")
@@ -151,6 +150,27 @@ class VolumePlan:
     size_bytes: int | None = None
 
 
+NESTED_CONTAINER = "hostbench-nested"
+"""The name of the container a VM's workloads run in, inside its guest (image/overlay's
+hostbench-nested names it so too)."""
+
+
+@dataclass(frozen=True)
+class NestedPlan:
+    """The container a VM with ``workloads: container`` runs its workloads in: all the guest's
+    vCPUs and the VM's memory (no swap), like the outer container's share of the host; its sshd
+    published on the guest's loopback at ``ssh_port``, reached through the guest's sshd."""
+
+    ssh_port: int
+    cpuset: str  # the guest's vCPUs
+    memory_mib: int
+
+    @property
+    def declaration(self) -> str:
+        """How the VM's NoCloud seed declares it (image/overlay's hostbench-seed reads it)."""
+        return f"port={self.ssh_port} cpuset={self.cpuset} memory_mib={self.memory_mib}"
+
+
 @dataclass(frozen=True)
 class VmPlan:
     env: Environment
@@ -165,6 +185,7 @@ class VmPlan:
     seed: str  # name of the NoCloud seed volume (an ISO labelled cidata)
     kernel_cmdline: str
     xslt: str  # pinning: vCPU i on cores[i], emulator threads on the same cores
+    nested: NestedPlan | None = None  # the container inside the guest the workloads run in
 
 
 @dataclass(frozen=True)
@@ -258,12 +279,15 @@ def _cpu_mode(spec: StackSpec, env: Environment) -> str | None:
 
 
 def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base: VolumePlan,
-        memory_mib: int, cores: tuple[int, ...] | None = None, role: str = "environment"
-        ) -> VmPlan:
+        memory_mib: int, cores: tuple[int, ...] | None = None, role: str = "environment",
+        nested_port: int | None = None) -> VmPlan:
     """A VM of ``env``, its vCPUs pinned to ``cores`` (the stack's by default), its description
-    the stack's marker and ``role``."""
+    the stack's marker and ``role``; with ``nested_port``, the container inside it that its
+    workloads run in."""
     options = env.vm
     cores = cores or spec.cores
+    nested = None if nested_port is None else NestedPlan(
+        ssh_port=nested_port, cpuset=cpuset(tuple(range(len(cores)))), memory_mib=memory_mib)
     root = (VolumePlan(f"{name}-root.raw", "raw", source=image.raw_disk)
             if options.disk == "raw" else
             VolumePlan(f"{name}-root.qcow2", "qcow2", backing=base.name,
@@ -273,7 +297,8 @@ def _vm(spec: StackSpec, image: ImageManifest, env: Environment, name: str, base
         domain_type=libvirt_domain_type(spec.accel), vcpus=len(cores), cores=cores,
         memory_mib=memory_mib, cpu_mode=_cpu_mode(spec, env), root=root,
         seed=f"{name}-seed.iso", kernel_cmdline=image.kernel_cmdline,
-        xslt=domain_xslt(cores, options.cache, options.io, options.tcg_cache_mib))
+        xslt=domain_xslt(cores, options.cache, options.io, options.tcg_cache_mib),
+        nested=nested)
 
 
 def _container(spec: StackSpec, image: ImageManifest, env: Environment, name: str, port: int,
@@ -314,13 +339,16 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     base = VolumePlan(f"{prefix}-base.qcow2", "qcow2", source=image.disk)
     vms: list[VmPlan] = []
     containers: list[ContainerPlan] = []
+    ports = iter(spec.ssh_ports)
     for env in spec.all_environments:
         name = resource_name(prefix, env)
-        if env.kind is Kind.VM:
-            vms.append(_vm(spec, image, env, name, base, spec.memory_mib))
-        elif env.kind is Kind.CONTAINER:
-            containers.append(_container(spec, image, env, name, spec.ssh_port + len(containers),
+        if env.kind is Kind.CONTAINER:
+            containers.append(_container(spec, image, env, name, next(ports),
                                          scratch_root / env.name, spec.memory_mib))
+    for env in spec.all_environments:
+        if env.kind is Kind.VM:
+            vms.append(_vm(spec, image, env, resource_name(prefix, env), base, spec.memory_mib,
+                           nested_port=next(ports) if env.nested else None))
     return ResourcePlan(
         stack=spec.stack, spec=spec, image=image, manifest_path=spec.image_manifest,
         accel=spec.accel, host=HostPlan(spec.stack, spec.host, spec.host_port,
@@ -371,7 +399,8 @@ def targets_document(plan: ResourcePlan, private_key: str, vm_addresses: dict[st
         targets[vm.env.name] = Target(
             name=vm.env.name, kind=Kind.VM, variant_of=vm.env.variant_of, options=vm.env.options,
             host=vm_addresses[vm.env.name], port=SSH_PORT, user=SSH_USER, domain=vm.domain,
-            accel=spec.accel, host_address=plan.network.gateway, **common)
+            accel=spec.accel, host_address=plan.network.gateway,
+            nested_port=vm.nested.ssh_port if vm.nested else None, **common)
     for ctr in plan.containers:
         targets[ctr.env.name] = Target(
             name=ctr.env.name, kind=Kind.CONTAINER, variant_of=ctr.env.variant_of,

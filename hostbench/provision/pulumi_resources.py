@@ -68,8 +68,9 @@ class VmEnvironment(pulumi.ComponentResource):
         else:  # a copy of the image's raw disk
             root = libvirt.Volume(f"{vm.domain}-root", name=vm.root.name, pool=shared.pool.name,
                                   source=vm.root.source, format=vm.root.format, opts=opts)
+        nested = vm.nested.declaration if vm.nested else None
         seed = libvirt.CloudInitDisk(f"{vm.domain}-seed", name=vm.seed, pool=shared.pool.name,
-                                     user_data=user_data(public_key),
+                                     user_data=user_data(public_key, nested),
                                      meta_data=meta_data(vm.domain), opts=opts)
         self.domain = libvirt.Domain(
             f"{vm.domain}-vm", name=vm.domain, description=vm.description, type=vm.domain_type,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
     SSH_WAIT_S,
+    Jump,
     StackAccess,
     TargetUnreachable,
     close,
@@ -24,7 +25,7 @@ from hostbench.reach.ssh import (
 )
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host, LocalHost
-from hostbench.stack.targets import Target
+from hostbench.stack.targets import LOOPBACK, Target
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -171,6 +172,9 @@ def executor_for(target: Target, access: StackAccess) -> Executor:
         return ChrootExecutor(target.name, target.rootfs, target.cpuset, target.scratch,
                               access.host)
     assert target.host and target.port and target.user
+    if target.nested_port is not None:  # the container inside the VM, through the guest
+        return SSHExecutor(target.name, LOOPBACK, target.nested_port, target.user, access,
+                           via=(target.host, target.port))
     return SSHExecutor(target.name, target.host, target.port, target.user, access)
 
 
@@ -186,13 +190,15 @@ def _why(exc: BaseException) -> str:
 class SSHExecutor:
     """The VM or the container, over one SSH connection kept open for the whole run."""
 
-    def __init__(self, env: str, host: str, port: int, user: str, access: StackAccess) -> None:
+    def __init__(self, env: str, host: str, port: int, user: str, access: StackAccess,
+                 via: Jump | None = None) -> None:
         self.env, self.host, self.port, self.user, self.access = env, host, port, user, access
+        self.via = via
         self._conn: Connection | None = None
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = connection(self.host, self.port, self.user, self.access)
+            self._conn = connection(self.host, self.port, self.user, self.access, via=self.via)
         return self._conn
 
     def run(self, argv: list[str], timeout: float) -> ExecResult:

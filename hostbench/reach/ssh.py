@@ -51,18 +51,25 @@ def private_key(openssh_text: str) -> paramiko.PKey:
     return paramiko.Ed25519Key.from_private_key(io.StringIO(openssh_text))
 
 
+Jump = tuple[str, int]
+"""The sshd (address, port) a container inside a VM is reached through: the guest's."""
+
+
 def connection(host: str, port: int, user: str, access: StackAccess,
-               timeout: float = SSH_WAIT_S) -> Connection:
+               timeout: float = SSH_WAIT_S, via: Jump | None = None) -> Connection:
     """A Fabric Connection that authenticates with the stack key only (no agent, no passwords),
     ignores the user's ~/.ssh/config (no ProxyCommand, no agent forwarding into an environment)
     and accepts only the host key pinned for the address, pinning it on first contact; every
-    step (connecting, authenticating, opening a session) waits at most ``timeout``."""
+    step (connecting, authenticating, opening a session) waits at most ``timeout``. With
+    ``via``, ``host:port`` is an address as that sshd sees it, reached through it."""
     import paramiko
     from fabric import Config, Connection
 
+    gateway = (connection(*via, user, access, timeout) if via is not None
+               else access.host.proxy_command(host, port))
     conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
                       config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
-                      gateway=access.host.proxy_command(host, port),
+                      gateway=gateway,
                       connect_kwargs={"pkey": private_key(access.private_key),
                                       "allow_agent": False, "look_for_keys": False,
                                       "banner_timeout": timeout, "auth_timeout": timeout,
@@ -77,9 +84,12 @@ def connection(host: str, port: int, user: str, access: StackAccess,
 
 def close(conn: Connection) -> None:
     """Close the connection, and its transport even when opening it failed half-way (Fabric
-    only closes what it finished opening, and the transport's thread would linger)."""
+    only closes what it finished opening, and the transport's thread would linger); a jump it
+    went through too."""
     conn.close()
     conn.client.close()
+    if not isinstance(conn.gateway, str | None):
+        close(conn.gateway)
 
 
 def host_key_changed(what: str, host: str, port: int, access: StackAccess,
@@ -93,8 +103,10 @@ def host_key_changed(what: str, host: str, port: int, access: StackAccess,
 
 def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: float,
                  what: str, on_wait: Callable[[str], None] | None = None,
-                 still_alive: Callable[[], bool] | None = None) -> None:
-    """Poll until `user@host:port` accepts the key and runs a command, or raise after `timeout`."""
+                 still_alive: Callable[[], bool] | None = None, via: Jump | None = None
+                 ) -> None:
+    """Poll until `user@host:port` (through ``via``) accepts the key and runs a command, or
+    raise after `timeout`."""
     import paramiko
     from invoke.exceptions import CommandTimedOut
 
@@ -105,10 +117,10 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
         if still_alive is not None and not still_alive():
             raise TargetUnreachable(f"{what} stopped while waiting for SSH on {host}:{port}")
         try:
-            if not access.host.remote:  # a refused port fails fast, before any handshake
+            if not access.host.remote and via is None:  # a refused port fails fast
                 with socket.create_connection((host, port), timeout=5):
                     pass
-            conn = connection(host, port, user, access, timeout=10)
+            conn = connection(host, port, user, access, timeout=10, via=via)
             try:
                 conn.run("true", hide=True, in_stream=False, timeout=10)
             finally:
@@ -124,5 +136,6 @@ def wait_for_ssh(host: str, port: int, user: str, access: StackAccess, timeout: 
 
     if wait_until(answers, timeout, 2):
         return
-    raise TargetUnreachable(f"{what}: SSH on {host}:{port} not ready after {timeout:.0f}s "
-                            f"(last error: {last})")
+    through = f" (through {via[0]}:{via[1]})" if via else ""
+    raise TargetUnreachable(f"{what}: SSH on {host}:{port}{through} not ready after "
+                            f"{timeout:.0f}s (last error: {last})")

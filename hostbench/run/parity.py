@@ -64,24 +64,28 @@ def runs_own_kernel_view(t: Target) -> bool:
     return isinstance(t.options, ContainerOptions) and t.options.runtime == "runsc"
 
 
-def _memory_check(t: Target, f: EnvFacts) -> ParityCheck | None:
+def _memory_checks(t: Target, f: EnvFacts) -> list[ParityCheck]:
+    """The memory a VM's guest has, a container's limit: both for a container inside a VM."""
     want_kib = t.memory_mib * 1024
     if runs_own_kernel_view(t):
-        return ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=str(want_kib),
-                           actual=str(f.memtotal_kib), ok=f.memtotal_kib == want_kib,
-                           rule="gVisor shows the sandbox's memory limit as MemTotal: exactly "
-                                "the memory given")
+        return [ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=str(want_kib),
+                            actual=str(f.memtotal_kib), ok=f.memtotal_kib == want_kib,
+                            rule="gVisor shows the sandbox's memory limit as MemTotal: exactly "
+                                 "the memory given")]
+    checks = []
     if t.kind is Kind.VM:
         low = int(VM_MEMTOTAL_MIN_FRACTION * want_kib)
-        return ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=f"{low}..{want_kib}",
-                           actual=str(f.memtotal_kib), ok=low <= f.memtotal_kib <= want_kib,
-                           rule=f"at least {VM_MEMTOTAL_MIN_FRACTION:.0%} of the VM's memory")
-    if t.kind is Kind.CONTAINER:
+        checks.append(ParityCheck(fact="MemTotal (KiB)", env=t.name, expected=f"{low}..{want_kib}",
+                                  actual=str(f.memtotal_kib),
+                                  ok=low <= f.memtotal_kib <= want_kib,
+                                  rule=f"at least {VM_MEMTOTAL_MIN_FRACTION:.0%} of the VM's "
+                                       "memory"))
+    if t.kind is Kind.CONTAINER or t.nested_port is not None:
         limit = f.cgroup_memory_limit
-        return ParityCheck(fact="cgroup memory limit (bytes)", env=t.name,
-                           expected=str(want_kib * 1024), actual=str(limit),
-                           ok=limit == want_kib * 1024, rule="exactly the memory given")
-    return None
+        checks.append(ParityCheck(fact="cgroup memory limit (bytes)", env=t.name,
+                                  expected=str(want_kib * 1024), actual=str(limit),
+                                  ok=limit == want_kib * 1024, rule="exactly the memory given"))
+    return checks
 
 
 def _clock_check(t: Target, f: EnvFacts) -> ParityCheck | None:
@@ -123,8 +127,7 @@ def check_parity(targets: Sequence[Target], facts: Mapping[str, EnvFacts],
                                       expected=_fmt_cpus(set(t.cores)),
                                       actual=_fmt_cpus(allowed), ok=allowed == set(t.cores),
                                       rule="the same host cores as the stack declares"))
-        if (memory := _memory_check(t, f)) is not None:
-            checks.append(memory)
+        checks += _memory_checks(t, f)
         bandwidth = cpu_bandwidth(f.cpu_quota)
         if bandwidth != "unknown":
             checks.append(ParityCheck(fact="CPU bandwidth", env=t.name,

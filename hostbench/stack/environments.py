@@ -1,6 +1,10 @@
 """An environment is a value: a name, a kind (bare | vm | container), its options, and the
 environment it is a variant of.
 
+A VM whose options say ``workloads: container`` runs its workloads in a Docker container inside
+its guest (a container on a VM, as in production); it is a VM to the host, and a variant of the
+stack's VM and of its container at once (analysis/factors.py).
+
 Bare metal is always present and is the baseline every other environment is compared with. A
 variant differs from the environment it varies in a few options (a factor: NAT or host network,
 seccomp, gVisor, overlay or volume storage, raw or qcow2 disk, cache modes), so comparing the two
@@ -9,6 +13,7 @@ measures what that factor costs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -60,6 +65,10 @@ class VmOptions(Record):
         "auto", description="host-passthrough (KVM only); default: QEMU's model; auto: "
                             "host-passthrough under KVM, QEMU's model under TCG")
 
+    workloads: Literal["guest", "container"] = Field(
+        "guest", description="where the workloads run: in the guest itself, or in a Docker "
+                             "container inside it, from the same image (how most containers "
+                             "run in production: on a cloud VM)")
     tcg_cache_mib: Annotated[int, Field(ge=1)] | None = Field(
         None, description="TCG only: the MiB QEMU may keep translated guest code in (its "
                           "tb-size; QEMU's default is up to 1 GiB), host memory a KVM guest "
@@ -71,6 +80,11 @@ class VmOptions(Record):
             raise ValueError("io 'native' needs cache 'none' or 'directsync' (QEMU opens the "
                              "disk with O_DIRECT for native AIO)")
         return self
+
+
+def nested_declared(kind: str, options: Mapping[str, object]) -> bool:
+    """Whether a VM's options (validated or as declared) run its workloads in a container."""
+    return kind == Kind.VM and options.get("workloads") == "container"
 
 
 OPTIONS_BY_KIND: dict[Kind, type[Record]] = {Kind.CONTAINER: ContainerOptions,
@@ -121,6 +135,11 @@ class Environment(Record):
         if self.kind is Kind.VM:
             return f"{self.name} ({'TCG emulation' if self.accel == 'tcg' else 'KVM'})"
         return self.name
+
+    @property
+    def nested(self) -> bool:
+        """A VM whose workloads run in a container inside its guest."""
+        return self.kind is Kind.VM and nested_declared(self.kind, self.vm.model_dump())
 
     @property
     def is_baseline(self) -> bool:

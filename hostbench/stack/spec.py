@@ -30,6 +30,7 @@ from hostbench.stack.environments import (
     Environment,
     EnvName,
     Kind,
+    nested_declared,
 )
 from hostbench.stack.host import (
     Host,
@@ -101,7 +102,8 @@ class EnvironmentConfig(Record):
                     "(default|unconfined), storage (volume|overlay); vm: disk "
                     "(qcow2-overlay|raw), cache (default|none|writeback|writethrough|"
                     "directsync|unsafe), io (default|native|threads), cpu_model "
-                    "(auto|default|host-passthrough), tcg_cache_mib (MiB, TCG only)")
+                    "(auto|default|host-passthrough), tcg_cache_mib (MiB, TCG only), workloads "
+                    "(guest|container: in a Docker container inside the guest)")
 
 
 class StackConfig(Record):
@@ -116,7 +118,8 @@ class StackConfig(Record):
     accel: Literal["auto", "kvm", "tcg"] = Field(
         "auto", description="auto: kvm only with /dev/kvm and the vmx/svm CPU flag, else tcg")
     ssh_port: Annotated[int, Field(ge=1024, le=65535), NotBool] = Field(
-        2222, description="container sshd, published on 127.0.0.1 only")
+        2222, description="container sshd, published on 127.0.0.1 only (the next ports: the "
+                          "next containers', then those inside VMs, on their guest's loopback)")
     network_cidr: str = Field("192.168.150.0/24", description="the VMs' libvirt NAT network")
     image_manifest: str = Field(DEFAULT_MANIFEST, description="the image built by "
                                                               "scripts/build-image")
@@ -167,6 +170,12 @@ class StackSpec(StackConfig):
         return host_for(self.stack, self.host, self.host_port, self.host_identity_file)
 
     @property
+    def ssh_ports(self) -> range:
+        """The ports the containers' sshd take in turn: the outer containers' on the host's
+        loopback, then those inside VMs on their guest's."""
+        return range(self.ssh_port, MAX_PORT + 1)
+
+    @property
     def all_environments(self) -> tuple[Environment, ...]:
         """Bare metal first, then the built environments, each VM with the stack's accel."""
         return (BARE_METAL, *(env.model_copy(update={"accel": self.accel})
@@ -214,10 +223,17 @@ def _limits(stack: str, config: StackConfig, source: str) -> HostLimits:
         raise ConfigError(source, f"{PREFIX}host", str(exc)) from None
 
 
+def _takes_port(env: EnvironmentConfig | Environment) -> bool:
+    """A container, or a VM whose workloads run in a container inside it."""
+    if isinstance(env, Environment):
+        return env.kind is Kind.CONTAINER or env.nested
+    return env.kind == Kind.CONTAINER or nested_declared(env.kind, env.options)
+
+
 def _check_ports(config: StackConfig, source: str) -> None:
-    """Each container takes the next port from ``ssh_port`` on: the last must still exist."""
-    containers = sum(1 for e in config.environments or DEFAULT_ENVIRONMENTS
-                     if e.kind == Kind.CONTAINER)
+    """Each container (outer ones first, then those inside VMs) takes the next port from
+    ``ssh_port`` on: the last must still exist."""
+    containers = sum(1 for e in config.environments or DEFAULT_ENVIRONMENTS if _takes_port(e))
     if config.ssh_port + containers - 1 > MAX_PORT:
         raise ConfigError(source, f"{PREFIX}ssh_port",
                           f"{config.ssh_port} + {containers} containers needs ports up to "

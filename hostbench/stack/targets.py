@@ -34,6 +34,9 @@ from hostbench.stack.environments import (
 from hostbench.stack.spec import CoreList, StackSpec, cpuset
 
 SSH_USER = "root"
+LOOPBACK = "127.0.0.1"
+"""The only address a container's SSH is published on (the host's, or inside a VM the
+guest's), and the host's from bare metal."""
 SCRATCH_DIR = "/scratch"
 """Where workloads put scratch files inside every environment: the VM's own disk, a host directory
 bind-mounted into the container, and a directory of the chroot tree for bare metal."""
@@ -68,6 +71,9 @@ class Target(Record):
     user: str | None = None
     domain: str | None = None
     container: str | None = None
+    nested_port: Annotated[int, Field(ge=1, le=65535), NotBool] | None = None
+    """A VM whose workloads run in a container inside it: that container's sshd, on the guest's
+    loopback, reached through the guest's sshd (``host``, ``port``)."""
     accel: Accel | None = None
 
     _options = model_validator(mode="before")(options_of_its_kind)
@@ -88,6 +94,8 @@ class Target(Record):
         for name in needed:
             if not getattr(self, name):
                 raise ValueError(f"a {self.kind} target needs '{name}'")
+        if self.nested_port is not None and self.kind is not Kind.VM:
+            raise ValueError("only a VM has a container inside it ('nested_port')")
         return self
 
     @property

@@ -366,3 +366,31 @@ def test_a_remote_host_is_reached_by_both_providers_over_ssh(config, schemas, ss
     bare = exports.values["targets"]["bare"]
     assert bare["rootfs"] == f"/srv/hb/images/{manifest.hash[:16]}/rootfs"
     assert exports.values["spec"]["host"] == sshd.destination
+
+
+NESTED = [{"name": "vm", "kind": "vm"}, {"name": "container", "kind": "container"},
+          {"name": "container-in-vm", "kind": "vm", "variant_of": "vm",
+           "options": {"workloads": "container"}}]
+
+
+def test_a_container_inside_a_vm_is_declared_by_its_seed_and_reached_through_the_guest(
+        tmp_path, schemas):
+    from tests.infra.pulumi_harness import VM_ADDRESS
+
+    mocks, exports, _ = _declare(tmp_path, environments=NESTED)
+    assert [p for r in mocks.resources if r.custom
+            for p in schemas.validate(r.token, r.inputs)] == []
+    seeds = {r.inputs["name"]: r.inputs["userData"]
+             for r in mocks.by_token("libvirt:index/cloudInitDisk:CloudInitDisk")}
+    # the guest's hostbench-seed reads this line as data and starts the container at boot
+    assert ('hostbench_container: "port=2223 cpuset=0 memory_mib=1024"\n'
+            in seeds["hostbench-test-container-in-vm-seed.iso"])
+    assert "hostbench_container" not in seeds["hostbench-test-seed.iso"]
+    assert len(mocks.by_token(CONTAINER)) == 1  # the one inside is the guest's, not the host's
+    targets = exports.values["targets"]
+    inside = targets["container-in-vm"]
+    assert (inside["host"], inside["port"], inside["nested_port"]) == (VM_ADDRESS, 22, 2223)
+    assert "nested_port" not in targets["vm"]
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(exports.values))
+    assert load_targets_file(path).targets["container-in-vm"].environment.nested

@@ -8,6 +8,7 @@ import pytest
 
 from hostbench.analysis.factors import factor_effects
 from hostbench.run.run_records import Sample
+from hostbench.stack.environments import Environment, Kind
 from tests.unit.synthetic_runs import environment
 
 ENVS = tuple(environment(n) for n in ("bare", "vm", "container", "container-hostnet"))
@@ -49,3 +50,24 @@ def test_an_equal_variant_shows_no_difference_and_a_missing_base_no_effect():
     assert [e.change.verdict for e in effects] == ["inconclusive"]
     assert factor_effects(_samples("container-hostnet", same), ENVS) == []
     assert factor_effects(_samples("vm", same) + _samples("container", same), ENVS) == []
+
+
+def test_a_container_inside_a_vm_is_set_beside_the_vm_and_the_container():
+    nested = Environment(name="container-in-vm", kind=Kind.VM, accel="tcg", variant_of="vm",
+                         options={"workloads": "container"})
+    envs = (*ENVS, nested)
+    vm, ctr, inside = [10.0] * 5, [5.0] * 5, [12.0, 12.1, 11.9, 12.0, 12.05]
+    measured = (_samples("vm", vm, "seconds", higher=False)
+                + _samples("container", ctr, "seconds", higher=False)
+                + _samples("container-hostnet", ctr, "seconds", higher=False)
+                + _samples("container-in-vm", inside, "seconds", higher=False))
+    effects = {e.base.name: e for e in factor_effects(measured, envs)
+               if e.variant.name == "container-in-vm"}
+    # the container layer inside a VM, and the VM layer around a container (the container of
+    # Docker's defaults, not its host-network variant)
+    assert effects["vm"].factor == "workloads: container"
+    assert effects["container"].factor == "a VM around the container"
+    assert set(effects) == {"vm", "container"}
+    assert effects["vm"].change.ratio.value == pytest.approx(1.2, rel=0.01)
+    assert effects["container"].change.ratio.value == pytest.approx(2.4, rel=0.01)
+    assert effects["container"].change.verdict == "slower"

@@ -199,3 +199,35 @@ def test_ownership_markers_and_limits_come_from_the_plan(tmp_path):
     targets = targets_document(plan, KEY, {"vm": "10.0.0.5"}, {"container": "172.17.0.1"})
     assert (targets.targets["vm"].port, targets.targets["container"].host) == (
         SSH_PORT, "127.0.0.1")
+
+
+NESTED = (*VARIANTS, Environment(name="container-in-vm", kind=Kind.VM, variant_of="vm",
+                                 options={"workloads": "container"}))
+
+
+def test_a_container_inside_a_vm_takes_the_next_port_after_the_outer_containers(tmp_path):
+    plan = resource_plan(_spec(NESTED), load_manifest(write_manifest(tmp_path)))
+    assert [(c.name, c.ssh_port) for c in plan.containers] == [  # unchanged by the nested one
+        ("hostbench-lab", 2300), ("hostbench-lab-container-hostnet", 2301)]
+    nested = plan.vms[-1]
+    assert nested.domain == "hostbench-lab-container-in-vm" and plan.vms[0].nested is None
+    assert nested.nested is not None
+    # all the guest's vCPUs (numbered inside it) and the VM's memory
+    assert (nested.nested.ssh_port, nested.nested.cpuset, nested.nested.memory_mib) == (
+        2302, "0,1", 2048)
+    assert nested.nested.declaration == "port=2302 cpuset=0,1 memory_mib=2048"
+    targets = targets_document(plan, KEY, {"vm": "10.0.0.5", "vm-raw": "10.0.0.6",
+                                           "container-in-vm": "10.0.0.7"},
+                               {"container": "172.17.0.1", "container-hostnet": "172.17.0.1"})
+    inside = targets.targets["container-in-vm"]
+    assert (inside.kind, inside.host, inside.port, inside.nested_port) == (
+        Kind.VM, "10.0.0.7", SSH_PORT, 2302)
+    assert inside.host_address == plan.network.gateway  # its host servers: the VM's
+    assert targets.targets["vm"].nested_port is None
+
+
+def test_a_neighbour_or_extra_vm_of_a_nested_vm_runs_no_container_inside(tmp_path):
+    plan = resource_plan(_spec(NESTED), load_manifest(write_manifest(tmp_path)))
+    nested = plan.vms[-1]
+    assert neighbour_vm(plan, nested, (0,)).nested is None
+    assert extra_vm(plan, nested, 2, 512).nested is None

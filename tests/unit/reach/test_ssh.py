@@ -149,3 +149,46 @@ def test_a_frozen_environment_fails_its_trial_within_a_bound_naming_it(fresh_ssh
                                       "opened within 15 s: its sshd does not answer")
     assert waited < SSH_WAIT_S + 2 + 2 * KILL_GRACE_S + 5
     executor.close()
+
+
+def _connections_to(port: int) -> int:
+    """TCP connections to 127.0.0.1:``port`` established now (``ss``)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return len(out.splitlines())
+
+
+def test_a_container_inside_a_vm_is_reached_through_the_guests_sshd(sshd, tmp_path):
+    """Two real sshds: the guest's (the jump) and the container's behind it, its address as the
+    guest sees it; both host keys are pinned, and closing the executor closes both."""
+    from hostbench.reach.executors import executor_for
+    from hostbench.stack.environments import Kind
+    from hostbench.stack.targets import Target
+    from tests.sshd import Sshd, free_port
+
+    inner_dir = tmp_path / "inner"
+    inner_dir.mkdir(mode=0o700)
+    for suffix in ("", ".pub"):  # the stack key is the same in the guest and the container
+        src = sshd.client_key.with_suffix(suffix) if suffix else sshd.client_key
+        (inner_dir / src.name).write_bytes(src.read_bytes())
+    (inner_dir / sshd.client_key.name).chmod(0o600)
+    inner = Sshd(inner_dir, free_port()).start()
+    try:
+        target = Target(name="container-in-vm", kind=Kind.VM, cores=(1,), memory_mib=1024,
+                        host_address="192.168.150.1", host="127.0.0.1", port=sshd.port,
+                        user="root", accel="tcg", nested_port=inner.port)
+        access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+        jumped_before = (sshd.directory / "sshd.log").read_text().count("Accepted publickey")
+        executor = executor_for(target, access)
+        result = executor.run(["sh", "-c", "echo $SSH_CONNECTION"], 10)
+        assert result.exit_code == 0
+        assert result.stdout.split()[-1] == str(inner.port)  # it ran behind the jump
+        assert (sshd.directory / "sshd.log").read_text().count(
+            "Accepted publickey") == jumped_before + 1  # and went through the guest's sshd
+        pinned = (tmp_path / "known_hosts").read_text()
+        assert f"[127.0.0.1]:{inner.port} " in pinned and f"[127.0.0.1]:{sshd.port} " in pinned
+        assert _connections_to(sshd.port) == 1
+        executor.close()
+        assert wait_until(lambda: _connections_to(sshd.port) == 0, 10, 0.05)
+    finally:
+        inner.stop()

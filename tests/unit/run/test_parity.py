@@ -206,3 +206,20 @@ def test_io_limits_are_read_from_cgroup_v1_and_v2_output():
     none = parse_facts(FACTS_OUTPUT.format(cpus="1", memtotal=1, limit="max", virt="none",
                                            sysbench="a", fio="b") + "io_limits=none\n")
     assert none.io_limits == "none"
+
+
+def test_a_container_inside_a_vm_is_held_to_the_vms_memory_and_a_containers_limit():
+    nested = Target(name="container-in-vm", kind=Kind.VM, cores=(1,), memory_mib=1024,
+                    host_address="192.168.150.1", host="h2", port=22, user="root", accel="tcg",
+                    nested_port=2223)
+    found = {**good_facts(),
+             "container-in-vm": facts(cpus="0", memtotal=983864, limit=str(1024**3),
+                                      virt="docker")}
+    checks = check_parity([*targets(), nested], found, BINARIES)
+    assert failures(checks) == []
+    mine = {c.fact for c in checks if c.env == "container-in-vm"}
+    assert {"MemTotal (KiB)", "cgroup memory limit (bytes)"} <= mine
+    found["container-in-vm"] = facts(cpus="0", memtotal=983864, limit="max", virt="docker")
+    assert [(c.env, c.fact) for c in failures(check_parity([*targets(), nested], found,
+                                                           BINARIES))] == [
+        ("container-in-vm", "cgroup memory limit (bytes)")]

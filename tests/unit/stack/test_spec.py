@@ -204,3 +204,16 @@ def test_container_ports_beyond_65535_are_refused():
     assert str(info.value) == (
         "stacks/Pulumi.lab.yaml: hostbench:ssh_port: 65535 + 2 containers needs ports up to "
         "65536, beyond 65535")
+
+
+def test_a_container_inside_a_vm_takes_a_port_too():
+    nested = [{"name": "vm", "kind": "vm", "options": {"workloads": "container"}},
+              {"name": "c1", "kind": "container"}]
+    base = {"cores": [1], "memory_mib": 1024, "ssh_port": 65535}
+    with pytest.raises(ConfigError) as info:
+        spec_from_mapping("lab", {**base, "environments": nested}, "stacks/Pulumi.lab.yaml",
+                          **HOST)
+    assert info.value.problem == "65535 + 2 containers needs ports up to 65536, beyond 65535"
+    spec = spec_from_mapping("lab", {**base, "ssh_port": 65534, "environments": nested},
+                             "stacks/Pulumi.lab.yaml", **HOST)
+    assert [e.nested for e in spec.environments] == [True, False]
