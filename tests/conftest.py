@@ -149,7 +149,8 @@ DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_com
 
 E2E_STACK, OWN_STACKS = "tests/e2e", "tests/e2e (own stacks)"
 OWN_STACK_MODULES = ("tests/e2e/test_factors.py", "tests/e2e/test_lifecycle.py",
-                     "tests/e2e/test_remote.py", "tests/e2e/test_up_down_faults.py")
+                     "tests/e2e/test_nested.py", "tests/e2e/test_remote.py",
+                     "tests/e2e/test_up_down_faults.py")
 """e2e modules that boot stacks of their own, on core 0: they run beside the e2e stack's."""
 
 

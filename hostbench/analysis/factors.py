@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from hostbench.analysis import stats
 from hostbench.analysis.overheads import between, grouped_samples
 from hostbench.run.run_records import NOT_RECORDED, Margins, Sample
-from hostbench.stack.environments import Environment, Kind
+from hostbench.stack.environments import NESTED_AS, Environment, Kind
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,14 @@ class FactorEffect:
 
 def bases(variant: Environment, environments: Sequence[Environment]) -> list[Environment]:
     """What ``variant`` is compared with: the environment it varies; a VM whose workloads run
-    in a container inside it, also the stack's container of Docker's defaults (the one it
-    runs as, inside): the cost of the VM layer for containers."""
+    in a container inside it, also a container of the stack: the cost of the VM layer for
+    containers. That container is the one run as the inner one is (Docker's defaults on the
+    host's network, ``container-hostnet``), else the one of Docker's defaults."""
     found = [env for env in environments if env.name == variant.variant_of]
     if variant.nested:
-        found += [env for env in environments if env.kind is Kind.CONTAINER
-                  and not env.changed_options()][:1]
+        containers = [env for env in environments if env.kind is Kind.CONTAINER]
+        found += ([env for env in containers if env.changed_options() == NESTED_AS]
+                  or [env for env in containers if not env.changed_options()])[:1]
     return found
 
 

@@ -87,6 +87,11 @@ def nested_declared(kind: str, options: Mapping[str, object]) -> bool:
     return kind == Kind.VM and options.get("workloads") == "container"
 
 
+NESTED_AS = {"network": "host"}
+"""How the container inside a VM runs, as a container's changed options: on its guest's network
+(image/overlay's hostbench-nested), so that the host reaches its services at the VM's address."""
+
+
 OPTIONS_BY_KIND: dict[Kind, type[Record]] = {Kind.CONTAINER: ContainerOptions,
                                               Kind.VM: VmOptions}
 KVM_ONLY = {"cpu_model": "host-passthrough"}
