@@ -158,8 +158,9 @@ hostbench-nested names it so too)."""
 @dataclass(frozen=True)
 class NestedPlan:
     """The container a VM with ``workloads: container`` runs its workloads in: all the guest's
-    vCPUs and the VM's memory (no swap), like the outer container's share of the host; its sshd
-    published on the guest's loopback at ``ssh_port``, reached through the guest's sshd."""
+    vCPUs and the VM's memory (no swap), like the outer container's share of the host; on the
+    guest's network, its sshd on the guest's loopback at ``ssh_port``, reached through the
+    guest's sshd."""
 
     ssh_port: int
     cpuset: str  # the guest's vCPUs
@@ -340,11 +341,10 @@ def resource_plan(spec: StackSpec, image: ImageManifest) -> ResourcePlan:
     vms: list[VmPlan] = []
     containers: list[ContainerPlan] = []
     ports = iter(spec.ssh_ports)
-    for env in spec.all_environments:
-        name = resource_name(prefix, env)
+    for env in spec.all_environments:  # the outer containers take the first ports
         if env.kind is Kind.CONTAINER:
-            containers.append(_container(spec, image, env, name, next(ports),
-                                         scratch_root / env.name, spec.memory_mib))
+            containers.append(_container(spec, image, env, resource_name(prefix, env),
+                                         next(ports), scratch_root / env.name, spec.memory_mib))
     for env in spec.all_environments:
         if env.kind is Kind.VM:
             vms.append(_vm(spec, image, env, resource_name(prefix, env), base, spec.memory_mib,
