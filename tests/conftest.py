@@ -142,8 +142,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
            "tests/unit/report/test_lifecycle_report.py",
-           "tests/unit/report/test_evidence_report.py", "tests/unit/analysis/test_overheads.py",
-           "tests/unit/analysis/test_isolation.py")
+           "tests/unit/report/test_evidence_report.py", "tests/unit/analysis/test_overheads.py")
 """Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
 
 

@@ -17,7 +17,7 @@ from hostbench.report.run_report import ReportPaths, write_report
 from hostbench.report.text import number
 from hostbench.results.store import Store
 from tests.conftest import LEGACY_DB
-from tests.unit.synthetic_runs import ENVS, make_run, two_metric_values
+from tests.unit.synthetic_runs import ENVS, figures_undrawn, make_run, two_metric_values
 
 TCG_RUN = "20261126-150850-a874"
 KVM_RUN = "20261126-160000-b001"
@@ -210,8 +210,10 @@ HOSTILE = ("<script>alert(1)</script> [click](http://evil.example) **loud** __bo
            "a|b\nnext")
 
 
-def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path):
+def test_hostile_text_is_escaped_in_the_markdown_report(tmp_path: Path, monkeypatch):
     from dataclasses import replace
+
+    figures_undrawn(monkeypatch)  # no hostile text reaches them: the KVM run's, drawn above
 
     from hostbench.run.run_records import TrialRecord
 
