@@ -132,12 +132,25 @@ def give_e2e_timeouts(items: Iterable[Marked]) -> None:
             item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
 
 
+gc.disable()
+"""Collecting imports every test module and what it imports, and creates objects that live as
+long as the run: the collector's walks over them found nothing to free, a tenth of each
+worker's collection. It runs again once collection is done (or, in xdist's controller, which
+collects nothing, once the session starts)."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getvalue("dist") != "no" and not hasattr(session.config, "workerinput"):
+        gc.enable()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """After every conftest has marked its e2e tests. What collection imported lives as long as
     the run: frozen, the collector never walks it again (each full collection did, a tenth of the
     quick suite's time)."""
     give_e2e_timeouts(session.items)
     gc.freeze()
+    gc.enable()
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
