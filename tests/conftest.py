@@ -132,18 +132,30 @@ def give_e2e_timeouts(items: Iterable[Marked]) -> None:
             item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
 
 
+gc.disable()
+"""Collecting imports every test module and what it imports, and creates objects that live as
+long as the run: the collector's walks over them found nothing to free, a tenth of each
+worker's collection. It runs again once collection is done (or, in xdist's controller, which
+collects nothing, once the session starts)."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if session.config.getvalue("dist") != "no" and not hasattr(session.config, "workerinput"):
+        gc.enable()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """After every conftest has marked its e2e tests. What collection imported lives as long as
     the run: frozen, the collector never walks it again (each full collection did, a tenth of the
     quick suite's time)."""
     give_e2e_timeouts(session.items)
     gc.freeze()
+    gc.enable()
 
 
 DRAWING = ("tests/unit/report/test_run_report.py", "tests/unit/analysis/test_compare.py",
            "tests/unit/report/test_lifecycle_report.py",
-           "tests/unit/report/test_evidence_report.py", "tests/unit/analysis/test_overheads.py",
-           "tests/unit/analysis/test_isolation.py")
+           "tests/unit/report/test_evidence_report.py", "tests/unit/analysis/test_overheads.py")
 """Modules that draw figures: on one worker, so that only one of them loads matplotlib."""
 
 
@@ -154,9 +166,22 @@ OWN_STACK_MODULES = ("tests/e2e/test_factors.py", "tests/e2e/test_lifecycle.py",
 """e2e modules that boot stacks of their own, on core 0: they run beside the e2e stack's."""
 
 
+LONGEST = ("drawing", "tests/unit/commands/test_benchmark.py",
+           "tests/unit/commands/test_fleet.py", "tests/unit/reach/test_executors.py",
+           "tests/unit/analysis/test_error_rates.py", "tests/unit/test_hostile_input.py",
+           "tests/infra/test_program.py", "tests/unit/test_signals.py",
+           "tests/unit/test_layout.py", "tests/unit/run/test_services.py")
+"""The quick suite's longest units of work (1 to 4 s each on 2026-12-07), longest first. xdist
+hands units out in order of their number of tests, which left a long one with few tests (the
+SSH or the executor tests) to one worker at the end while the other had finished; given out
+first, the short units fill in at the end."""
+
+
 class StacksTogether(LoadScopeScheduling):
     """Load by module, except that the e2e tests are two units of work, given first and to
-    different workers, and the modules that draw figures one."""
+    different workers, and the modules that draw figures one; the longest units go out first."""
+
+    _longest_first = False
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith(OWN_STACK_MODULES):
@@ -168,6 +193,11 @@ class StacksTogether(LoadScopeScheduling):
         return super()._split_scope(nodeid)
 
     def _assign_work_unit(self, node: Any) -> None:
+        if not self._longest_first:
+            for scope in reversed(LONGEST):
+                if scope in self.workqueue:
+                    self.workqueue.move_to_end(scope, last=False)
+            self._longest_first = True
         for scope in (E2E_STACK, OWN_STACKS):  # the longest units first, one per worker
             if scope in self.workqueue:
                 self.workqueue.move_to_end(scope, last=False)

@@ -30,7 +30,7 @@ from hostbench.stack.targets import Target, Targets, parse_targets
 OUTPUTS = Path(__file__).resolve().parents[1] / "data" / "outputs"
 BINARIES = {"/usr/bin/sysbench": "a" * 64, "/usr/bin/stress-ng": "b" * 64}
 SYSBENCH_EPS = 2764.31  # events per second in the captured sysbench-cpu.txt
-INSIDE_S = 0.001  # how long every fake workload command runs (and says it ran inside)
+INSIDE_S = 0.0002  # how long every fake workload command runs (and says it ran inside)
 
 
 @dataclass

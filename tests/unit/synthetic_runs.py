@@ -213,9 +213,11 @@ DRAWN_ELSEWHERE = ("metric_figure", "change_figure", "cpu_split_figure")
 """The figures of a run report, each drawn from runs like these in tests/unit/report."""
 
 
-def figures_undrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+def figures_undrawn(monkeypatch: pytest.MonkeyPatch,
+                    names: Sequence[str] = DRAWN_ELSEWHERE) -> None:
     """For a test of what a run's report says (and that it is written): each figure is a file
     holding only the PNG signature, not drawn, and matplotlib is not loaded (drawing costs
-    about 0.1 s of CPU a figure, loading matplotlib half a second)."""
-    for name in DRAWN_ELSEWHERE:
+    about 0.1 s of CPU a figure, loading matplotlib half a second). ``names``: the kinds left
+    undrawn, when the test's run draws another kind no other test does."""
+    for name in names:
         monkeypatch.setattr(plots, name, lambda *_args, **_kwargs: PNG_SIGNATURE)

@@ -15,7 +15,7 @@ from hostbench.errors import HostbenchError
 from hostbench.report.compare_report import write_comparison_report
 from hostbench.report.tables import comparison_table
 from hostbench.results.store import Store
-from tests.unit.synthetic_runs import make_run, two_metric_values
+from tests.unit.synthetic_runs import figures_undrawn, make_run, two_metric_values
 
 A, B, SAME = "20261126-100000-aaaa", "20261126-110000-bbbb", "20261126-120000-cccc"
 
@@ -97,7 +97,9 @@ def test_console_table_and_report(store, tmp_path: Path):
     assert len(links) == 1 and (html_path.parent / links[0]).is_file()
 
 
-def test_a_vm_accelerated_differently_is_named_and_bannered(store, tmp_path: Path):
+def test_a_vm_accelerated_differently_is_named_and_bannered(store, tmp_path: Path,
+                                                            monkeypatch):
+    figures_undrawn(monkeypatch)  # the comparison's figure: test_console_table_and_report
     make_run(store, A, two_metric_values(), vm_accel="kvm")
     make_run(store, B, two_metric_values(), vm_accel="tcg")
     labels = env_labels(store.get_run(A), store.get_run(B))
@@ -107,7 +109,9 @@ def test_a_vm_accelerated_differently_is_named_and_bannered(store, tmp_path: Pat
     assert "A: kvm, B: tcg" in html
 
 
-def test_runs_with_variants_compare_by_name_and_say_what_each_varies(store, tmp_path: Path):
+def test_runs_with_variants_compare_by_name_and_say_what_each_varies(store, tmp_path: Path,
+                                                                     monkeypatch):
+    figures_undrawn(monkeypatch)  # the comparison's figure: test_console_table_and_report
     envs = ("bare", "container", "container-hostnet")
     values = {(m, e): v for (m, e), v in two_metric_values().items() if e in ("bare", "container")}
     values |= {(m, "container-hostnet"): values[(m, "container")] for m, _ in list(values)}

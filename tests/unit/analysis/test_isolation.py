@@ -13,7 +13,7 @@ from hostbench.analysis.isolation import cell, losses, table
 from hostbench.report.run_report import write_report
 from hostbench.report.summary import print_summary
 from hostbench.results.store import Store
-from tests.unit.synthetic_runs import make_run
+from tests.unit.synthetic_runs import figures_undrawn, make_run
 
 QUIET = [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1002.0]
 ENVS = ("bare", "bare@cpu", "container", "container@cpu")
@@ -84,7 +84,8 @@ def test_a_run_without_neighbours_prints_no_isolation_table(store):
     assert "isolation" not in out.getvalue()
 
 
-def test_the_html_and_markdown_reports_carry_the_isolation_table(store, tmp_path):
+def test_the_html_and_markdown_reports_carry_the_isolation_table(store, tmp_path, monkeypatch):
+    figures_undrawn(monkeypatch)  # a run report's figures, drawn in tests/unit/report
     make_run(store, "run-n", _values(2.0, 1.0), envs=ENVS, warmup=1)
     paths = write_report(store.load("run-n"), tmp_path / "report")
     html, markdown = paths.html.read_text(), paths.markdown.read_text()

@@ -4,10 +4,12 @@ and report, failures, interrupts and resume, and the split of wall time."""
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,11 +33,20 @@ from tests.unit.synthetic_runs import HOST, figures_undrawn
 ENVS = ("bare", "vm", "container")
 
 
+def _results_in(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(directory / "results"))
+    monkeypatch.setenv("COLUMNS", "160")
+    return directory / "results"
+
+
 @pytest.fixture(autouse=True)
 def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HOSTBENCH_RESULTS_DIR", str(tmp_path / "results"))
-    monkeypatch.setenv("COLUMNS", "160")
-    return tmp_path / "results"
+    return _results_in(tmp_path, monkeypatch)
+
+
+def _fixed_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session.facts_mod, "host_facts", lambda _host=None: HOST)
+    monkeypatch.setattr(session.facts_mod, "git_commit", lambda: "0123abc")
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +54,10 @@ def host_facts(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     """The host's facts and the checkout's commit are read for real by the first test; the
     others take fixed copies (reading them asks docker, virsh, qemu and git)."""
     if "keeps_everything" not in request.node.name:
-        monkeypatch.setattr(session.facts_mod, "host_facts", lambda _host=None: HOST)
-        monkeypatch.setattr(session.facts_mod, "git_commit", lambda: "0123abc")
+        _fixed_facts(monkeypatch)
 
 
-@pytest.fixture(autouse=True)
-def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The runs whose report and exports were written (tests/unit/report draws them)."""
+def _publish_recorded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     runs: list[str] = []
 
     def publish(run: StoredRun, analysis: object = None
@@ -60,6 +68,12 @@ def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(session, "publish", publish)
     return runs
+
+
+@pytest.fixture(autouse=True)
+def published(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The runs whose report and exports were written (tests/unit/report draws them)."""
+    return _publish_recorded(monkeypatch)
 
 
 @pytest.fixture
@@ -84,6 +98,31 @@ def _load(run_id: str):
         return store.load(run_id)
 
 
+@dataclass(frozen=True)
+class PlainRun:
+    host: FakeHost
+    run: StoredRun
+    out: str  # what the command printed
+
+
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory: pytest.TempPathFactory) -> PlainRun:
+    """One run with the default options on healthy fake environments, set up as every test's
+    own, for the tests that only read what it did, printed and stored (each ran the same run
+    of its own before)."""
+    root = tmp_path_factory.mktemp("plain-run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOSTBENCH_STATE_DIR", str(root / "state"))
+        _results_in(root, patch)
+        _fixed_facts(patch)
+        _publish_recorded(patch)
+        host, out = FakeHost(), io.StringIO()
+        with contextlib.redirect_stdout(out):
+            run_id = _bench(host, _options(fake_targets(root)))
+        assert run_id is not None
+        return PlainRun(host, _load(run_id), out.getvalue())
+
+
 def test_a_run_measures_every_environment_keeps_everything_and_reports(targets_file, published,
                                                                       results, capsys):
     host = FakeHost(slowdown={"vm": 2.0})
@@ -104,30 +143,28 @@ def test_a_run_measures_every_environment_keeps_everything_and_reports(targets_f
     assert f"report: {results / 'runs' / run_id / 'report.html'}" in out
 
 
-def test_wall_time_is_split_into_workload_and_orchestration(targets_file):
-    host = FakeHost()
-    run = _load(_bench(host, _options(targets_file))).record
+def test_wall_time_is_split_into_workload_and_orchestration(plain_run):
+    run = plain_run.run.record
     assert run.workload_seconds == pytest.approx(len(run.plan) * INSIDE_S)
     assert run.wall_seconds == pytest.approx(run.workload_seconds + run.orchestration_seconds)
     assert 0 < run.workload_seconds < run.wall_seconds and run.orchestration_seconds > 0
     phases = run.orchestration or {}
     assert sum(phases.values()) == pytest.approx(run.orchestration_seconds)
-    trials = _load(run.id).trials
+    trials = plain_run.run.trials
     assert phases["transport"] == pytest.approx(sum(t.wall_s - t.duration_s for t in trials))
     assert {"parity", "neighbours", "set-up", "servers", "stores", "other"} <= set(phases)
     assert min(phases.values()) >= 0
 
 
-def test_the_summary_says_where_the_orchestration_went(targets_file, capsys):
-    run_id = _bench(FakeHost(), _options(targets_file))
-    out = capsys.readouterr().out
-    phases = _load(run_id).record.orchestration or {}
+def test_the_summary_says_where_the_orchestration_went(plain_run):
+    out = plain_run.out
+    phases = plain_run.run.record.orchestration or {}
     largest = max(phases, key=lambda name: phases[name])
     assert f"orchestration {sum(phases.values()):.0f}s (" in out
     assert f"{largest} {seconds_text(phases[largest])}" in out
 
 
-def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_file):
+def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_file, plain_run):
     """The fake environments' machinery is this test's process: its host figures are real."""
     run = _load(_bench(FakeHost(), _options(targets_file, accounting=True)))
     for trial in run.trials:
@@ -136,7 +173,7 @@ def test_every_trial_is_accounted_on_the_host_unless_accounting_is_off(targets_f
         assert trial.accounting_note is None
         if trial.env != "bare":
             assert "host.qemu" in names if trial.env == "vm" else "host.container" in names
-    plain = _load(_bench(FakeHost(), _options(targets_file, accounting=False)))
+    plain = plain_run.run  # the default: no accounting
     assert {f.name for t in plain.trials for f in t.accounting} == set()
     assert plain.record.options.accounting is False
 
@@ -268,9 +305,8 @@ def test_options_from_the_command_line():
             command.options_from_cli(stack="s", repeat="auto", warmup=1, **flags)
 
 
-def test_the_other_environments_are_paused_during_each_trial_and_metered(targets_file):
-    host = FakeHost()
-    run = _load(_bench(host, _options(targets_file)))
+def test_the_other_environments_are_paused_during_each_trial_and_metered(plain_run):
+    host, run = plain_run.host, plain_run.run
     for env, seen in host.paused_while_running.items():
         assert seen and all(paused == {"vm", "container"} - {env} for paused in seen), env
     assert host.host.paused == set() and run.record.options.isolation == "pause"

@@ -15,7 +15,14 @@ from hostbench.report.summary import print_summary
 from hostbench.report.verdict_export import export_evidence
 from hostbench.results.store import Store, StoredRun
 from hostbench.run.run_records import Figure
-from tests.unit.synthetic_runs import BARE_EPS, CONTAINER_EPS, NOTE, accounting, make_run
+from tests.unit.synthetic_runs import (
+    BARE_EPS,
+    CONTAINER_EPS,
+    NOTE,
+    accounting,
+    figures_undrawn,
+    make_run,
+)
 
 WITH = "20261207-091000-e101"
 WITHOUT = "20261207-091000-e102"
@@ -25,14 +32,18 @@ VALUES = {("events_per_second", "bare"): BARE_EPS,
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[StoredRun, ReportPaths]]:
+    """Only the stacked CPU-state bars are drawn, here alone: the overview and metric figures
+    are those of any run report, drawn in test_run_report.py from runs of the same shape."""
     root = tmp_path_factory.mktemp("evidence-report")
     store = Store(root / "hostbench.sqlite")
     make_run(store, WITH, VALUES, envs=("bare", "container"), accounting=accounting)
     make_run(store, WITHOUT, VALUES, envs=("bare", "container"))
     found = {}
-    for run_id in (WITH, WITHOUT):
-        run = store.load(run_id)
-        found[run_id] = (run, write_report(run, root / run_id, analyse_run(run)))
+    with pytest.MonkeyPatch.context() as patch:
+        figures_undrawn(patch, ("metric_figure", "change_figure"))
+        for run_id in (WITH, WITHOUT):
+            run = store.load(run_id)
+            found[run_id] = (run, write_report(run, root / run_id, analyse_run(run)))
     return found
 
 
@@ -107,11 +118,12 @@ def test_the_evidence_export_has_every_figure_per_unit_of_work(runs, tmp_path):
         assert len(handle.readlines()) == 1  # the header only
 
 
-def test_evidence_without_cpu_states_still_has_its_section(tmp_path):
+def test_evidence_without_cpu_states_still_has_its_section(tmp_path, monkeypatch):
     def rusage_only(workload: str, env: str, trial: int) -> tuple[list[Figure], str]:
         seconds = 0.2 if env == "bare" else 0.6 + 0.01 * trial
         return [Figure(name="workload.system", value=seconds, unit="s")], "no accounting: gone"
 
+    figures_undrawn(monkeypatch)  # no CPU states; the others: test_run_report.py draws them
     store = Store(tmp_path / "hostbench.sqlite")
     make_run(store, "r", VALUES, envs=("bare", "container"), accounting=rusage_only)
     html = write_report(store.load("r"), tmp_path / "out").html.read_text()

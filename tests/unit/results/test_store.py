@@ -201,19 +201,23 @@ def test_reader_sees_trials_while_writer_is_open(db: Path):
 def test_trial_survives_sigkill_of_writer(db: Path):
     with Store(db) as store:
         store.create_run(_run())
+    trial = _trial(RUN, "fio-randread", "vm", 1, position=3,
+                   samples=(_sample("fio-randread", "vm", 1, "iops", 12345.0),))
+    # The writer gets the trial as JSON: importing this module (pytest, the conftest) would
+    # double the writer's start-up.
     snippet = textwrap.dedent(f"""
-        import os, signal
+        import os, signal, sys
         from pathlib import Path
         from hostbench.results.store import Store
-        from tests.unit.results.test_store import _sample, _trial
+        from hostbench.run.run_records import TrialRecord
         store = Store(Path({str(db)!r}))
-        store.add_trial(_trial({RUN!r}, "fio-randread", "vm", 1, position=3,
-                               samples=(_sample("fio-randread", "vm", 1, "iops", 12345.0),)))
+        store.add_trial(TrialRecord.model_validate_json(sys.argv[1]))
         print("stored", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """)
-    proc = subprocess.run([sys.executable, "-c", snippet], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run([sys.executable, "-c", snippet, trial.model_dump_json()],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
     assert proc.returncode == -signal.SIGKILL and proc.stdout == "stored\n", proc.stderr
     with Store(db) as store:
         run = store.load(RUN)
