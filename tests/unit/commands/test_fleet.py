@@ -6,6 +6,7 @@ import io
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -111,17 +112,33 @@ def test_a_signal_to_the_fleet_reaches_every_member_which_cleans_up(tmp_path: Pa
         "import time\nfrom pathlib import Path\nfrom fabric import task\n"
         "from hostbench.console import run_cli\n\n"
         "def wait(stack):\n    Path(f'started-{stack}').touch()\n    try:\n"
-        "        time.sleep(30)\n    finally:\n        print(f'cleaned up {stack}', flush=True)\n\n"
+        "        time.sleep(30)\n"
+        "    finally:\n        print(f'cleaned up {stack}', flush=True)\n\n"
         "@task\ndef parity(c, stack='x'):\n    run_cli(lambda: wait(stack))\n")
+
+    sent = []
+    # as from a terminal, even where the tests run ignoring SIGHUP (under nohup): hostbench
+    # leaves an ignored signal ignored, and the fleet would then run on to its end
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
     def hang_up_once_both_started() -> None:
         if wait_until(lambda: all((tmp_path / f"started-{s}").exists() for s in ("a", "b")),
                       30, 0.05):
             os.kill(os.getpid(), signal.SIGHUP)
+            sent.append(time.monotonic())
 
     threading.Thread(target=hang_up_once_both_started, daemon=True).start()
-    with stop_on_signals(), pytest.raises(Stopped):
-        run_fleet("parity", "a,b", ["parity", "--stack", "a,b"])
+    started = time.monotonic()
+    try:
+        with stop_on_signals():
+            run_fleet("parity", "a,b", ["parity", "--stack", "a,b"])
+        pytest.fail(f"the fleet ended after {time.monotonic() - started:.1f} s without "
+                    f"stopping; SIGHUP sent after "
+                    f"{[round(t - started, 1) for t in sent] or 'never'} s")
+    except Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGHUP, previous)
     logs = {p.stem: p.read_text() for p in (tmp_path / "results/fleets").glob("*/*.log")}
     assert set(logs) == {"a", "b"}
     for stack, log in logs.items():
