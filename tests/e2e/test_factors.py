@@ -153,24 +153,31 @@ def test_a_short_benchmark_measures_each_factor_with_the_others_paused(variants,
     assert domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
 
 
-def test_the_bridged_containers_iperf3_costs_the_host_more_softirq_per_gb(variants, tmp_path):
-    """veth, bridge and NAT against loopback: measured in one run, accounted per Gbit moved.
-    (gVisor is left out: its netstack fails iperf3's 1-second runs now and then with 'unable
-    to receive results: Resource temporarily unavailable'.)"""
+def test_the_bridged_containers_iperf3_client_waits_more_per_gbit(variants, tmp_path):
+    """veth, bridge and NAT against loopback: measured in one run, accounted per Gbit moved, in
+    the iperf3 client's own voluntary switches (x8 on the bridge, x1.0 on the host's network
+    when measured alone). The host's softirq time per Gbit is printed, not judged: it counts
+    every core, and in CI the other e2e group's network tests run beside this one (2026-12-07:
+    0.0132 bridged against 0.0134 on the host's network, where alone it read 0.0232 against
+    0.0135). (gVisor is left out: its netstack fails iperf3's 1-second runs now and then with
+    'unable to receive results: Resource temporarily unavailable'.)"""
     _, run = _benchmark(tmp_path, "net-iperf3", "bare,container,container-hostnet", rounds=3)
     evidence = analyse_run(run).evidence
-    bridged, hostnet = (_softirq_per_gbit(evidence, env) for env in ("container",
-                                                                     "container-hostnet"))
-    print(f"softirq CPU-s per Gbit: bridge {bridged:.4f}, host network {hostnet:.4f}")
-    assert bridged > hostnet
+    bridged, hostnet = (_per_gbit(evidence, env, "workload voluntary context switches")
+                        for env in ("container", "container-hostnet"))
+    softirq = [_per_gbit(evidence, env, "softirq on the host")
+               for env in ("container", "container-hostnet")]
+    print(f"client's voluntary switches per Gbit: bridge {bridged:.2f}, host network "
+          f"{hostnet:.2f}; host softirq CPU-s per Gbit: {softirq[0]:.4f}, {softirq[1]:.4f}")
+    assert bridged > 2 * hostnet
 
 
-def _softirq_per_gbit(evidence: RunEvidence, env: str) -> float:
-    """The host's softirq CPU-seconds (all cores) per Gbit iperf3 moved in ``env``, as the
-    run's evidence gives it (the mean over its trials)."""
+def _per_gbit(evidence: RunEvidence, env: str, label: str) -> float:
+    """The figure ``label`` per Gbit iperf3 moved in ``env``, as the run's evidence gives it
+    (the mean over its trials)."""
     found = evidence.of("net-iperf3", env)
     assert found is not None and found.work.label == "per Gbit"
-    return next(row.other for row in found.rows if row.label == "softirq on the host")
+    return next(row.other for row in found.rows if row.label == label)
 
 
 def test_down_removes_every_variant(variants):
