@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,20 @@ def write_stack(directory: Path, name: str, **overrides: object) -> Path:
     path = directory / f"Pulumi.{name}.yaml"
     path.write_text("config:\n" + "".join(f"  hostbench:{k}: {v}\n" for k, v in config.items()))
     return path
+
+
+@contextmanager
+def own_stack(directory: Path, name: str, **overrides: object
+              ) -> Iterator[tuple[StackSpec, Targets]]:
+    """A test module's own stack, written like the shipped default with ``overrides``, brought
+    up with `fab up`'s code (after whatever a killed run left is removed) and removed after."""
+    spec = load_stack_file(name, write_stack(directory, name, **overrides))
+    provision.down(spec)
+    targets = provision.up(spec)
+    try:
+        yield spec, targets
+    finally:
+        provision.down(spec)
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from hostbench.reach.ssh import connection
 from hostbench.results.store import Store, StoredRun
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Targets, saved_targets_file
-from tests.e2e.conftest import write_stack
+from tests.e2e.conftest import own_stack
 
 FAB = str(Path(sys.executable).with_name("fab"))
 STACK = "variants"
@@ -47,13 +47,10 @@ VARIANTS = [
 
 @pytest.fixture(scope="module")
 def variants(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan, Targets]]:
-    path = write_stack(tmp_path_factory.mktemp("stacks"), STACK, cores="[0]", ssh_port=2310,
-                       network_cidr="192.168.152.0/24", environments=json.dumps(VARIANTS))
-    spec = load_stack_file(STACK, path)
-    provision.down(spec)
-    targets = provision.up(spec)
-    yield resource_plan(spec, image), targets
-    provision.down(spec)
+    with own_stack(tmp_path_factory.mktemp("stacks"), STACK, cores="[0]", ssh_port=2310,
+                   network_cidr="192.168.152.0/24", environments=json.dumps(VARIANTS)
+                   ) as (spec, targets):
+        yield resource_plan(spec, image), targets
 
 
 def _run(targets: Targets, env: str, command: str) -> str:
@@ -155,12 +152,13 @@ def test_a_short_benchmark_measures_each_factor_with_the_others_paused(variants,
 
 def test_the_bridged_containers_iperf3_client_waits_more_per_gbit(variants, tmp_path):
     """veth, bridge and NAT against loopback: measured in one run, accounted per Gbit moved, in
-    the iperf3 client's own voluntary switches (x8 on the bridge, x1.0 on the host's network
-    when measured alone). The host's softirq time per Gbit is printed, not judged: it counts
-    every core, and in CI the other e2e group's network tests run beside this one (2026-12-07:
-    0.0132 bridged against 0.0134 on the host's network, where alone it read 0.0232 against
-    0.0135). (gVisor is left out: its netstack fails iperf3's 1-second runs now and then with
-    'unable to receive results: Resource temporarily unavailable'.)"""
+    the iperf3 client's own voluntary switches. Alone: 3.97 on the bridge against 0.42 on the
+    host's network; in CI, beside the other e2e group's TCG VM and network tests, both rise
+    (24.9 against 14.5 on 2026-12-07) and only the order holds. The host's softirq time per
+    Gbit is printed, not judged: it counts every core (in CI the same day 0.0132 bridged
+    against 0.0134 once, where alone it read 0.0238 against 0.0119). (gVisor is left out: its
+    netstack fails iperf3's 1-second runs now and then with 'unable to receive results:
+    Resource temporarily unavailable'.)"""
     _, run = _benchmark(tmp_path, "net-iperf3", "bare,container,container-hostnet", rounds=3)
     evidence = analyse_run(run).evidence
     bridged, hostnet = (_per_gbit(evidence, env, "workload voluntary context switches")
@@ -169,7 +167,7 @@ def test_the_bridged_containers_iperf3_client_waits_more_per_gbit(variants, tmp_
                for env in ("container", "container-hostnet")]
     print(f"client's voluntary switches per Gbit: bridge {bridged:.2f}, host network "
           f"{hostnet:.2f}; host softirq CPU-s per Gbit: {softirq[0]:.4f}, {softirq[1]:.4f}")
-    assert bridged > 2 * hostnet
+    assert bridged > hostnet
 
 
 def _per_gbit(evidence: RunEvidence, env: str, label: str) -> float:

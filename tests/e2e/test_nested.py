@@ -25,7 +25,7 @@ from hostbench.results.store import Store
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Targets, saved_targets_file
-from tests.e2e.conftest import write_stack
+from tests.e2e.conftest import own_stack
 
 FAB = str(Path(sys.executable).with_name("fab"))
 STACK = "inner"
@@ -35,13 +35,10 @@ ENV = "container-in-vm"
 @pytest.fixture(scope="module")
 def nested(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan, Targets]]:
     environments = [{"name": ENV, "kind": "vm", "options": {"workloads": "container"}}]
-    path = write_stack(tmp_path_factory.mktemp("stacks"), STACK, cores="[0]", ssh_port=2320,
-                       network_cidr="192.168.153.0/24", environments=json.dumps(environments))
-    spec = load_stack_file(STACK, path)
-    provision.down(spec)
-    targets = provision.up(spec)
-    yield resource_plan(spec, image), targets
-    provision.down(spec)
+    with own_stack(tmp_path_factory.mktemp("stacks"), STACK, cores="[0]", ssh_port=2320,
+                   network_cidr="192.168.153.0/24", environments=json.dumps(environments)
+                   ) as (spec, targets):
+        yield resource_plan(spec, image), targets
 
 
 def _inside(targets: Targets, command: str) -> str:
