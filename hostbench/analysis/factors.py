@@ -55,16 +55,16 @@ def factor_effects(measured: Iterable[Sample], environments: Sequence[Environmen
     """Every variant against each of its bases measured too, per workload metric (sorted), in
     the environments' order."""
     groups, meta = grouped_samples(measured)
+    pairs = [(variant, base) for variant in environments
+             for base in bases(variant, environments)]
     effects = []
     for (workload, metric), (unit, higher) in sorted(meta.items()):
-        for variant in environments:
+        for variant, base in pairs:
             mine = groups.get((workload, metric, variant.name))
-            for base in bases(variant, environments):
-                theirs = groups.get((workload, metric, base.name))
-                if not mine or not theirs or min(s.value for s in theirs + mine) <= 0:
-                    continue
-                effects.append(FactorEffect(workload, metric, unit, higher, variant, base,
-                                            between(theirs, mine, higher,
-                                                    margins.of(workload, metric))))
+            theirs = groups.get((workload, metric, base.name))
+            if not mine or not theirs or min(s.value for s in theirs + mine) <= 0:
+                continue
+            effects.append(FactorEffect(workload, metric, unit, higher, variant, base, between(
+                theirs, mine, higher, margins.of(workload, metric))))
     held = stats.with_holm([e.change for e in effects])
     return [replace(e, change=o) for e, o in zip(effects, held, strict=True) if o is not None]

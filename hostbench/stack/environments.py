@@ -82,9 +82,14 @@ class VmOptions(Record):
         return self
 
 
+NESTED_WORKLOADS = "container"
+"""A VM's ``workloads`` option that runs them in a container inside its guest."""
+
+
 def nested_declared(kind: str, options: Mapping[str, object]) -> bool:
-    """Whether a VM's options (validated or as declared) run its workloads in a container."""
-    return kind == Kind.VM and options.get("workloads") == "container"
+    """Whether a VM's options as declared (not yet validated) run its workloads in a
+    container."""
+    return kind == Kind.VM and options.get("workloads") == NESTED_WORKLOADS
 
 
 NESTED_AS = {"network": "host"}
@@ -144,7 +149,7 @@ class Environment(Record):
     @property
     def nested(self) -> bool:
         """A VM whose workloads run in a container inside its guest."""
-        return self.kind is Kind.VM and nested_declared(self.kind, self.vm.model_dump())
+        return isinstance(self.options, VmOptions) and self.options.workloads == NESTED_WORKLOADS
 
     @property
     def is_baseline(self) -> bool:
