@@ -7,10 +7,12 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
@@ -32,14 +34,28 @@ if TYPE_CHECKING:
     from invoke.runners import Promise
 
 # Runs "$@" with the caller's guard as stdin, which nothing writes to: when it closes
-# (hostbench ended, was interrupted or killed, the SSH channel closed), a watcher kills the
-# command's whole process group (coreutils timeout makes its own, out of the terminal's reach).
-_GUARD = ('exec 3<&0 </dev/null; "$@" 3<&- & p=$!; '
-          '{ read -r _ <&3; kill -s KILL -- -"$p" "$p"; } 2>/dev/null & w=$!; exec 3<&-; '
-          'wait "$p"; rc=$?; kill "$w" 2>/dev/null; ')
+# (hostbench ended, was interrupted or killed, the SSH channel closed, a service was stopped), a
+# watcher signals the command's whole process group (coreutils timeout makes its own, out of the
+# terminal's reach): KILL, or for a service TERM, which timeout passes on, KILLing after its
+# grace; whatever of a stopped service's group outlives its main process is KILLed.
+def _guard(signal: str) -> str:
+    tail = 'kill -s KILL -- -"$p" 2>/dev/null; ' if signal == "TERM" else ""
+    return ('exec 3<&0 </dev/null; "$@" 3<&- & p=$!; '
+            f'{{ read -r _ <&3; kill -s {signal} -- -"$p" "$p"; }} 2>/dev/null & w=$!; '
+            f'exec 3<&-; wait "$p"; rc=$?; kill "$w" 2>/dev/null; {tail}')
+
+
+_GUARD = _guard("KILL")
+
+
 # ... and reports how long it ran, measured inside the environment, on stderr.
-_TIMED = ('t0=$(date +%s%N); ' + _GUARD + 't1=$(date +%s%N); '
-          'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
+def _timed(signal: str) -> str:
+    return ('t0=$(date +%s%N); ' + _guard(signal) + 't1=$(date +%s%N); '
+            'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
+
+
+_TIMED, _TIMED_SERVICE = _timed("KILL"), _timed("TERM")
+
 # Runs "$@" under GNU time where the environment has it (its line on stderr: the rusage of the
 # whole process tree), else as it is; inside timeout's process group, which the guard kills.
 _RUSAGE = (f'[ -x {TIME_BINARY} ] && exec {TIME_BINARY} -q -f {shlex.quote(FORMAT)} "$@"; '
@@ -54,6 +70,8 @@ _CHROOT = ('r=$1; c=$2; s=$3; shift 3; mount -t proc proc "$r/proc" && mount --r
            '"$r/scratch" && mount --bind "$s" "$r/scratch"; }; } && '
            'exec chroot "$r" taskset -c "$c" "$@"')
 KILL_GRACE_S = 5
+STOP_GRACE_S = 30
+"""How long a stopped service may take to end after TERM before it is KILLed."""
 
 
 @dataclass(frozen=True)
@@ -74,14 +92,21 @@ class Executor(Protocol):
     @property
     def env(self) -> str: ...
 
-    def run(self, argv: list[str], timeout: float) -> ExecResult: ...
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
+        """``argv`` inside the environment, its result when it ends; given ``stop``, a service
+        that runs until the request (TERM, then KILL after STOP_GRACE_S)."""
 
     def close(self) -> None: ...
 
 
-def timed_argv(argv: list[str], timeout: float) -> list[str]:
+def timed_argv(argv: list[str], timeout: float, service: bool = False) -> list[str]:
     """`argv` under coreutils timeout (so nothing outlives its trial), GNU time and the timing
-    wrapper."""
+    wrapper. A ``service`` is TERMed when its guard closes, KILLed STOP_GRACE_S later, and runs
+    without GNU time, which a TERM would end before the service (its clients' use is measured)."""
+    if service:
+        return ["sh", "-c", _TIMED_SERVICE, "sh", "timeout", "-k", str(STOP_GRACE_S),
+                f"{timeout:g}", *argv]
     return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}",
             "sh", "-c", _RUSAGE, "sh", *argv]
 
@@ -104,26 +129,67 @@ def _result(stdout: str, stderr: str, code: int, start: float) -> ExecResult:
     return ExecResult(stdout, stderr, code, inside, time.monotonic() - start, rusage)
 
 
+class StopRequest:
+    """Asks a running service to stop: what its executor registers (closing the command's
+    guard) runs when ``stop`` is called, or at once if it already was."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._actions: list[Callable[[], object]] = []
+
+    def on_stop(self, action: Callable[[], object]) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._actions.append(action)
+                return
+        action()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped, actions, self._actions = True, self._actions, []
+        for action in actions:
+            action()
+
+
+class _Guard:
+    """A guard pipe's write end, closed once, by whichever thread comes first."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
 @contextmanager
-def guarded_popen(argv: list[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
-    """Start ``argv`` with a guard pipe as its stdin, held open while the block runs; on the way
-    out, however it ends, the guard closes (so a ``_TIMED`` command or a guarded server kills
-    what it started) and the process is reaped. The kernel closes the guard too if hostbench
-    is killed outright."""
+def guarded_popen(argv: list[str], stop: StopRequest | None = None, grace_s: float = KILL_GRACE_S,
+                  **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """Start ``argv`` with a guard pipe as its stdin, held open while the block runs (or until
+    ``stop`` is requested); on the way out, however it ends, the guard closes (so a ``_TIMED``
+    command or a guarded server kills what it started) and the process is reaped, KILLed after
+    ``grace_s``. The kernel closes the guard too if hostbench is killed outright."""
     read_end, write_end = os.pipe()
+    guard = _Guard(write_end)
     try:
         proc = subprocess.Popen(argv, stdin=read_end, **popen)
     except BaseException:
-        os.close(write_end)
+        guard.close()
         raise
     finally:
         os.close(read_end)
+    if stop is not None:
+        stop.on_stop(guard.close)
     try:
         yield proc
     finally:
-        os.close(write_end)
+        guard.close()
         try:
-            proc.wait(timeout=KILL_GRACE_S)
+            proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -144,14 +210,16 @@ class ChrootExecutor:
         self.env, self.rootfs, self.cpuset, self.scratch = env, rootfs, cpuset, scratch
         self.host = host or LocalHost()
 
-    def run(self, argv: list[str], timeout: float) -> ExecResult:
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
         start = time.monotonic()
-        with guarded_popen(self.host.argv(chroot_argv(self.rootfs, self.cpuset,
-                                                      timed_argv(argv, timeout), self.scratch)),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           errors="replace") as proc:
+        grace = STOP_GRACE_S if stop else KILL_GRACE_S
+        with guarded_popen(self.host.argv(chroot_argv(
+                self.rootfs, self.cpuset, timed_argv(argv, timeout, service=stop is not None),
+                self.scratch)), stop, grace, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, errors="replace") as proc:
             try:
-                stdout, stderr = proc.communicate(timeout=timeout + 2 * KILL_GRACE_S)
+                stdout, stderr = proc.communicate(timeout=timeout + 2 * grace)
             except subprocess.TimeoutExpired:
                 raise TrialTimeout(f"no result after {timeout:.0f}s") from None
         if proc.returncode == 124:
@@ -187,6 +255,14 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _end_input(channel: Any) -> None:
+    """Close a command's input (its guard) on a channel that may be closed already."""
+    import paramiko
+
+    with suppress(OSError, EOFError, paramiko.SSHException):
+        channel.shutdown_write()
+
+
 class SSHExecutor:
     """The VM or the container, over one SSH connection kept open for the whole run."""
 
@@ -201,14 +277,19 @@ class SSHExecutor:
             self._conn = connection(self.host, self.port, self.user, self.access, via=self.via)
         return self._conn
 
-    def run(self, argv: list[str], timeout: float) -> ExecResult:
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
         import paramiko  # loaded where an environment is reached over SSH, as in reach.ssh
 
         start = time.monotonic()
+        grace = STOP_GRACE_S if stop else KILL_GRACE_S
         try:
-            result: Any = self._finished(self._connection().run(
-                shlex.join(timed_argv(argv, timeout)), hide=True, warn=True, in_stream=False,
-                asynchronous=True), start + timeout + 2 * KILL_GRACE_S, timeout)
+            promise = self._connection().run(
+                shlex.join(timed_argv(argv, timeout, service=stop is not None)), hide=True,
+                warn=True, in_stream=False, asynchronous=True)
+            if stop is not None:  # the end of the channel's input closes the command's guard
+                stop.on_stop(partial(_end_input, promise.runner.channel))
+            result: Any = self._finished(promise, start + timeout + 2 * grace, timeout)
         except paramiko.BadHostKeyException as exc:
             self.close()
             raise host_key_changed(self.env, self.host, self.port, self.access, exc) from None

@@ -219,8 +219,8 @@ def _with_service(ctx: RunContext, workload: Workload, m: Measuring) -> ExecResu
     with ServiceInEnvironment(
             ctx.executors[env], workload.fill("service.command", spec.command, values),
             str(values["service_address"]), spec.port,
-            f"{service_dir(workload)}/service.group", workload.timeout_s * 2 + spec.ready_timeout_s,
-            spec.ready_timeout_s, m.raw.with_suffix(".service.log"), accepts_on(ctx.host),
+            workload.timeout_s * 2 + spec.ready_timeout_s, spec.ready_timeout_s,
+            m.raw.with_suffix(".service.log"), accepts_on(ctx.host),
             client=str(values["client_address"]), tag=ctx.firewall_tag,
             host=ctx.host) as service:
         if workload.client_setup and (workload.name, env) not in ctx.clients_set_up:

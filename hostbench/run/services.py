@@ -1,35 +1,23 @@
 """Services inside an environment (Redis, MariaDB, nginx): started for one trial, ready when the
-host can connect to them, stopped with their whole process group when the trial ends."""
+host can connect to them, stopped with their whole process group when the trial ends (the end
+of the command's input: no second command into the environment)."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
 from hostbench.errors import HostbenchError
 from hostbench.polling import wait_until
-from hostbench.reach.executors import ExecResult, Executor, TrialTimeout
+from hostbench.reach.executors import STOP_GRACE_S, ExecResult, Executor, StopRequest, TrialTimeout
 from hostbench.reach.ssh import TargetUnreachable
 from hostbench.run.firewall import only_from
 from hostbench.stack.host import Host, HostCommandError
 
-# Records the service's process group (coreutils timeout makes one for it) in "$1", then
-# becomes the service.
-_RECORD_GROUP = 'cut -d " " -f 5 /proc/$$/stat > "$1"; shift; exec "$@"'
-# Ends the recorded process group: TERM, then KILL after $2 tenths of a second, until no member
-# but zombies is left (a killed server's children wait for an init that may reap them late).
-# dash's kill takes a negative pid, a group, after -s SIGNAL --, never after -SIGNAL.
-# The file may still be on its way when an interrupt stops a service that is starting.
-_STOP_GROUP = ('f=$1; i=0; while [ ! -s "$f" ] && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.1; '
-               'done; [ -s "$f" ] || exit 0; g=$(cat "$f"); kill -s TERM -- -"$g" 2>/dev/null; '
-               'i=0; while ps -o stat= --pgrp "$g" | grep -qv "^Z"; do i=$((i + 1)); '
-               'if [ "$i" -gt "$2" ]; then kill -s KILL -- -"$g" 2>/dev/null; fi; sleep 0.1; '
-               'done; rm -f "$f"')
-STOP_GRACE_S = 30
 CONNECT_TIMEOUT_S = 1.0
 
 
@@ -76,29 +64,26 @@ def _output(result: ExecResult | BaseException | None) -> str:
 class ServiceInEnvironment:
     """Context manager: ``argv`` runs inside the environment (through ``executor``, under its
     timeout and guard) until the block ends, then its process group is stopped; entering fails
-    with the service's own output when it exits or does not accept connections in time.
-    ``group_file`` (in the environment) holds its process group while it runs. Given a
+    with the service's own output when it exits or does not accept connections in time. Given a
     ``client`` address (the load generator's), only that one reaches the service (a firewall
     rule tagged ``tag`` on ``host``, removed when the service stops)."""
 
     def __init__(self, executor: Executor, argv: list[str], address: str, port: int,
-                 group_file: str, timeout_s: float, ready_timeout_s: float, log: Path,
+                 timeout_s: float, ready_timeout_s: float, log: Path,
                  probe: PortProbe = accepts, client: str | None = None, tag: str = "hostbench",
                  host: Host | None = None) -> None:
         self.executor, self.argv, self.address, self.port = executor, argv, address, port
         self.probe, self.client, self.tag, self.host = probe, client, tag, host
         self._rule = ExitStack()
-        self.group_file, self.timeout_s, self.ready_timeout_s = group_file, timeout_s, \
-            ready_timeout_s
-        self.log = log
+        self.timeout_s, self.ready_timeout_s, self.log = timeout_s, ready_timeout_s, log
+        self._stop = StopRequest()
         self.result: ExecResult | BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name=f"service {argv[0]}",
                                         daemon=True)
 
     def _serve(self) -> None:
         try:
-            self.result = self.executor.run(["sh", "-c", _RECORD_GROUP, "sh", self.group_file,
-                                             *self.argv], self.timeout_s)
+            self.result = self.executor.run(self.argv, self.timeout_s, self._stop)
         except (TargetUnreachable, TrialTimeout, HostbenchError) as exc:
             self.result = exc
 
@@ -106,7 +91,6 @@ class ServiceInEnvironment:
         if accepts(self.address, self.port):
             raise ServiceError(f"{self.address}:{self.port} already accepts connections before "
                                f"{self.argv[0]} starts: stop whatever listens there")
-        self.executor.run(["rm", "-f", self.group_file], 60)  # a killed run's, never stopped
         if self.client is not None:
             self._rule.enter_context(only_from(self.client, self.address, self.port, self.tag,
                                                host=self.host))
@@ -146,11 +130,8 @@ class ServiceInEnvironment:
             self._stop_group()
 
     def _stop_group(self) -> None:
+        self._stop.stop()  # an unreachable one: its guard ends it with the connection
         if self._thread.is_alive():
-            # unreachable: the guard ends it with the connection, its timeout at the latest
-            with suppress(TargetUnreachable, TrialTimeout):
-                self.executor.run(["sh", "-c", _STOP_GROUP, "sh", self.group_file,
-                                   str(STOP_GRACE_S * 10)], STOP_GRACE_S + 30)
             self._thread.join(STOP_GRACE_S + 30)
         if isinstance(self.result, ExecResult):
             self.log.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from hostbench.errors import ControlError
 from hostbench.image.manifest import ImageManifest
 from hostbench.provision.metering import CpuTimeFile, process_cpu_file
 from hostbench.provision.plan import resource_plan, targets_document
-from hostbench.reach.executors import ExecResult, TrialTimeout
+from hostbench.reach.executors import ExecResult, StopRequest, TrialTimeout
 from hostbench.reach.ssh import StackAccess, TargetUnreachable
 from hostbench.run.facts import FACTS_SCRIPT
 from hostbench.stack.environments import DEFAULT_ENVIRONMENTS, Environment, Kind
@@ -67,7 +67,8 @@ class FakeExecutor:
         lines += [f"sha256:{b}={BINARIES.get(b, 'missing')}" for b in binaries]
         return "\n".join(lines) + "\n"
 
-    def run(self, argv: list[str], timeout: float) -> ExecResult:
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
         self.calls.append(argv)
         if argv[:3] == ["sh", "-c", FACTS_SCRIPT]:
             return ExecResult(self._facts(argv[4:]), "", 0, 0.01, 0.02)

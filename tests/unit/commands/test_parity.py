@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hostbench.commands.parity import _collect
-from hostbench.reach.executors import ExecResult
+from hostbench.reach.executors import ExecResult, StopRequest
 from hostbench.run.facts import FactsError
 from hostbench.stack.targets import Target
 from tests.unit.fakes import FakeExecutor, fake_targets, load
@@ -22,7 +22,8 @@ class WaitingExecutor(FakeExecutor):
         super().__init__(target)
         self.barrier, self.exit_code = barrier, exit_code
 
-    def run(self, argv: list[str], timeout: float) -> ExecResult:
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
         self.barrier.wait(timeout=5)
         result = super().run(argv, timeout)
         return ExecResult(result.stdout, "no facts", self.exit_code, 0.01, 0.02)

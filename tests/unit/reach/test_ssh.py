@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hostbench.polling import wait_until
-from hostbench.reach.executors import KILL_GRACE_S, SSHExecutor, TrialTimeout
+from hostbench.reach.executors import (
+    KILL_GRACE_S,
+    ExecResult,
+    SSHExecutor,
+    StopRequest,
+    TrialTimeout,
+)
 from hostbench.reach.ssh import SSH_WAIT_S, StackAccess, TargetUnreachable, close, connection
 
 if TYPE_CHECKING:  # paramiko is loaded by the tests that use it, not when each worker collects
@@ -192,3 +198,27 @@ def test_a_container_inside_a_vm_is_reached_through_the_guests_sshd(sshd, tmp_pa
         assert wait_until(lambda: _connections_to(sshd.port) == 0, 10, 0.05)
     finally:
         inner.stop()
+
+
+def test_a_service_over_ssh_is_stopped_by_the_end_of_its_input(sshd, tmp_path):
+    """The channel's end of input closes the service's guard: TERM reaches it (no second
+    command), and the run returns once it has ended."""
+    access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+    executor = SSHExecutor("vm", "127.0.0.1", sshd.port, "root", access)
+    said = tmp_path / "said"
+    started = tmp_path / "started"
+    stop = StopRequest()
+    outcome: list[ExecResult] = []
+    service = ["sh", "-c", f"trap 'echo TERM > {said}; exit 0' TERM; touch {started}; "
+                           "sleep 300 & wait"]
+    thread = threading.Thread(target=lambda: outcome.append(executor.run(service, 120, stop)),
+                              daemon=True)
+    thread.start()
+    try:
+        assert wait_until(started.exists, 30, 0.01)
+        stop.stop()
+        thread.join(20)
+        assert not thread.is_alive() and said.read_text() == "TERM\n"
+        assert outcome[0].exit_code == 0
+    finally:
+        executor.close()

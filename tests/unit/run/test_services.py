@@ -10,13 +10,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from hostbench.reach.executors import ChrootExecutor
-from hostbench.reach.rusage import TIME_BINARY
+from hostbench.reach import executors
+from hostbench.reach.executors import ChrootExecutor, ExecResult, StopRequest
 from hostbench.run.firewall import remove_tagged_rules, rule_tag
 from hostbench.run.services import ServiceError, ServiceInEnvironment, accepts, accepts_on
 from hostbench.stack.host import LocalHost, RemoteHost
@@ -44,12 +45,21 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+class _Counting(ChrootExecutor):
+    calls = 0
+
+    def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
+            ) -> ExecResult:
+        self.calls += 1
+        return super().run(argv, timeout, stop)
+
+
 def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10,
              client: str | None = None, tag: str = "hostbench") -> ServiceInEnvironment:
-    executor = ChrootExecutor("bare", "/", str(min(os.sched_getaffinity(0))))
-    return ServiceInEnvironment(executor, argv, "127.0.0.1", port, str(tmp_path / "group"),
-                                timeout_s=120, ready_timeout_s=ready_s, log=tmp_path / "log",
-                                client=client, tag=tag)
+    executor = _Counting("bare", "/", str(min(os.sched_getaffinity(0))))
+    return ServiceInEnvironment(executor, argv, "127.0.0.1", port, timeout_s=120,
+                                ready_timeout_s=ready_s, log=tmp_path / "log", client=client,
+                                tag=tag)
 
 
 def _server(port: int, marker: str) -> list[str]:
@@ -63,13 +73,44 @@ def test_a_service_is_ready_when_it_accepts_and_its_whole_group_goes_when_it_sto
     port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
     with _service(tmp_path, _server(port, marker), port) as service:
         assert accepts("127.0.0.1", port) and service.exited_early() is None
-        group = int((tmp_path / "group").read_text())
+        group = _group_of(marker)
         members = _group(group)
-        under_time = os.access(TIME_BINARY, os.X_OK)
-        assert len(members) == 3 + under_time  # timeout, GNU time if here, the server, its child
+        assert len(members) == 3  # timeout, the server, its child
         assert set(_processes_with(marker)) & set(members)
     assert not accepts("127.0.0.1", port) and not _processes_with(marker)
-    assert not _group(group) and not (tmp_path / "group").exists()
+    assert not _group(group)
+
+
+def _group_of(marker: str) -> int:
+    """The process group that coreutils timeout made for the service whose command line holds
+    ``marker`` (the wrappers that started it stay in this process's group)."""
+    [group] = {os.getpgid(pid) for pid in _processes_with(marker)} - {os.getpgrp()}
+    return group
+
+
+def test_a_stopped_service_ends_as_it_would_be_asked_to_and_is_killed_only_past_its_grace(
+        tmp_path, monkeypatch):
+    """TERM first, so that a database shuts down cleanly; a service that ignores it is KILLed
+    when the grace is over (here 1 s, 30 s in a run)."""
+    port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
+    said = tmp_path / "said"
+    polite = ["sh", "-c", f"trap 'echo TERM > {shlex.quote(str(said))}; exit 0' TERM; "
+                          f"{_listen(port)} & wait", marker]
+    with _service(tmp_path, polite, port) as service:
+        pass
+    assert said.read_text() == "TERM\n" and not _processes_with(marker)
+    assert service.executor.calls == 1  # stopped by the end of its input, not by a command
+    monkeypatch.setattr(executors, "STOP_GRACE_S", 1)
+    deaf = ["sh", "-c", f"trap '' TERM; {_listen(port)} & wait", marker]
+    start = time.monotonic()
+    with _service(tmp_path, deaf, port):
+        pass
+    assert not _processes_with(marker) and time.monotonic() - start >= 1
+
+
+def _listen(port: int) -> str:
+    return (f"{shlex.quote(sys.executable)} -c 'import socket, time; "
+            f"s = socket.create_server((\"127.0.0.1\", {port})); time.sleep(300)'")
 
 
 def _group(group: int) -> list[int]:
@@ -131,7 +172,7 @@ def test_a_service_that_never_listens_is_stopped_when_its_time_is_up(tmp_path):
 def test_a_service_that_dies_during_the_trial_says_so(tmp_path):
     port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
     with _service(tmp_path, _server(port, marker), port) as service:
-        os.killpg(int((tmp_path / "group").read_text()), 9)
+        os.killpg(_group_of(marker), 9)
         service._thread.join(10)
         assert service.exited_early() == (
             "service sh exited during the trial: exit code 137: Killed")
