@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from hostbench.run.facts import counters_fact, host_facts
+import hashlib
+import subprocess
+
+from hostbench.run.facts import FACTS_SCRIPT, counters_fact, host_facts, parse_facts
 
 
 def test_the_hosts_counters_are_named_as_perf_answered_never_as_zero():
@@ -15,3 +18,17 @@ def test_the_hosts_counters_are_named_as_perf_answered_never_as_zero():
 
 def test_this_hosts_facts_say_what_perf_answered():
     assert host_facts().counters.startswith("hardware counters: ")
+
+
+def test_the_facts_script_hashes_every_binary_found_and_names_the_missing(tmp_path):
+    """Run here by sh as in an environment: one digest per file (names with spaces too), in
+    the order asked or not, and "missing" for what is not there."""
+    files = {tmp_path / "sysbench": b"one", tmp_path / "a b": b"two"}
+    for path, data in files.items():
+        path.write_bytes(data)
+    asked = [str(tmp_path / "gone"), *map(str, files)]
+    out = subprocess.run(["sh", "-c", FACTS_SCRIPT, "sh", *asked], capture_output=True,
+                         text=True, check=True).stdout
+    assert parse_facts(out).binaries == {
+        str(tmp_path / "gone"): "missing",
+        **{str(path): hashlib.sha256(data).hexdigest() for path, data in files.items()}}
