@@ -38,28 +38,32 @@ if TYPE_CHECKING:
 # watcher signals the command's whole process group (coreutils timeout makes its own, out of the
 # terminal's reach): KILL, or for a service TERM, which timeout passes on, KILLing after its
 # grace; whatever of a stopped service's group outlives its main process is KILLed.
-def _guard(signal: str) -> str:
+def _guard(signal: str, command: str = '"$@"') -> str:
     tail = 'kill -s KILL -- -"$p" 2>/dev/null; ' if signal == "TERM" else ""
-    return ('exec 3<&0 </dev/null; "$@" 3<&- & p=$!; '
+    return (f'exec 3<&0 </dev/null; {command} 3<&- & p=$!; '
             f'{{ read -r _ <&3; kill -s {signal} -- -"$p" "$p"; }} 2>/dev/null & w=$!; '
             f'exec 3<&-; wait "$p"; rc=$?; kill "$w" 2>/dev/null; {tail}')
 
 
 _GUARD = _guard("KILL")
+# The time now in microseconds, in $n: bash's clock needs no process (under TCG each one costs
+# tens of milliseconds); other shells ask date. "1$u - 1000000" keeps leading zeros decimal.
+_NOW = ('now() { t=${EPOCHREALTIME:-$(date +%s.%6N)}; u=${t#*[.,]}; '
+        'n=$((${t%[.,]*} * 1000000 + 1$u - 1000000)); }; ')
+# Under GNU time where the environment has it (its line on stderr: the rusage of the whole
+# process tree), inside timeout's process group.
+_RUSAGE = f'[ -x {TIME_BINARY} ] && set -- {TIME_BINARY} -q -f {shlex.quote(FORMAT)} "$@"; '
 
 
-# ... and reports how long it ran, measured inside the environment, on stderr.
-def _timed(signal: str) -> str:
-    return ('t0=$(date +%s%N); ' + _guard(signal) + 't1=$(date +%s%N); '
-            'printf "\\n__hostbench_elapsed_ns=%s\\n" "$((t1 - t0))" >&2; exit $rc')
+def _timed(signal: str, rusage: str) -> str:
+    """$1 the kill grace, $2 the timeout, the rest the command: run guarded, under timeout,
+    and how long it ran, measured inside the environment, reported on stderr."""
+    return ('g=$1 d=$2; shift 2; ' + rusage + _NOW + 'now; t0=$n; '
+            + _guard(signal, 'timeout -k "$g" "$d" "$@"') + 'now; '
+            'printf "\\n__hostbench_elapsed_ns=%s\\n" "$(((n - t0) * 1000))" >&2; exit $rc')
 
 
-_TIMED, _TIMED_SERVICE = _timed("KILL"), _timed("TERM")
-
-# Runs "$@" under GNU time where the environment has it (its line on stderr: the rusage of the
-# whole process tree), else as it is; inside timeout's process group, which the guard kills.
-_RUSAGE = (f'[ -x {TIME_BINARY} ] && exec {TIME_BINARY} -q -f {shlex.quote(FORMAT)} "$@"; '
-           'exec "$@"')
+_TIMED, _TIMED_SERVICE = _timed("KILL", _RUSAGE), _timed("TERM", "")
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
 # process, nothing leaks to the host), then runs the command pinned to the stack's cores.
@@ -100,15 +104,25 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _timed_parts(argv: list[str], timeout: float, service: bool) -> tuple[str, list[str]]:
+    if service:
+        return _TIMED_SERVICE, [str(STOP_GRACE_S), f"{timeout:g}", *argv]
+    return _TIMED, [str(KILL_GRACE_S), f"{timeout:g}", *argv]
+
+
 def timed_argv(argv: list[str], timeout: float, service: bool = False) -> list[str]:
     """`argv` under coreutils timeout (so nothing outlives its trial), GNU time and the timing
     wrapper. A ``service`` is TERMed when its guard closes, KILLed STOP_GRACE_S later, and runs
     without GNU time, which a TERM would end before the service (its clients' use is measured)."""
-    if service:
-        return ["sh", "-c", _TIMED_SERVICE, "sh", "timeout", "-k", str(STOP_GRACE_S),
-                f"{timeout:g}", *argv]
-    return ["sh", "-c", _TIMED, "sh", "timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}",
-            "sh", "-c", _RUSAGE, "sh", *argv]
+    script, args = _timed_parts(argv, timeout, service)
+    return ["sh", "-c", script, "sh", *args]
+
+
+def timed_command(argv: list[str], timeout: float, service: bool = False) -> str:
+    """The same as one command line for an SSH session, run by the login shell itself: no
+    shell started in between."""
+    script, args = _timed_parts(argv, timeout, service)
+    return f"set -- {shlex.join(args)}; {script}"
 
 
 def guarded_argv(argv: list[str]) -> list[str]:
@@ -285,7 +299,7 @@ class SSHExecutor:
         grace = STOP_GRACE_S if stop else KILL_GRACE_S
         try:
             promise = self._connection().run(
-                shlex.join(timed_argv(argv, timeout, service=stop is not None)), hide=True,
+                timed_command(argv, timeout, service=stop is not None), hide=True,
                 warn=True, in_stream=False, asynchronous=True)
             if stop is not None:  # the end of the channel's input closes the command's guard
                 stop.on_stop(partial(_end_input, promise.runner.channel))
