@@ -13,7 +13,7 @@ import pytest
 
 from hostbench.paths import PROJECT_ROOT
 from hostbench.polling import wait_until
-from hostbench.reach.executors import guarded_popen, split_elapsed, timed_argv
+from hostbench.reach.executors import guarded_popen, split_elapsed, timed_argv, timed_command
 from hostbench.reach.rusage import Rusage, split_rusage
 
 
@@ -40,8 +40,13 @@ def wait_for(check, timeout: float = 10.0) -> bool:
     return bool(wait_until(check, timeout, 0.01))
 
 
-def test_elapsed_time_is_measured_inside_and_removed_from_stderr():
-    proc = run(timed_argv(["sh", "-c", "echo out; echo err >&2; sleep 0.1"], timeout=30))
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_elapsed_time_is_measured_inside_and_removed_from_stderr(shell):
+    """By bash's own clock (an SSH session's login shell) or by date's (dash, the chroot's sh),
+    the same way: the command's time, microseconds and leading zeros kept."""
+    command = ["sh", "-c", "echo out; echo err >&2; sleep 0.1"]
+    proc = run(["bash", "-c", timed_command(command, 30)] if shell == "bash"
+               else timed_argv(command, timeout=30))
     stderr, elapsed = split_elapsed(proc.stderr)
     assert proc.returncode == 0 and proc.stdout == "out\n" and split_rusage(stderr)[0] == "err\n"
     assert elapsed is not None and 0.1 <= elapsed < 5
