@@ -99,7 +99,7 @@ def _print_plan(trials: list[PlannedTrial], durations: dict[str, int], suite: st
     estimate = estimate_seconds(trials, durations, PER_TRIAL_OVERHEAD_S)
     console.print(plan_table(trials, durations, suite, environments))
     console.print(f"(* warm-up)  estimated duration: {estimate / 60:.1f} min "
-                  f"({PER_TRIAL_OVERHEAD_S}s orchestration per trial assumed)")
+                  f"({PER_TRIAL_OVERHEAD_S}s a trial beyond its duration assumed)")
     if opts.repeat == "auto":
         planned = looks(opts.min_repeat, opts.max_repeat)
         console.print(f"--repeat auto: looks after {', '.join(map(str, planned))} measured "

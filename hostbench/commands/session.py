@@ -57,7 +57,9 @@ from hostbench.stack.environments import Kind
 from hostbench.stack.targets import Target, Targets
 
 PER_TRIAL_OVERHEAD_S = 1.5
-"""Estimated orchestration per trial (SSH command, transfers, parsing, storing) for plans."""
+"""A trial's time beyond its duration, for plans: the tool's own start and finish (sockperf's
+warm-up, fio's files, a TCG VM's slower start: 0.1 to 2.9 s on a 5-s trial here) and
+hostbench's orchestration (0.17 s a trial on the quick suite)."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from hostbench.provision.plan import (
     neighbour_vm,
     resource_plan,
 )
-from hostbench.reach.executors import SSHExecutor, timed_argv
+from hostbench.reach.executors import SSHExecutor, timed_command
 from hostbench.reach.ssh import StackAccess, close, connection, private_key, wait_for_ssh
 from hostbench.run.stressors import Stressor
 from hostbench.stack.keys import known_hosts_file
@@ -151,8 +151,8 @@ class NeighbourVm:
             assert self._shell is not None
             conn = connection(self._shell.host, SSH_PORT, SSH_USER, self.access)
             try:
-                promise = conn.run(shlex.join(timed_argv(
-                    stressor.argv(self.vm.vcpus, NEIGHBOUR_DIR), limit_s)), hide=True, warn=True,
+                promise = conn.run(timed_command(
+                    stressor.argv(self.vm.vcpus, NEIGHBOUR_DIR), limit_s), hide=True, warn=True,
                     in_stream=False, asynchronous=True)
                 yield
                 if promise.runner.process_is_finished:

@@ -91,7 +91,7 @@ def _group_of(marker: str) -> int:
 def test_a_stopped_service_ends_as_it_would_be_asked_to_and_is_killed_only_past_its_grace(
         tmp_path, monkeypatch):
     """TERM first, so that a database shuts down cleanly; a service that ignores it is KILLed
-    when the grace is over (here 1 s, 30 s in a run)."""
+    when the grace is over (here 0.2 s, 30 s in a run)."""
     port, marker = _free_port(), f"svc-{uuid.uuid4().hex}"
     said = tmp_path / "said"
     polite = ["sh", "-c", f"trap 'echo TERM > {shlex.quote(str(said))}; exit 0' TERM; "
@@ -100,12 +100,12 @@ def test_a_stopped_service_ends_as_it_would_be_asked_to_and_is_killed_only_past_
         pass
     assert said.read_text() == "TERM\n" and not _processes_with(marker)
     assert service.executor.calls == 1  # stopped by the end of its input, not by a command
-    monkeypatch.setattr(executors, "STOP_GRACE_S", 1)
+    monkeypatch.setattr(executors, "STOP_GRACE_S", 0.2)
     deaf = ["sh", "-c", f"trap '' TERM; {_listen(port)} & wait", marker]
     start = time.monotonic()
     with _service(tmp_path, deaf, port):
         pass
-    assert not _processes_with(marker) and time.monotonic() - start >= 1
+    assert not _processes_with(marker) and time.monotonic() - start >= 0.2
 
 
 def _listen(port: int) -> str:
