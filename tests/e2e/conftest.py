@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from hostbench.commands import provision
+from hostbench.commands.connections import access
 from hostbench.image.build import build_image
 from hostbench.image.manifest import ImageManifest
 from hostbench.paths import build_dir
 from hostbench.provision.plan import ResourcePlan, resource_plan
+from hostbench.reach.ssh import connection
 from hostbench.stack.spec import StackSpec, load_stack_file
 from hostbench.stack.targets import Targets
 
@@ -53,6 +55,15 @@ def own_stack(directory: Path, name: str, **overrides: object
         yield spec, targets
     finally:
         provision.down(spec)
+
+
+def ssh_output(targets: Targets, env: str, command: str) -> str:
+    """``command``'s output, whatever its exit status, over a plain SSH session to ``env``'s
+    address: the environment itself, or for a container inside a VM the guest around it."""
+    t = targets.targets[env]
+    assert t.host and t.port and t.user
+    with connection(t.host, t.port, t.user, access(targets)) as conn:
+        return conn.run(command, hide=True, in_stream=False, warn=True).stdout
 
 
 @pytest.fixture(scope="session")

@@ -20,14 +20,12 @@ import pytest
 from hostbench.analysis.evidence import RunEvidence
 from hostbench.analysis.run_analysis import analyse_run
 from hostbench.commands import provision
-from hostbench.commands.connections import access
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import ResourcePlan, resource_plan
-from hostbench.reach.ssh import connection
 from hostbench.results.store import Store, StoredRun
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Targets, saved_targets_file
-from tests.e2e.conftest import own_stack
+from tests.e2e.conftest import own_stack, ssh_output
 
 FAB = str(Path(sys.executable).with_name("fab"))
 STACK = "variants"
@@ -53,40 +51,33 @@ def variants(image, e2e_state, tmp_path_factory) -> Iterator[tuple[ResourcePlan,
         yield resource_plan(spec, image), targets
 
 
-def _run(targets: Targets, env: str, command: str) -> str:
-    t = targets.targets[env]
-    assert t.host and t.port and t.user
-    with connection(t.host, t.port, t.user, access(targets)) as conn:
-        return conn.run(command, hide=True, in_stream=False, warn=True).stdout
-
-
 def test_gvisor_runs_its_own_kernel(variants):
     _, targets = variants
-    assert "Starting gVisor" in _run(targets, "gvisor", "dmesg")
-    assert "Starting gVisor" not in _run(targets, "container", "dmesg 2>&1 || true")
+    assert "Starting gVisor" in ssh_output(targets, "gvisor", "dmesg")
+    assert "Starting gVisor" not in ssh_output(targets, "container", "dmesg 2>&1 || true")
 
 
 def test_the_hostnet_container_sees_the_hosts_interfaces(variants):
     plan, targets = variants
     host_interfaces = set(os.listdir("/sys/class/net"))
-    inside = set(_run(targets, "container-hostnet", "ls /sys/class/net").split())
+    inside = set(ssh_output(targets, "container-hostnet", "ls /sys/class/net").split())
     assert plan.network.bridge in inside and inside == host_interfaces
-    assert plan.network.bridge not in _run(targets, "container", "ls /sys/class/net").split()
+    assert plan.network.bridge not in ssh_output(targets, "container", "ls /sys/class/net").split()
     assert targets.targets["container-hostnet"].host_address == "127.0.0.1"
 
 
 def test_the_unconfined_container_has_no_seccomp_filter(variants):
     _, targets = variants
     status = "grep '^Seccomp:' /proc/self/status"
-    assert _run(targets, "container-unconfined", status).split() == ["Seccomp:", "0"]
-    assert _run(targets, "container", status).split() == ["Seccomp:", "2"]
+    assert ssh_output(targets, "container-unconfined", status).split() == ["Seccomp:", "0"]
+    assert ssh_output(targets, "container", status).split() == ["Seccomp:", "2"]
 
 
 def test_the_overlay_containers_scratch_is_in_its_writable_layer(variants):
     plan, targets = variants
     mounts = "awk '$5 == \"/scratch\"' /proc/self/mountinfo"
-    assert _run(targets, "container-overlay", mounts).strip() == ""
-    assert "/scratch" in _run(targets, "container", mounts)
+    assert ssh_output(targets, "container-overlay", mounts).strip() == ""
+    assert "/scratch" in ssh_output(targets, "container", mounts)
     ctr = next(c for c in plan.containers if c.env.name == "container-overlay")
     assert ctr.scratch_dir is None
     info = docker.from_env().api.inspect_container(ctr.name)
@@ -100,7 +91,7 @@ def test_the_raw_vm_has_a_raw_disk_with_cache_none_and_native_io(variants):
     driver = ET.fromstring(domain.XMLDesc(0)).find("devices/disk[@device='disk']/driver")
     assert (driver.get("type"), driver.get("cache"), driver.get("io")) == ("raw", "none",
                                                                           "native")
-    assert _run(targets, "vm-raw", "findmnt -n -o FSTYPE /").strip() == "ext4"
+    assert ssh_output(targets, "vm-raw", "findmnt -n -o FSTYPE /").strip() == "ext4"
 
 
 def test_parity_holds_for_every_variant(variants):

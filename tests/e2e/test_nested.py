@@ -20,12 +20,11 @@ from hostbench.commands.connections import access
 from hostbench.paths import PROJECT_ROOT
 from hostbench.provision.plan import NESTED_CONTAINER, ResourcePlan, resource_plan
 from hostbench.reach.executors import executor_for
-from hostbench.reach.ssh import close, connection
 from hostbench.results.store import Store
 from hostbench.run.workloads import load_catalogue
 from hostbench.stack.spec import load_stack_file
 from hostbench.stack.targets import Targets, saved_targets_file
-from tests.e2e.conftest import own_stack
+from tests.e2e.conftest import own_stack, ssh_output
 
 FAB = str(Path(sys.executable).with_name("fab"))
 STACK = "inner"
@@ -52,29 +51,18 @@ def _inside(targets: Targets, command: str) -> str:
     return result.stdout
 
 
-def _in_guest(targets: Targets, command: str) -> str:
-    """``command`` in the VM's guest itself, around the container."""
-    t = targets.targets[ENV]
-    assert t.host and t.port and t.user
-    conn = connection(t.host, t.port, t.user, access(targets))
-    try:
-        return conn.run(command, hide=True, in_stream=False).stdout
-    finally:
-        close(conn)
-
-
 def test_the_workloads_run_in_a_container_pinned_and_limited_inside_the_guest(nested):
     _, targets = nested
     assert _inside(targets, "systemd-detect-virt --container || true").strip() == "docker"
-    assert _in_guest(targets, "systemd-detect-virt --container || true").strip() == "none"
-    assert _in_guest(targets, "systemd-detect-virt --vm").strip() == "qemu"
-    info = json.loads(_in_guest(targets, f"docker inspect {NESTED_CONTAINER}"))[0]
+    assert ssh_output(targets, ENV, "systemd-detect-virt --container || true").strip() == "none"
+    assert ssh_output(targets, ENV, "systemd-detect-virt --vm").strip() == "qemu"
+    info = json.loads(ssh_output(targets, ENV, f"docker inspect {NESTED_CONTAINER}"))[0]
     host = info["HostConfig"]
     assert (host["CpusetCpus"], host["Memory"], host["MemorySwap"]) == ("0", 1024**3, 1024**3)
     usr = next(m for m in info["Mounts"] if m["Destination"] == "/usr")
     assert usr["Source"] == "/usr" and usr["RW"] is False  # the image's binaries, one copy
     # the guest's Docker engine runs only because this VM declares a container
-    assert _in_guest(targets, "systemctl is-active docker").strip() == "active"
+    assert ssh_output(targets, ENV, "systemctl is-active docker").strip() == "active"
 
 
 def test_parity_and_the_smoke_suite_go_through_the_container(nested, tmp_path):
