@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rich.console import Console
+
+from hostbench.console import untrusted
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
     SSH_WAIT_S,
@@ -24,6 +27,7 @@ from hostbench.reach.ssh import (
     close,
     connection,
     host_key_changed,
+    wait_for_ssh,
 )
 from hostbench.stack.environments import Kind
 from hostbench.stack.host import Host, LocalHost
@@ -74,6 +78,10 @@ _CHROOT = ('r=$1; c=$2; s=$3; shift 3; mount -t proc proc "$r/proc" && mount --r
            '"$r/scratch" && mount --bind "$s" "$r/scratch"; }; } && '
            'exec chroot "$r" taskset -c "$c" "$@"')
 KILL_GRACE_S = 5
+_STATUS = Console(stderr=True)
+STARTING_S = 300.0
+"""How long a container inside a VM may take to answer SSH once its guest does, when first
+reached."""
 STOP_GRACE_S = 30
 """How long a stopped service may take to end after TERM before it is KILLed."""
 
@@ -285,11 +293,34 @@ class SSHExecutor:
         self.env, self.host, self.port, self.user, self.access = env, host, port, user, access
         self.via = via
         self._conn: Connection | None = None
+        self._reached = False
 
     def _connection(self) -> Connection:
         if self._conn is None:
-            self._conn = connection(self.host, self.port, self.user, self.access, via=self.via)
+            conn = connection(self.host, self.port, self.user, self.access, via=self.via)
+            if self.via is not None and not self._reached:
+                conn = self._once_started(conn)
+            self._conn, self._reached = conn, True
         return self._conn
+
+    def _once_started(self, conn: Connection) -> Connection:
+        """The first connection to a container inside a VM, waiting while the guest answers
+        and the container does not yet (it starts about a minute after its guest under TCG,
+        and `pulumi up` does not wait for it)."""
+        import paramiko
+
+        try:
+            conn.open()
+            return conn
+        except paramiko.ChannelException:  # the guest's sshd refused the way to the container
+            close(conn)
+        assert self.via is not None
+        _STATUS.print(untrusted(f"{self.env}: its VM answers, its container is still starting; "
+                                f"waiting up to {STARTING_S:g} s for it", "yellow"),
+                      soft_wrap=True)
+        wait_for_ssh(self.host, self.port, self.user, self.access, STARTING_S,
+                     f"{self.env} (the container inside its VM)", via=self.via)
+        return connection(self.host, self.port, self.user, self.access, via=self.via)
 
     def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
             ) -> ExecResult:

@@ -31,6 +31,9 @@ from hostbench.reach.ssh import SSH_WAIT_S, StackAccess, TargetUnreachable, clos
 if TYPE_CHECKING:  # paramiko is loaded by the tests that use it, not when each worker collects
     import paramiko
 
+    from hostbench.stack.targets import Target
+    from tests.sshd import Sshd
+
 
 def _key() -> str:
     return Ed25519PrivateKey.generate().private_bytes(
@@ -164,12 +167,8 @@ def _connections_to(port: int) -> int:
     return len(out.splitlines())
 
 
-def test_a_container_inside_a_vm_is_reached_through_the_guests_sshd(sshd, tmp_path):
-    """Two real sshds: the guest's (the jump) and the container's behind it, its address as the
-    guest sees it; both host keys are pinned, and closing the executor closes both."""
-    from hostbench.reach.executors import executor_for
-    from hostbench.stack.environments import Kind
-    from hostbench.stack.targets import Target
+def _inner_sshd(sshd: Sshd, tmp_path: Path) -> Sshd:
+    """A second sshd, the container's behind the guest's, with the same stack key."""
     from tests.sshd import Sshd, free_port
 
     inner_dir = tmp_path / "inner"
@@ -178,11 +177,26 @@ def test_a_container_inside_a_vm_is_reached_through_the_guests_sshd(sshd, tmp_pa
         src = sshd.client_key.with_suffix(suffix) if suffix else sshd.client_key
         (inner_dir / src.name).write_bytes(src.read_bytes())
     (inner_dir / sshd.client_key.name).chmod(0o600)
-    inner = Sshd(inner_dir, free_port()).start()
+    return Sshd(inner_dir, free_port())
+
+
+def _nested_target(sshd: Sshd, inner: Sshd) -> Target:
+    from hostbench.stack.environments import Kind
+    from hostbench.stack.targets import Target
+
+    return Target(name="container-in-vm", kind=Kind.VM, cores=(1,), memory_mib=1024,
+                  host_address="192.168.150.1", host="127.0.0.1", port=sshd.port, user="root",
+                  accel="tcg", nested_port=inner.port)
+
+
+def test_a_container_inside_a_vm_is_reached_through_the_guests_sshd(sshd, tmp_path):
+    """Two real sshds: the guest's (the jump) and the container's behind it, its address as the
+    guest sees it; both host keys are pinned, and closing the executor closes both."""
+    from hostbench.reach.executors import executor_for
+
+    inner = _inner_sshd(sshd, tmp_path).start()
     try:
-        target = Target(name="container-in-vm", kind=Kind.VM, cores=(1,), memory_mib=1024,
-                        host_address="192.168.150.1", host="127.0.0.1", port=sshd.port,
-                        user="root", accel="tcg", nested_port=inner.port)
+        target = _nested_target(sshd, inner)
         access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
         jumped_before = (sshd.directory / "sshd.log").read_text().count("Accepted publickey")
         executor = executor_for(target, access)
@@ -222,3 +236,29 @@ def test_a_service_over_ssh_is_stopped_by_the_end_of_its_input(sshd, tmp_path):
         assert outcome[0].exit_code == 0
     finally:
         executor.close()
+
+
+def test_a_container_still_starting_inside_its_answering_vm_is_waited_for(sshd, tmp_path,
+                                                                        capsys, monkeypatch):
+    """As after `pulumi up`: the guest answers, its container's sshd starts later. The first
+    command waits for it, saying so; one that never comes is named when the wait is over."""
+    from hostbench.reach import executors
+
+    inner = _inner_sshd(sshd, tmp_path)
+    access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+    starting = threading.Timer(1.0, inner.start)
+    starting.start()
+    executor = executors.executor_for(_nested_target(sshd, inner), access)
+    try:
+        assert executor.run(["true"], 10).exit_code == 0
+        assert "its container is still starting" in capsys.readouterr().err
+    finally:
+        starting.join()
+        executor.close()
+        inner.stop()
+    monkeypatch.setattr(executors, "STARTING_S", 0.5)
+    never = executors.executor_for(_nested_target(sshd, inner), access)
+    with pytest.raises(TargetUnreachable, match=r"container-in-vm \(the container inside its "
+                                                r"VM\)"):
+        never.run(["true"], 10)
+    never.close()
