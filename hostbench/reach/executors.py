@@ -78,7 +78,6 @@ _CHROOT = ('r=$1; c=$2; s=$3; shift 3; mount -t proc proc "$r/proc" && mount --r
            '"$r/scratch" && mount --bind "$s" "$r/scratch"; }; } && '
            'exec chroot "$r" taskset -c "$c" "$@"')
 KILL_GRACE_S = 5
-_STATUS = Console(stderr=True)
 STARTING_S = 300.0
 """How long a container inside a VM may take to answer SSH once its guest does, when first
 reached."""
@@ -112,10 +111,14 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _grace_s(service: bool) -> float:
+    """How long after its first signal a command is KILLed: a service's shutdown, or a trial's."""
+    return STOP_GRACE_S if service else KILL_GRACE_S
+
+
 def _timed_parts(argv: list[str], timeout: float, service: bool) -> tuple[str, list[str]]:
-    if service:
-        return _TIMED_SERVICE, [str(STOP_GRACE_S), f"{timeout:g}", *argv]
-    return _TIMED, [str(KILL_GRACE_S), f"{timeout:g}", *argv]
+    script = _TIMED_SERVICE if service else _TIMED
+    return script, [f"{_grace_s(service):g}", f"{timeout:g}", *argv]
 
 
 def timed_argv(argv: list[str], timeout: float, service: bool = False) -> list[str]:
@@ -235,7 +238,7 @@ class ChrootExecutor:
     def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
             ) -> ExecResult:
         start = time.monotonic()
-        grace = STOP_GRACE_S if stop else KILL_GRACE_S
+        grace = _grace_s(stop is not None)
         with guarded_popen(self.host.argv(chroot_argv(
                 self.rootfs, self.cpuset, timed_argv(argv, timeout, service=stop is not None),
                 self.scratch)), stop, grace, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -315,9 +318,9 @@ class SSHExecutor:
         except paramiko.ChannelException:  # the guest's sshd refused the way to the container
             close(conn)
         assert self.via is not None
-        _STATUS.print(untrusted(f"{self.env}: its VM answers, its container is still starting; "
-                                f"waiting up to {STARTING_S:g} s for it", "yellow"),
-                      soft_wrap=True)
+        Console(stderr=True).print(untrusted(
+            f"{self.env}: its VM answers, its container is still starting; waiting up to "
+            f"{STARTING_S:g} s for it", "yellow"), soft_wrap=True)
         wait_for_ssh(self.host, self.port, self.user, self.access, STARTING_S,
                      f"{self.env} (the container inside its VM)", via=self.via)
         return connection(self.host, self.port, self.user, self.access, via=self.via)
@@ -327,7 +330,7 @@ class SSHExecutor:
         import paramiko  # loaded where an environment is reached over SSH, as in reach.ssh
 
         start = time.monotonic()
-        grace = STOP_GRACE_S if stop else KILL_GRACE_S
+        grace = _grace_s(stop is not None)
         try:
             promise = self._connection().run(
                 timed_command(argv, timeout, service=stop is not None), hide=True,

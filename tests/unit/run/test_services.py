@@ -64,9 +64,7 @@ def _service(tmp_path: Path, argv: list[str], port: int, ready_s: float = 10,
 
 def _server(port: int, marker: str) -> list[str]:
     """A TCP server that also starts a child of its own (as nginx starts workers)."""
-    return ["sh", "-c", f"sleep 300 & exec {shlex.quote(sys.executable)} -c 'import socket, time; "
-                        f"s = socket.create_server((\"127.0.0.1\", {port})); time.sleep(300)' "
-                        f"{marker}"]
+    return ["sh", "-c", f"sleep 300 & exec {_listen(port)} {marker}"]
 
 
 def test_a_service_is_ready_when_it_accepts_and_its_whole_group_goes_when_it_stops(tmp_path):
