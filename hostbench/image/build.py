@@ -44,6 +44,12 @@ def _chroot(rootfs: Path, *argv: str) -> list[str]:
     return ["chroot", str(rootfs), *argv]
 
 
+_UNATTENDED = {"DEBIAN_FRONTEND": "noninteractive"}
+_NO_INITRD = {"INITRD": "No"}
+"""While debootstrap installs, no initrd is made when the kernel and initramfs-tools are
+configured (two, 37 s of its 139 s): the configure step makes the one the VM boots."""
+
+
 def _debootstrap(recipe: Recipe, mirror: str, target: Path, log: Path) -> Step:
     def work(show: Callable[[str], None]) -> None:
         run_logged(
@@ -58,7 +64,7 @@ def _debootstrap(recipe: Recipe, mirror: str, target: Path, log: Path) -> Step:
             ],
             log,
             show,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            env={**os.environ, **_UNATTENDED, **_NO_INITRD},
         )
 
     return work
@@ -70,12 +76,12 @@ def _configure(recipe: Recipe, rootfs: Path, log: Path) -> Step:
         for key in rootfs.glob("etc/ssh/ssh_host_*"):
             key.unlink()  # each environment makes its own host keys at first start
         (rootfs / "etc/machine-id").write_text("")  # a fresh id per boot, as on a cloud image
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        env = {**os.environ, **_UNATTENDED}
         run_logged(_chroot(rootfs, "usermod", "--lock", "root"), log, show)
         run_logged(_chroot(rootfs, "systemctl", "enable", *recipe.enable_units), log, show)
         if recipe.disable_units:
             run_logged(_chroot(rootfs, "systemctl", "disable", *recipe.disable_units), log, show)
-        run_logged(_chroot(rootfs, "update-initramfs", "-u", "-k", "all"), log, show, env=env)
+        run_logged(_chroot(rootfs, "update-initramfs", "-c", "-k", "all"), log, show, env=env)
         run_logged(_chroot(rootfs, "apt-get", "clean"), log, show)
 
     return work

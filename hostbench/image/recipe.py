@@ -13,7 +13,7 @@ from hostbench.paths import IMAGE_RECIPE_DIR
 from hostbench.record_base import NotBool, Record, validated
 
 # Bump when the build steps change in a way that changes the artifacts.
-BUILD_FORMAT = 2
+BUILD_FORMAT = 3
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 
