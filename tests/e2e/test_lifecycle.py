@@ -1,6 +1,8 @@
-"""`fab lifecycle` for real on a stack of its own: two create-to-ready cycles of a TCG VM and a
+"""`fab lifecycle` for real on a stack of its own: a create-to-ready cycle of a TCG VM and of a
 container, their idle footprint, density up to 2 of each, stored, reported and exported; and
-Ctrl-C during density. Afterwards nothing of the stack is left."""
+Ctrl-C during density. Afterwards nothing of the stack is left. One round: rounds rotating, and
+a failed cycle costing only itself, are tested on fake instances (tests/unit/run/test_lifecycle.py);
+a second real round was a TCG boot more (40 s) on the path that decides how long CI takes."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def _latest(lab: dict[str, str]) -> StoredRun:
 
 @pytest.fixture(scope="module")
 def measured(lab) -> tuple[subprocess.CompletedProcess[str], StoredRun]:
-    proc = subprocess.run([*LIFECYCLE, "--settle", "1", "--repeat", "2", "--density",
+    proc = subprocess.run([*LIFECYCLE, "--settle", "1", "--repeat", "1", "--density",
                            "--density-max", "2"],
                           env=lab, capture_output=True, text=True, timeout=1800)
     return proc, _latest(lab)
@@ -64,7 +66,7 @@ def test_lifecycle_measures_each_step_of_both_kinds_and_removes_everything(measu
     assert [e.name for e in run.record.environments] == ["bare", "vm", "container"]
     for env in ("vm", "container"):
         cycles = [t for t in run.trials if t.workload == READY and t.env == env]
-        assert [t.status for t in cycles] == ["ok", "ok"]
+        assert [t.status for t in cycles] == ["ok"]
         for t in cycles:
             steps = {s.metric: s.value for s in t.samples}
             assert all(steps[k] >= 0 for k in steps) and steps["remove_s"] > 0
@@ -72,7 +74,7 @@ def test_lifecycle_measures_each_step_of_both_kinds_and_removes_everything(measu
                 steps[k] for k in ("create_s", "start_s", "address_s", "sshd_s", "login_s")))
         footprint = [{s.metric: s.value for s in t.samples} for t in run.trials
                      if t.workload == FOOTPRINT and t.env == env]
-        assert len(footprint) == 2 and all(f["memory_mib"] > 0 and f["disk_mib"] > 0
+        assert len(footprint) == 1 and all(f["memory_mib"] > 0 and f["disk_mib"] > 0
                                            for f in footprint)
     ready = {env: [s.value for s in run.measured() if s.workload == READY and s.env == env
                    and s.metric == "ready_s"] for env in ("vm", "container")}
