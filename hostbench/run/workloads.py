@@ -39,6 +39,7 @@ for the service's files, gone when the run ends; only with ``service``).
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from hostbench.datafiles import load_mapping
+from hostbench.datafiles import file_bytes, yaml_mapping
 from hostbench.errors import ConfigError, HostbenchError
 from hostbench.margins import DEFAULT_MARGIN_PCT
 from hostbench.paths import WORKLOADS_DIR
@@ -301,9 +302,16 @@ def _service_commands(w: Workload) -> list[tuple[str, list[str]]]:
 
 
 def load_workload(path: Path | str) -> Workload:
-    """Load and validate one workload file; errors name the file and the field."""
+    """Load and validate one workload file; errors name the file and the field. A file read
+    before with the same content is not parsed again (commands, reports and the analysis each
+    read the catalogue)."""
     path = Path(path)
-    data = load_mapping(path)
+    return _parsed_workload(path, file_bytes(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_workload(path: Path, content: bytes) -> Workload:
+    data = yaml_mapping(content, path)
     for reserved in ("name", "source"):
         if reserved in data:
             raise ConfigError(str(path), reserved, "is not a known field (the file name gives "

@@ -306,6 +306,19 @@ def test_a_broken_file_in_the_catalogue_is_named(tmp_path):
         load_catalogue(tmp_path)
 
 
+def test_a_file_is_parsed_again_when_its_content_changes_however_soon(tmp_path):
+    """Read again with the same content, a workload is the one parsed before; any change, even
+    one of the same size within the file system's time resolution, is read anew."""
+    path = _write(tmp_path, _valid())
+    first = load_workload(path)
+    assert load_workload(path) is first
+    path.write_text(path.read_text().replace("20000", "30000"))  # same size, same instant
+    assert load_workload(path).parameters == {"max_prime": 30000}
+    path.write_text("category: [")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_workload(path)
+
+
 # --- select --------------------------------------------------------------------------------
 
 
