@@ -108,3 +108,15 @@ def test_the_query_runs_here_and_names_this_hosts_loopback_source():
 def test_no_source_address_is_an_error_naming_the_environment():
     with pytest.raises(FirewallError, match=r"vm: cannot tell which address.*Network is"):
         source_address("RTNETLINK answers: Network is unreachable", "vm")
+
+
+def test_a_tag_with_blanks_is_kept_whole_and_one_with_a_quote_is_refused(server):
+    spaced = TAG + " two words"
+    with only_from("127.0.0.1", "127.0.0.1", server, spaced):
+        assert f'--comment "{spaced}"' in input_rules()
+        assert not connects_from("127.0.0.2", server)
+    assert spaced not in input_rules() and connects_from("127.0.0.2", server)
+    with pytest.raises(FirewallError, match="cannot be passed to iptables-restore"), \
+            only_from("127.0.0.1", "127.0.0.1", server, TAG + '"; -F INPUT'):
+        pass
+    assert connects_from("127.0.0.2", server)
