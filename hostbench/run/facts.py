@@ -19,32 +19,52 @@ if TYPE_CHECKING:  # the facts are read through any executor; storing them needs
     from hostbench.stack.host import Host
 
 FACTS_SCRIPT = r"""
+# Files of one line are read by the shell itself, and one sed reads the lines of the two that
+# have many: under TCG each process started costs about 60 ms. /proc/self/status is sed's own,
+# with the same cpuset, cgroup and seccomp filter as any command run here.
 echo "nproc=$(nproc)"
-echo "cpus_allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)"
-echo "memtotal_kib=$(sed -n 's/^MemTotal:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo)"
-limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null \
-        || cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)
+sed -n -e 's/^Cpus_allowed_list:[[:space:]]*/cpus_allowed=/p' \
+    -e 's/^Seccomp:[[:space:]]*/seccomp=/p' \
+    -e 's/^MemTotal:[[:space:]]*\([0-9]*\).*/memtotal_kib=\1/p' /proc/self/status /proc/meminfo
+read -r limit 2>/dev/null </sys/fs/cgroup/memory/memory.limit_in_bytes \
+  || read -r limit 2>/dev/null </sys/fs/cgroup/memory.max || limit=max
 echo "cgroup_memory_limit=$limit"
-echo "kernel=$(uname -r)"
-echo "os_release=$(. /etc/os-release && echo "$PRETTY_NAME")"
+read -r kernel 2>/dev/null </proc/sys/kernel/osrelease || kernel=$(uname -r)
+echo "kernel=$kernel"
+# os-release is read, not sourced: nothing of the environment runs as this script
+pretty=
+if [ -r /etc/os-release ]; then  # POSIX lets a shell end on a loop's missing input
+  while IFS= read -r line; do
+    case $line in PRETTY_NAME=*) pretty=${line#PRETTY_NAME=} ;; esac
+  done </etc/os-release
+fi
+pretty=${pretty#[\"\']}
+echo "os_release=${pretty%[\"\']}"
 echo "blas=$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || echo none)"
 echo "virtualization=$(systemd-detect-virt 2>/dev/null || echo none)"
-echo "clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource \
-                    2>/dev/null || echo unknown)"
-echo "seccomp=$(sed -n 's/^Seccomp:[[:space:]]*//p' /proc/self/status)"
+read -r clock 2>/dev/null </sys/devices/system/clocksource/clocksource0/current_clocksource \
+  || clock=unknown
+echo "clocksource=$clock"
 cpu=/sys/fs/cgroup/cpu
-if [ -r $cpu/cpu.cfs_quota_us ]; then
-  echo "cpu_quota=$(cat $cpu/cpu.cfs_quota_us) $(cat $cpu/cpu.cfs_period_us)"
-elif [ -r /sys/fs/cgroup/cpu.max ]; then
-  echo "cpu_quota=$(cat /sys/fs/cgroup/cpu.max)"
+if read -r quota 2>/dev/null <$cpu/cpu.cfs_quota_us && read -r period <$cpu/cpu.cfs_period_us
+then
+  echo "cpu_quota=$quota $period"
+elif read -r quota 2>/dev/null </sys/fs/cgroup/cpu.max; then
+  echo "cpu_quota=$quota"
 fi
 blkio=/sys/fs/cgroup/blkio
 if [ -d $blkio ]; then
-  io=$(for f in read_bps_device write_bps_device read_iops_device write_iops_device; do
-         sed "s/^/$f:/" $blkio/blkio.throttle.$f 2>/dev/null; done | tr '\n' ';')
+  io=
+  for f in read_bps_device write_bps_device read_iops_device write_iops_device; do
+    [ ! -r $blkio/blkio.throttle.$f ] || while read -r line; do io="$io$f:$line;"; done \
+      <$blkio/blkio.throttle.$f
+  done
   echo "io_limits=${io:-none}"
 elif [ -r /sys/fs/cgroup/io.max ]; then
-  io=$(grep -v 'rbps=max wbps=max riops=max wiops=max' /sys/fs/cgroup/io.max | tr '\n' ';')
+  io=
+  while read -r line; do
+    case $line in *"rbps=max wbps=max riops=max wiops=max"*) ;; *) io="$io$line;" ;; esac
+  done </sys/fs/cgroup/io.max
   echo "io_limits=${io:-none}"
 fi
 n=$#
