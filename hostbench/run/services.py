@@ -112,7 +112,8 @@ class ServiceInEnvironment:
             return False
 
         # most services are up within milliseconds; slower ones (nginx under TCG, 0.4 s) are
-        # asked every 25 ms, a connection refused costing far less: at most 100 ms cost 50 a trial
+        # asked every 25 ms (a refused connection costs far less): asked up to 100 ms apart,
+        # nginx in the TCG VM was found ready about 30 ms late a trial
         if not wait_until(accepts, self.ready_timeout_s, 0.01, max_interval_s=0.025):
             raise ServiceError(f"service {self.argv[0]} did not accept connections on "
                                f"{self.address}:{self.port} within {self.ready_timeout_s:g}"
