@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.console import Console
 
 from hostbench.console import untrusted
+from hostbench.reach.login_shell import LoginShell, ShellGone, definition
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
     SSH_WAIT_S,
@@ -68,6 +69,7 @@ def _timed(signal: str, rusage: str) -> str:
 
 
 _TIMED, _TIMED_SERVICE = _timed("KILL", _RUSAGE), _timed("TERM", "")
+_SHELL_FUNCTION = definition(_TIMED)
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
 # process, nothing leaks to the host), then runs the command pinned to the stack's cores.
@@ -277,6 +279,8 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, paramiko.SSHException) and "Timeout opening channel" in str(exc):
         return (f"no session opened within {SSH_WAIT_S:g} s: its sshd does not answer (is the "
                 "environment frozen, paused or overloaded?)")
+    if isinstance(exc, ShellGone):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -289,7 +293,9 @@ def _end_input(channel: Any) -> None:
 
 
 class SSHExecutor:
-    """The VM or the container, over one SSH connection kept open for the whole run."""
+    """The VM or the container, over one SSH connection kept open for the whole run: a trial's
+    command goes to a shell kept open there (``LoginShell``), a service's to a session of its
+    own, whose end of input stops it."""
 
     def __init__(self, env: str, host: str, port: int, user: str, access: StackAccess,
                  via: Jump | None = None) -> None:
@@ -297,6 +303,8 @@ class SSHExecutor:
         self.via = via
         self._conn: Connection | None = None
         self._reached = False
+        self._shell: LoginShell | None = None
+        self._shell_busy = threading.Lock()  # a second caller meanwhile gets a session of its own
 
     def _connection(self) -> Connection:
         if self._conn is None:
@@ -325,33 +333,65 @@ class SSHExecutor:
                      f"{self.env} (the container inside its VM)", via=self.via)
         return connection(self.host, self.port, self.user, self.access, via=self.via)
 
+    def _where(self) -> str:
+        return f"{self.env} ({self.user}@{self.host}:{self.port})"
+
     def run(self, argv: list[str], timeout: float, stop: StopRequest | None = None
             ) -> ExecResult:
         import paramiko  # loaded where an environment is reached over SSH, as in reach.ssh
 
         start = time.monotonic()
-        grace = _grace_s(stop is not None)
+        deadline = start + timeout + 2 * _grace_s(stop is not None)
         try:
-            promise = self._connection().run(
-                timed_command(argv, timeout, service=stop is not None), hide=True,
-                warn=True, in_stream=False, asynchronous=True)
-            if stop is not None:  # the end of the channel's input closes the command's guard
-                stop.on_stop(partial(_end_input, promise.runner.channel))
-            result: Any = self._finished(promise, start + timeout + 2 * grace, timeout)
+            if stop is None and self._shell_busy.acquire(blocking=False):
+                try:
+                    stdout, stderr, code = self._in_shell(argv, timeout, deadline)
+                finally:
+                    self._shell_busy.release()
+            else:
+                stdout, stderr, code = self._in_session(argv, timeout, stop, deadline)
         except paramiko.BadHostKeyException as exc:
             self.close()
             raise host_key_changed(self.env, self.host, self.port, self.access, exc) from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self.close()
-            raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
-                                    f"{_why(exc)}") from None
-        if result.exited == -1:  # the channel closed without an exit status
-            self.close()
-            raise TargetUnreachable(f"{self.env} ({self.user}@{self.host}:{self.port}): "
-                                    "the connection closed before the command finished")
-        if result.exited == 124:
+            raise TargetUnreachable(f"{self._where()}: {_why(exc)}") from None
+        if code == 124:
             raise TrialTimeout(f"no result after {timeout:.0f}s")
-        return _result(result.stdout, result.stderr, result.exited, start)
+        return _result(stdout, stderr, code, start)
+
+    def _in_shell(self, argv: list[str], timeout: float, deadline: float
+                  ) -> tuple[str, str, int]:
+        """The command in the shell kept open; past ``deadline`` (timeout inside the
+        environment did not end it) the environment does not answer."""
+        try:
+            if self._shell is None:
+                conn = self._connection()
+                conn.open()
+                self._shell = LoginShell.start(conn.transport, _SHELL_FUNCTION, SSH_WAIT_S)
+            found = self._shell.run(_timed_parts(argv, timeout, False)[1], deadline)
+        except BaseException:  # an interrupt too: the closed session's guard kills the command
+            self.close()
+            raise
+        if found is None:
+            self.close()
+            raise TargetUnreachable(
+                f"{self._where()}: no result within {timeout:.0f} s and the grace after it: "
+                "the environment does not answer (is it frozen, paused or overloaded?)")
+        return found
+
+    def _in_session(self, argv: list[str], timeout: float, stop: StopRequest | None,
+                    deadline: float) -> tuple[str, str, int]:
+        """The command in a session of its own (a service: ``stop`` ends its input)."""
+        promise = self._connection().run(
+            timed_command(argv, timeout, service=stop is not None), hide=True,
+            warn=True, in_stream=False, asynchronous=True)
+        if stop is not None:  # the end of the channel's input closes the command's guard
+            stop.on_stop(partial(_end_input, promise.runner.channel))
+        result: Any = self._finished(promise, deadline, timeout)
+        if result.exited == -1:  # the channel closed without an exit status
+            raise ShellGone("the connection closed before the command finished")
+        return result.stdout, result.stderr, result.exited
 
     def _finished(self, promise: Promise, deadline: float, timeout: float) -> Any:
         """The command's result, waited for here rather than in invoke, which on Ctrl-C waits for
@@ -370,6 +410,9 @@ class SSHExecutor:
         return promise.join()
 
     def close(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
         if self._conn is not None:
             close(self._conn)
             self._conn = None

@@ -5,6 +5,7 @@ of hostbench imports for its names and errors alone."""
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import socket
@@ -63,11 +64,11 @@ def connection(host: str, port: int, user: str, access: StackAccess,
     step (connecting, authenticating, opening a session) waits at most ``timeout``. With
     ``via``, ``host:port`` is an address as that sshd sees it, reached through it."""
     import paramiko
-    from fabric import Config, Connection
+    from fabric import Config
 
     gateway = (connection(*via, user, access, timeout) if via is not None
                else access.host.proxy_command(host, port))
-    conn = Connection(host=host, port=port, user=user, connect_timeout=timeout,
+    conn = _no_delay_connection()(host=host, port=port, user=user, connect_timeout=timeout,
                       config=Config(ssh_config=paramiko.SSHConfig()), forward_agent=False,
                       gateway=gateway,
                       connect_kwargs={"pkey": private_key(access.private_key),
@@ -80,6 +81,29 @@ def connection(host: str, port: int, user: str, access: StackAccess,
     # first time is added to the file (Fabric's AutoAddPolicy saves to the file loaded here).
     conn.client.load_host_keys(str(access.known_hosts))
     return conn
+
+
+@functools.cache
+def _no_delay_connection() -> type[Connection]:
+    """Fabric's Connection whose TCP socket, once open, sends each SSH packet at once.
+
+    Paramiko sets no socket options: with Nagle's algorithm on, a channel's open or exec request
+    that follows another small packet waits for its ACK, which the other side delays by up to
+    40 ms (a `true` into a container took 54 ms, 10 ms without). Through a jump host or a
+    ProxyCommand there is no TCP socket here to set; the jump's own connection is one of these.
+    """
+    from fabric import Connection
+
+    class NoDelayConnection(Connection):
+        def open(self) -> object:
+            was_open = self.is_connected
+            opened = super().open()
+            sock = None if was_open or self.transport is None else self.transport.sock
+            if isinstance(sock, socket.socket):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return opened
+
+    return NoDelayConnection
 
 
 def close(conn: Connection) -> None:

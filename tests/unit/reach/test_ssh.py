@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hostbench.polling import wait_until
 from hostbench.reach.executors import (
-    KILL_GRACE_S,
+    STOP_GRACE_S,
     ExecResult,
     SSHExecutor,
     StopRequest,
@@ -127,37 +127,50 @@ def _descendants(pid: int) -> list[int]:
 
 def test_a_frozen_environment_fails_its_trial_within_a_bound_naming_it(fresh_sshd, tmp_path):
     """The environment's sshd and everything under it stopped (kill -STOP), as in a frozen VM,
-    after the run's connection was opened: the next trial ends, naming the environment."""
+    after the run's connections were opened: the next trial (in the shell kept open) and a
+    service (in a session of its own) both end within a bound, naming the environment."""
     access = StackAccess(fresh_sshd.client_key.read_text(), tmp_path / "known_hosts")
-    executor = SSHExecutor("vm", "127.0.0.1", fresh_sshd.port, "root", access)
-    assert executor.run(["true"], 5).exit_code == 0
+    trials, services = (SSHExecutor("vm", "127.0.0.1", fresh_sshd.port, "root", access)
+                        for _ in range(2))
+    for executor in (trials, services):
+        assert executor.run(["true"], 5).exit_code == 0
     assert fresh_sshd.proc is not None
     frozen = [fresh_sshd.proc.pid, *_descendants(fresh_sshd.proc.pid)]
-    outcome: list[BaseException] = []
+    outcome: dict[str, BaseException] = {}
 
-    def trial() -> None:
+    def attempt(what: str, executor: SSHExecutor, stop: StopRequest | None) -> None:
         try:
-            executor.run(["true"], 2)
+            executor.run(["true"], 2, stop)
         except BaseException as exc:
-            outcome.append(exc)
+            outcome[what] = exc
 
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        thread = threading.Thread(target=trial, daemon=True)
-        thread.start()
-        thread.join(90)
+        threads = [threading.Thread(target=attempt, args=args, daemon=True)
+                   for args in (("trial", trials, None), ("service", services, StopRequest()))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
         waited = time.monotonic() - started
     finally:
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
-    assert not thread.is_alive(), "the trial still waits for the frozen environment"
-    assert isinstance(outcome[0], TargetUnreachable | TrialTimeout)
-    assert str(outcome[0]).startswith(f"vm (root@127.0.0.1:{fresh_sshd.port}): no session "
-                                      "opened within 15 s: its sshd does not answer")
-    assert waited < SSH_WAIT_S + 2 + 2 * KILL_GRACE_S + 5
-    executor.close()
+    assert not any(t.is_alive() for t in threads), "a command still waits for the frozen sshd"
+    assert isinstance(outcome["trial"], TargetUnreachable)
+    assert str(outcome["trial"]).startswith(
+        f"vm (root@127.0.0.1:{fresh_sshd.port}): no result within 2 s and the grace after it: "
+        "the environment does not answer")
+    assert isinstance(outcome["service"], TargetUnreachable)
+    assert str(outcome["service"]).startswith(
+        f"vm (root@127.0.0.1:{fresh_sshd.port}): no session opened within 15 s: its sshd does "
+        "not answer")
+    assert waited < SSH_WAIT_S + 2 + 2 * STOP_GRACE_S + 5
+    assert trials.run(["true"], 5).exit_code == 0  # thawed: a new connection and shell
+    for executor in (trials, services):
+        executor.close()
 
 
 def _connections_to(port: int) -> int:
@@ -262,3 +275,96 @@ def test_a_container_still_starting_inside_its_answering_vm_is_waited_for(sshd, 
                                                 r"VM\)"):
         never.run(["true"], 10)
     never.close()
+
+
+def _no_delay(conn: object) -> int:
+    sock = conn.transport.sock  # type: ignore[attr-defined]
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+def test_commands_go_out_without_waiting_for_the_last_packets_ack(sshd, tmp_path):
+    """Nagle's algorithm is off on the connection's TCP socket (paramiko leaves it on, and a
+    channel's requests then wait up to 40 ms for a delayed ACK), through a jump too."""
+    access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+    executor = SSHExecutor("container", "127.0.0.1", sshd.port, "root", access)
+    inner = _inner_sshd(sshd, tmp_path).start()
+    jumped = SSHExecutor("nested", "127.0.0.1", inner.port, "root", access,
+                         via=("127.0.0.1", sshd.port))
+    try:
+        for ex in (executor, jumped):
+            assert ex.run(["true"], 10).exit_code == 0
+        assert _no_delay(executor._connection()) != 0
+        assert _no_delay(jumped._connection().gateway) != 0  # the jump's TCP socket
+        assert not isinstance(jumped._connection().transport.sock, socket.socket)  # a channel
+    finally:
+        executor.close()
+        jumped.close()
+        inner.stop()
+
+
+def _session_of(executor: SSHExecutor, stop: StopRequest | None = None) -> str:
+    """The session (sshd's child shell) a command ran in."""
+    result = executor.run(["sh", "-c", "ps -o sid= -p $$"], 10, stop)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_trials_run_one_after_another_in_one_shell_kept_open(sshd, tmp_path):
+    """Each trial's result is its own (output, errors, exit status, time inside), whatever it
+    prints, reads or leaves unfinished; all go to one shell, and a command sent while it is busy
+    gets a session of its own."""
+    access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+    executor = SSHExecutor("container", "127.0.0.1", sshd.port, "root", access)
+    try:
+        first = _session_of(executor)
+        forged = "\n__hostbench_end_0123456789abcdef=0\n"
+        result = executor.run(["sh", "-c", 'printf "$1"; printf "$1" >&2; cat; printf "no end"; '
+                                           "echo err >&2; exit 3", "sh", forged], 10)
+        assert (result.stdout, result.exit_code) == (forged + "no end", 3)
+        assert result.stderr.startswith(forged + "err\n")  # GNU time's line is taken out later
+        assert result.inside_s is not None and result.inside_s < result.wall_s
+        assert executor.run(["printf", "%s", "é\n\n"], 10).stdout == "é\n\n"
+        with pytest.raises(TrialTimeout):
+            executor.run(["sleep", "5"], 0.2)
+        assert _session_of(executor) == first  # the same shell, after a timeout too
+        busy = threading.Thread(target=executor.run, args=(["sleep", "1"], 10), daemon=True)
+        busy.start()
+        assert wait_until(lambda: executor._shell_busy.locked(), 5, 0.01)
+        assert _session_of(executor) not in ("", first)  # meanwhile: a session of its own
+        busy.join(10)
+        assert _session_of(executor, StopRequest()) != first  # a service: always its own
+        assert _session_of(executor) == first
+    finally:
+        executor.close()
+
+
+def _quietly(executor: SSHExecutor, argv: list[str]) -> None:
+    with contextlib.suppress(TargetUnreachable):
+        executor.run(argv, 600)
+
+
+def test_a_trial_in_the_shell_ends_with_its_connection(sshd, tmp_path):
+    """hostbench gone (its connection closed) while a trial runs in the shell: the guard kills
+    the trial's process group, and the shell ends."""
+    access = StackAccess(sshd.client_key.read_text(), tmp_path / "known_hosts")
+    executor = SSHExecutor("container", "127.0.0.1", sshd.port, "root", access)
+    marker = f"hostbench-test-{os.getpid()}-shell"
+    trial = ["sh", "-c", 'sleep 300 & wait', marker]
+    running = threading.Thread(target=_quietly, args=(executor, trial), daemon=True)
+
+    def alive() -> bool:
+        found = subprocess.run(["pgrep", "-f", f"sh -c sleep 300 & wait {marker}"],
+                               capture_output=True, text=True).stdout
+        return bool(found.split())
+
+    running.start()
+    try:
+        assert wait_until(alive, 10, 0.02), "the trial never started"
+        shell = executor._shell
+        assert shell is not None
+        shell.channel.get_transport().close()  # as when hostbench is killed
+        assert wait_until(lambda: not alive(), 10, 0.05), "the trial outlived its connection"
+        running.join(10)
+        assert not running.is_alive()
+    finally:
+        executor.close()
