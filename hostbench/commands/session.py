@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -117,13 +118,17 @@ def measure(session: Session) -> str:
     status: RunStatus = "failed"
     try:
         phases = Phases()
-        with phases.timed("parity"):
-            found, parity_verdict = parity(session.targets, session.chosen, executors,
-                                           opts.allow_mismatch, session.control)
-        if run_id is None:
-            run_id = _new_run(session).id
-        else:
-            store.reopen_run(run_id)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # a new run's host facts and commit are read while parity waits on the environments
+            made = pool.submit(_provenance, session) if run_id is None else None
+            with phases.timed("parity"):
+                found, parity_verdict = parity(session.targets, session.chosen, executors,
+                                               opts.allow_mismatch, session.control)
+            if run_id is None:
+                assert made is not None  # submitted for every new run
+                run_id = _new_run(session, *made.result()).id
+            else:
+                store.reopen_run(run_id)
         store.set_parity(run_id, parity_verdict)
         for name, env_facts in found.items():
             store.put_env_facts(run_id, name, env_facts)
@@ -217,12 +222,16 @@ def _host_tree(targets: Targets) -> str | None:
     return trees[0] if trees else None
 
 
-def _new_run(session: Session) -> RunRecord:
+def _provenance(session: Session) -> tuple[HostFacts, str]:
+    """Where a new run is made: its host's facts, and hostbench's commit."""
+    return facts_mod.host_facts(session.targets.spec.machine), facts_mod.git_commit()
+
+
+def _new_run(session: Session, host: HostFacts, commit: str) -> RunRecord:
     targets, opts = session.targets, session.opts
-    host = facts_mod.host_facts(targets.spec.machine)
     run = RunRecord(
         id=new_run_id(), started_at=timestamp(), stack=targets.stack, suite=opts.suite,
-        command_line=opts.command_line, git_commit=facts_mod.git_commit(),
+        command_line=opts.command_line, git_commit=commit,
         image_hash=targets.image.hash,
         environments=tuple(t.environment for t in session.chosen.values()),
         plan=tuple(session.trials), options=opts, host=host, spec=targets.spec,

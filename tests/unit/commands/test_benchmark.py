@@ -9,6 +9,7 @@ import itertools
 import json
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -560,6 +561,27 @@ def test_a_run_is_analysed_once_for_its_summary_report_and_verdicts(targets_file
     assert run_id is not None and calls == ["analyse"]
     out = capsys.readouterr().out
     assert "could not write the report" not in out and f"{run_id}/report.html" in out
+
+def test_a_new_runs_host_facts_are_read_while_parity_waits_on_the_environments(
+        targets_file, monkeypatch):
+    """Reading the host's facts (docker, virsh, qemu, perf) and the commit is not added to the
+    run's wall time: it happens while parity waits on the environments (a TCG VM's seconds)."""
+    reading = threading.Event()
+    real_facts, real_parity = session.facts_mod.host_facts, session.parity
+
+    def host_facts(host=None):
+        reading.set()
+        return real_facts(host)
+
+    def parity(*args, **kwargs):
+        assert reading.wait(10), "the host's facts were not being read during parity"
+        return real_parity(*args, **kwargs)
+
+    monkeypatch.setattr(session.facts_mod, "host_facts", host_facts)
+    monkeypatch.setattr(session, "parity", parity)
+    run_id = _bench(FakeHost(), _options(targets_file, warmup=0))
+    assert run_id is not None and _load(run_id).record.host == HOST
+
 
 def test_a_full_disk_fails_the_trial_with_the_stores_message_and_resume_completes(
         targets_file, tiny_disk, monkeypatch):
