@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rich.console import Console
 
 from hostbench.console import untrusted
-from hostbench.reach.login_shell import LoginShell, ShellGone, definition
+from hostbench.reach.login_shell import END, LoginShell, ShellGone, definition
 from hostbench.reach.rusage import FORMAT, TIME_BINARY, Rusage, split_rusage
 from hostbench.reach.ssh import (
     SSH_WAIT_S,
@@ -42,12 +42,15 @@ if TYPE_CHECKING:
 # (hostbench ended, was interrupted or killed, the SSH channel closed, a service was stopped), a
 # watcher signals the command's whole process group (coreutils timeout makes its own, out of the
 # terminal's reach): KILL, or for a service TERM, which timeout passes on, KILLing after its
-# grace; whatever of a stopped service's group outlives its main process is KILLed.
-def _guard(signal: str, command: str = '"$@"') -> str:
+# grace; whatever of a stopped service's group outlives its main process is KILLed. In a shell
+# kept open (``reap``), the killed watcher is waited for: it reads the shell's input, which the
+# next command comes on.
+def _guard(signal: str, command: str = '"$@"', reap: bool = False) -> str:
     tail = 'kill -s KILL -- -"$p" 2>/dev/null; ' if signal == "TERM" else ""
+    reaped = 'wait "$w"; ' if reap else ""
     return (f'exec 3<&0 </dev/null; {command} 3<&- & p=$!; '
             f'{{ read -r _ <&3; kill -s {signal} -- -"$p" "$p"; }} 2>/dev/null & w=$!; '
-            f'exec 3<&-; wait "$p"; rc=$?; kill "$w" 2>/dev/null; {tail}')
+            f'exec 3<&-; wait "$p"; rc=$?; kill "$w" 2>/dev/null; {reaped}{tail}')
 
 
 _GUARD = _guard("KILL")
@@ -60,16 +63,16 @@ _NOW = ('now() { t=${EPOCHREALTIME:-$(date +%s.%6N)}; u=${t#*[.,]}; '
 _RUSAGE = f'[ -x {TIME_BINARY} ] && set -- {TIME_BINARY} -q -f {shlex.quote(FORMAT)} "$@"; '
 
 
-def _timed(signal: str, rusage: str) -> str:
+def _timed(signal: str, rusage: str, end: str = "exit $rc", reap: bool = False) -> str:
     """$1 the kill grace, $2 the timeout, the rest the command: run guarded, under timeout,
-    and how long it ran, measured inside the environment, reported on stderr."""
+    and how long it ran, measured inside the environment, reported on stderr; then ``end``."""
     return ('g=$1 d=$2; shift 2; ' + rusage + _NOW + 'now; t0=$n; '
-            + _guard(signal, 'timeout -k "$g" "$d" "$@"') + 'now; '
-            'printf "\\n__hostbench_elapsed_ns=%s\\n" "$(((n - t0) * 1000))" >&2; exit $rc')
+            + _guard(signal, 'timeout -k "$g" "$d" "$@"', reap) + 'now; '
+            'printf "\\n__hostbench_elapsed_ns=%s\\n" "$(((n - t0) * 1000))" >&2; ' + end)
 
 
 _TIMED, _TIMED_SERVICE = _timed("KILL", _RUSAGE), _timed("TERM", "")
-_SHELL_FUNCTION = definition(_TIMED)
+_SHELL_FUNCTION = definition(_timed("KILL", _RUSAGE, END, reap=True))
 _ELAPSED = re.compile(r"\n?__hostbench_elapsed_ns=(\d+)\n?")
 # Enters the tree in a private mount namespace (its /proc, /sys, /dev mounts vanish with the
 # process, nothing leaks to the host), then runs the command pinned to the stack's cores.

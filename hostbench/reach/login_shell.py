@@ -17,23 +17,21 @@ import time
 from typing import Any
 
 FUNCTION = "__hostbench_run"
-_END = "__hostbench_end_"
+_MARK = "__hostbench_end_"
 START = 'exec "${0#-}" -s'
 """What the session runs: its login shell (sshd's ``$SHELL -c``) becomes one reading stdin."""
 
 
+END = (f'printf "\\n{_MARK}%s=%s\\n" "$id" "$rc" >&2; '
+       f'printf "\\n{_MARK}%s=%s\\n" "$id" "$rc"')
+"""How a command run by ``FUNCTION`` ends, instead of exiting: its markers on stderr and stdout."""
+
+
 def definition(body: str) -> str:
-    """The shell function that runs one command: ``body`` (the timed wrapper, its positional
-    parameters the command's) in a subshell, ending with the markers instead of exiting. Its
-    guard's watcher is waited for once killed: it reads the shell's input, which the next
-    command comes on."""
-    watcher = 'kill "$w" 2>/dev/null; '
-    if watcher not in body:
-        raise ValueError("the wrapper has no guard watcher to wait for")
-    body = body.replace(watcher, watcher + 'wait "$w"; ')
-    end = (f'printf "\\n{_END}%s=%s\\n" "$id" "$rc" >&2; '
-           f'printf "\\n{_END}%s=%s\\n" "$id" "$rc"')
-    return f"{FUNCTION}() ( id=$1; shift; {body.replace('exit $rc', end)} )"
+    """The shell function that runs one command: ``body`` (the timed wrapper ending with
+    ``END``, its positional parameters the command's) in a subshell, its first parameter the
+    command's nonce."""
+    return f"{FUNCTION}() ( id=$1; shift; {body} )"
 
 
 class ShellGone(EOFError):
@@ -58,19 +56,19 @@ class LoginShell:
         monotonic time) passes without its end (the caller closes the shell)."""
         nonce = secrets.token_hex(8)
         self.channel.sendall(f"{FUNCTION} {shlex.join([nonce, *args])}\n".encode())
-        marker = re.compile(rb"\n" + re.escape(f"{_END}{nonce}=".encode()) + rb"(\d+)\n")
+        marker = re.compile(rb"\n" + re.escape(f"{_MARK}{nonce}=".encode()) + rb"(\d+)\n")
         out, err = bytearray(), bytearray()
         while True:
+            # paramiko queues what arrived before the end of the channel: seen ended before the
+            # drain, nothing more will come after it
+            ended = self.channel.closed or self.channel.eof_received
             self._drain(out, err)
             ends = marker.search(out), marker.search(err)
             if ends[0] and ends[1]:
                 return (_text(out[:ends[0].start()]), _text(err[:ends[1].start()]),
                         int(ends[0].group(1)))
-            if self.channel.closed or self.channel.eof_received:
-                self._drain(out, err)
-                if not (marker.search(out) and marker.search(err)):
-                    raise ShellGone("the connection closed before the command finished")
-                continue
+            if ended:
+                raise ShellGone("the connection closed before the command finished")
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
